@@ -1,0 +1,119 @@
+"""A loaded dataset: raw feature rows, an encoded target, its task and a content digest."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mlfleet.config import DataConfig
+from mlfleet.data._sources import BUILTINS, read_source
+from mlfleet.errors import MlfleetError
+
+#: an integer target with at most this many distinct values is taken for class labels
+MAX_AUTO_CLASSES = 20
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Features as raw rows (text and missing values kept), the target and what it means.
+
+    For classification ``y`` holds codes ``0..k-1`` and ``classes[code]`` is the original
+    label; models predict codes. For regression ``y`` is float and ``classes`` is empty.
+    """
+
+    name: str
+    source: str
+    X: pd.DataFrame
+    y: np.ndarray
+    task: str
+    target: str
+    classes: tuple = ()
+    digest: str = ""
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+
+def load_dataset(config: DataConfig) -> Dataset:
+    """Load, pick the target, resolve the task and encode class labels.
+
+    Raises MlfleetError for a missing target column, a target with one class, a text
+    target for regression, or a task name that is not known.
+    """
+    if config.task not in ("auto", "classification", "regression"):
+        raise MlfleetError(f"task must be auto, classification or regression, but got task={config.task!r}")
+    frame, default_target = read_source(
+        config.source, task=config.task, n_samples=config.n_samples, n_features=config.n_features, seed=config.seed
+    )
+    target = config.target or default_target
+    if target not in frame.columns:
+        shown = ", ".join(map(str, frame.columns[:12])) + (", ..." if frame.shape[1] > 12 else "")
+        raise MlfleetError(f"target column {target!r} is not in data={config.source}; its columns are: {shown}; pass target=COLUMN")
+    frame = frame[frame[target].notna()].reset_index(drop=True)
+    raw_y = frame[target]
+    X = frame.drop(columns=[target])
+    if X.shape[1] == 0:
+        raise MlfleetError(f"data={config.source} has no feature columns besides target {target!r}")
+    task = detect_task(raw_y, target) if config.task == "auto" else config.task
+    if config.task == "auto" and config.source in BUILTINS:
+        task = BUILTINS[config.source][1]
+    y, classes = _encode_target(raw_y, target, task)
+    return Dataset(
+        name=_display_name(config.source),
+        source=config.source,
+        X=X,
+        y=y,
+        task=task,
+        target=target,
+        classes=classes,
+        digest=_digest(X, y),
+    )
+
+
+def detect_task(y: pd.Series, target: str = "target") -> str:
+    """``classification`` for text, boolean or few-valued integer targets, else ``regression``."""
+    if not pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
+        return "classification"
+    values = y.to_numpy(dtype=float)
+    whole = np.all(np.isfinite(values)) and np.all(np.equal(np.mod(values, 1), 0))
+    if whole and y.nunique() <= MAX_AUTO_CLASSES:
+        return "classification"
+    return "regression"
+
+
+def _encode_target(raw_y: pd.Series, target: str, task: str) -> tuple[np.ndarray, tuple]:
+    if task == "regression":
+        if not pd.api.types.is_numeric_dtype(raw_y) or pd.api.types.is_bool_dtype(raw_y):
+            examples = ", ".join(repr(v) for v in raw_y.astype(str).unique()[:3])
+            raise MlfleetError(
+                f"target {target!r} holds text ({examples}) but regression needs numbers; use task=classification or another target"
+            )
+        return raw_y.to_numpy(dtype=float), ()
+    classes, codes = np.unique(raw_y.to_numpy(), return_inverse=True)
+    if len(classes) < 2:
+        raise MlfleetError(
+            f"target {target!r} has a single class ({classes[0]!r}); classification needs at least two, so check the target column or the data"
+        )
+    return codes.astype(np.int64), tuple(c.item() if hasattr(c, "item") else c for c in classes)
+
+
+def _display_name(source: str) -> str:
+    if source in BUILTINS:
+        return source
+    name = Path(source.rstrip("/")).name
+    for suffix in (".csv", ".parquet", ".pq"):
+        name = name.removesuffix(suffix)
+    return name or source
+
+
+def _digest(X: pd.DataFrame, y: np.ndarray) -> str:
+    hashed = pd.util.hash_pandas_object(X, index=False).to_numpy()
+    h = hashlib.sha256(hashed.tobytes())
+    h.update(np.ascontiguousarray(y).tobytes())
+    h.update(",".join(map(str, X.columns)).encode())
+    return h.hexdigest()[:16]

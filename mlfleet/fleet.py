@@ -1,0 +1,185 @@
+"""The Ray side: joining or starting Ray, resources per node, submitting jobs, progress.
+
+A local Ray starts without its dashboard (about 1 GB less and a second faster); an
+``address`` joins a running cluster. Jobs go longest-expected first, each asking for its
+family's CPUs/GPUs capped to the largest node, with the data in the object store once.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import ray
+
+from mlfleet.data import Split
+from mlfleet.errors import MlfleetError, first_line
+from mlfleet.jobs import ModelJob, longest_first
+from mlfleet.train import Outcome, SweepSpec, failed_row, train_one
+
+#: seconds to wait for a TCP answer from a Ray address before calling it unreachable
+CONNECT_TIMEOUT_S = 5.0
+#: Ray retries a task whose worker process died; application errors are not retried
+MAX_RETRIES = 2
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """What the driver learned of the Ray cluster it is connected to."""
+
+    address: str
+    nodes: int
+    total_cpus: float
+    max_cpus: int
+    max_gpus: float
+    started_here: bool
+
+
+def connect(address: str = "") -> Cluster:
+    """Start a local Ray (empty ``address``) or join one (``auto``, ``host:port``, ``ray://host:port``).
+
+    Reuses a Ray already initialised in this process. Raises MlfleetError when the address
+    does not answer, within seconds rather than Ray's own minute of retries.
+    """
+    started_here = False
+    if not ray.is_initialized():
+        if address and address != "auto":
+            _probe(address)
+        try:
+            ray.init(
+                address=address or None,
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+                configure_logging=True,
+            )
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise MlfleetError(
+                f"cannot join Ray at address={address!r} ({first_line(exc)}); start one with `ray start --head` or leave address empty for a local Ray"
+            ) from None
+        started_here = True
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    cpus = [n["Resources"].get("CPU", 0.0) for n in nodes]
+    gpus = [n["Resources"].get("GPU", 0.0) for n in nodes]
+    return Cluster(
+        address=address or "local",
+        nodes=len(nodes),
+        total_cpus=sum(cpus),
+        max_cpus=int(max(cpus, default=1)),
+        max_gpus=max(gpus, default=0.0),
+        started_here=started_here,
+    )
+
+
+def disconnect(cluster: Cluster) -> None:
+    """Shut down a Ray this process started; leave one it joined or found running."""
+    if cluster.started_here and ray.is_initialized():
+        ray.shutdown()
+
+
+def _probe(address: str) -> None:
+    parsed = urlparse(address if "://" in address else f"tcp://{address}")
+    host, port = parsed.hostname, parsed.port
+    if not host or not port:
+        raise MlfleetError(f"address={address!r} is not a Ray address; use empty (local Ray), auto, host:port or ray://host:port")
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        raise MlfleetError(
+            f"Ray address {address} does not answer ({first_line(exc)}); start the cluster (`ray start --head`) or leave address empty for a local Ray"
+        ) from None
+
+
+def run_jobs(
+    jobs: tuple[ModelJob, ...],
+    split: Split,
+    spec: SweepSpec,
+    *,
+    on_update: Callable[[int, int, int, Outcome | None], None] = lambda done, failed, running, outcome: None,
+    device: str = "cpu",
+    poll_s: float = 0.5,
+) -> list[Outcome]:
+    """Run every job as a Ray task and return their outcomes in model-id order.
+
+    ``on_update(done, failed, running, outcome)`` is called as results arrive (and on a
+    timer, with ``outcome=None``). A task that dies (its worker crashed after Ray's
+    retries) becomes a FAILED row written here; the other models go on.
+    """
+    split_ref, spec_ref = ray.put(split), ray.put(spec)
+    board = _Board.options(num_cpus=0).remote()
+    remote = ray.remote(_train_task)
+    pending = {}
+    for job in longest_first(jobs):
+        ref = remote.options(
+            num_cpus=job.cpus,
+            num_gpus=job.gpus,
+            max_retries=MAX_RETRIES,
+            retry_exceptions=False,
+            name=job.run_name,
+        ).remote(job, split_ref, spec_ref, board, device)
+        pending[ref] = job
+    outcomes: list[Outcome] = []
+    failed = 0
+    finished_ids: set[int] = set()
+    last_poll = 0.0
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=poll_s)
+        for ref in ready:
+            job = pending.pop(ref)
+            try:
+                outcome = ray.get(ref)
+            except Exception as exc:  # the task died: worker crash, OOM kill, an error outside train_one
+                outcome = _died(job, split, spec, exc, device)
+            outcomes.append(outcome)
+            finished_ids.add(job.model_id)
+            failed += not outcome.row.ok
+            on_update(len(outcomes), failed, _running(board, finished_ids), outcome)
+        if time.monotonic() - last_poll > 1.0:
+            last_poll = time.monotonic()
+            on_update(len(outcomes), failed, _running(board, finished_ids), None)
+    ray.kill(board)
+    return sorted(outcomes, key=lambda o: o.row.model_id)
+
+
+def _train_task(job: ModelJob, split: Split, spec: SweepSpec, board, device: str) -> Outcome:
+    board.started.remote(job.model_id)
+    node = f"{socket.gethostname()}:{ray.get_runtime_context().get_node_id()[:8]}"
+    return train_one(job, split, spec, node=node, device=device)
+
+
+def _died(job: ModelJob, split: Split, spec: SweepSpec, exc: BaseException, device: str) -> Outcome:
+    from mlfleet import results
+
+    error = f"{type(exc).__name__}: {first_line(exc)}"
+    row = failed_row(job, spec, split.task, error, device=device)
+    results.append_row(spec.results, row)
+    now = time.time()
+    return Outcome(row, 0.0, 0.0, now, now)
+
+
+def _running(board, finished: set[int]) -> int:
+    try:
+        started = ray.get(board.snapshot.remote(), timeout=2)
+    except Exception:
+        return 0
+    return len(started - finished)
+
+
+
+@ray.remote
+class _Board:
+    """Which models have started: tasks report in, the driver reads the set for its progress line."""
+
+    def __init__(self) -> None:
+        self._started: set[int] = set()
+
+    def started(self, model_id: int) -> None:
+        self._started.add(model_id)
+
+    def snapshot(self) -> set[int]:
+        return set(self._started)

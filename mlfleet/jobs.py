@@ -1,0 +1,62 @@
+"""A sweep's jobs: which model, with which strategy, seed and resources. Pure and deterministic."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlfleet.data import STRATEGIES
+from mlfleet.zoo import family
+
+
+@dataclass(frozen=True)
+class ModelJob:
+    """One model of the fleet; the same config always expands to the same jobs."""
+
+    model_id: int
+    family: str
+    feature_strategy: str
+    cpus: int
+    gpus: float
+    seed: int
+    cost: float
+
+    @property
+    def run_name(self) -> str:
+        return f"{self.model_id:03d}-{self.family}-{self.feature_strategy}"
+
+
+def expand_jobs(
+    models: tuple[tuple[str, int], ...], *, first_id: int, seed: int, max_cpus: int, max_gpus: float = 0.0
+) -> tuple[ModelJob, ...]:
+    """Expand ``(("svm", 10), ...)`` into jobs with ids from ``first_id`` upwards.
+
+    Feature strategies go round the seven in id order, so every family meets several. A
+    family's resources are capped to ``max_cpus``/``max_gpus`` (the largest node), so
+    that no job waits for a node that does not exist.
+    """
+    jobs = []
+    position = 0
+    for name, count in models:
+        fam = family(name)
+        cpus = max(1, min(fam.cpus, max_cpus))
+        gpus = min(fam.gpus, max_gpus) if fam.gpus else 0.0
+        for _ in range(count):
+            model_id = first_id + position
+            jobs.append(
+                ModelJob(
+                    model_id=model_id,
+                    family=name,
+                    feature_strategy=STRATEGIES[position % len(STRATEGIES)],
+                    cpus=cpus,
+                    gpus=gpus,
+                    seed=seed + model_id,
+                    cost=fam.cost,
+                )
+            )
+            position += 1
+    return tuple(jobs)
+
+
+def longest_first(jobs: tuple[ModelJob, ...]) -> list[ModelJob]:
+    """Submission order: the most expected work first (ties by id), so the tail is short."""
+    return sorted(jobs, key=lambda j: (-j.cost, j.model_id))

@@ -1,0 +1,185 @@
+"""The Delta side: one row per model and sweep, appended idempotently through delta-rs.
+
+The row's key is ``(sweep_id, model_id)``. Each append carries a Delta application
+transaction ``mlfleet/<sweep_id>/<model_id>``; a writer that finds the transaction already
+committed skips, so a retried append never duplicates a row.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from mlfleet.errors import MlfleetError, first_line
+
+CLASSIFICATION_METRICS = ("accuracy", "f1", "roc_auc", "log_loss")
+REGRESSION_METRICS = ("rmse", "mae", "r2")
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """What one model of one sweep came to; mirrors its MLflow run (``mlflow_run_id``)."""
+
+    sweep_id: str
+    model_id: int
+    model_type: str
+    family: str
+    device: str
+    feature_strategy: str
+    n_features: int | None
+    task: str
+    params_json: str
+    primary_metric: str
+    score: float | None
+    accuracy: float | None
+    f1: float | None
+    roc_auc: float | None
+    log_loss: float | None
+    rmse: float | None
+    mae: float | None
+    r2: float | None
+    n_trials: int
+    tuning_s: float | None
+    train_s: float | None
+    cpus: float
+    gpus: float
+    status: str
+    error: str
+    mlflow_run_id: str
+    model_uri: str
+    experiment_id: str
+    dataset: str
+    dataset_digest: str
+    started_at: datetime
+    finished_at: datetime
+    node: str
+    entry_point: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "FINISHED"
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return json.loads(self.params_json or "{}")
+
+
+def schema():
+    """The results table's Arrow schema, in the column order of :class:`ResultRow`."""
+    import pyarrow as pa
+
+    types = {
+        "model_id": pa.int64(),
+        "n_features": pa.int64(),
+        "n_trials": pa.int64(),
+        "started_at": pa.timestamp("us", tz="UTC"),
+        "finished_at": pa.timestamp("us", tz="UTC"),
+    }
+    floats = {"score", "tuning_s", "train_s", "cpus", "gpus", *CLASSIFICATION_METRICS, *REGRESSION_METRICS}
+    return pa.schema(
+        [pa.field(f.name, types.get(f.name, pa.float64() if f.name in floats else pa.string())) for f in fields(ResultRow)]
+    )
+
+
+def is_local(uri: str) -> bool:
+    return "://" not in uri or uri.startswith("file://")
+
+
+def resolve_location(uri: str) -> str:
+    """An absolute path for a local table (workers may run elsewhere), other URIs unchanged."""
+    return str(Path(uri.removeprefix("file://")).resolve()) if is_local(uri) else uri
+
+
+def check_writable(uri: str) -> None:
+    """Raise MlfleetError unless a Delta table can be written at ``uri``; writes nothing lasting.
+
+    A local location must be an existing Delta table, an empty or new folder under a
+    folder this process can write to. Object-store URIs are checked when first written.
+    """
+    if not is_local(uri):
+        return
+    path = Path(resolve_location(uri))
+    if path.exists() and not path.is_dir():
+        raise MlfleetError(f"results={uri} is a file, not a table folder; choose a folder path for the Delta table")
+    if path.is_dir() and any(path.iterdir()) and not (path / "_delta_log").is_dir():
+        raise MlfleetError(f"results={uri} is a folder that holds other files but no Delta table; choose an empty or new folder")
+    ancestor = path
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    try:
+        if not ancestor.is_dir():
+            raise NotADirectoryError(f"{ancestor} is a file")
+        with tempfile.TemporaryFile(dir=ancestor):
+            pass
+    except OSError as exc:
+        raise MlfleetError(f"results={uri} cannot be written ({first_line(exc)}); choose a location you can write to") from None
+
+
+def ensure_table(uri: str, storage_options: dict[str, str] | None = None) -> None:
+    """Create the results table if it does not exist; check the columns of one that does."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import DeltaError
+
+    location = resolve_location(uri)
+    if not DeltaTable.is_deltatable(location, storage_options):
+        if is_local(location):
+            Path(location).mkdir(parents=True, exist_ok=True)
+        try:
+            DeltaTable.create(location, schema(), mode="ignore", name="model_training_results", storage_options=storage_options)
+        except DeltaError:
+            if not DeltaTable.is_deltatable(location, storage_options):  # another sweep may have won the race
+                raise
+    existing = set(DeltaTable(location, storage_options=storage_options).schema().to_arrow().names)
+    missing = [name for name in schema().names if name not in existing]
+    if missing:
+        raise MlfleetError(f"results={uri} is a Delta table without the columns {', '.join(missing)}; use another location")
+
+
+def transaction_id(sweep_id: str, model_id: int) -> str:
+    return f"mlfleet/{sweep_id}/{model_id}"
+
+
+def append_row(uri: str, row: ResultRow, storage_options: dict[str, str] | None = None) -> bool:
+    """Append ``row`` unless its ``(sweep_id, model_id)`` was committed before.
+
+    Returns True when this call wrote the row, False when it was already there.
+    """
+    import pyarrow as pa
+    from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+
+    location = resolve_location(uri)
+    table = DeltaTable(location, storage_options=storage_options)
+    app_id = transaction_id(row.sweep_id, row.model_id)
+    if table.transaction_version(app_id) is not None:
+        return False
+    batch = pa.Table.from_pylist([asdict(row)], schema=schema())
+    write_deltalake(
+        table,
+        batch,
+        mode="append",
+        commit_properties=CommitProperties(app_transactions=[Transaction(app_id=app_id, version=1)]),
+    )
+    return True
+
+
+def read_results(uri: str, sweep_id: str | None = None, storage_options: dict[str, str] | None = None):
+    """The table's rows as a pandas DataFrame, optionally of one sweep."""
+    from deltalake import DeltaTable
+
+    table = DeltaTable(resolve_location(uri), storage_options=storage_options)
+    frame = table.to_pandas()
+    if sweep_id is not None:
+        frame = frame[frame["sweep_id"] == sweep_id].reset_index(drop=True)
+    return frame
+
+
+def rows_to_frame(rows: list[ResultRow]):
+    """Rows as a DataFrame with the table's columns (for the sweep's CSV and summaries)."""
+    import pandas as pd
+
+    return pd.DataFrame([asdict(r) for r in rows], columns=schema().names)
+

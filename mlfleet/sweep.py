@@ -1,0 +1,164 @@
+"""A whole sweep, from a frozen config to both stores: what ``train_cpu`` calls.
+
+Everything the user can get wrong is checked before anything is created: the data, the
+target, the metric, the split, the results location, the Ray address and the tracking
+store. Only then are the Delta table and the parent run made and the jobs submitted.
+"""
+
+from __future__ import annotations
+
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TextIO
+
+from mlfleet import fleet, results, tracking
+from mlfleet.config import FleetConfig
+from mlfleet.data import load_dataset, split_dataset
+from mlfleet.jobs import expand_jobs
+from mlfleet.metrics import resolve_metric
+from mlfleet.progress import Progress
+from mlfleet.train import Outcome, SweepSpec
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """What a sweep did: its ids, every model's outcome and the sweep's figures."""
+
+    sweep_id: str
+    experiment_id: str
+    parent_run_id: str
+    results: str
+    metric: str
+    outcomes: tuple[Outcome, ...]
+    figures: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> int:
+        return sum(not o.row.ok for o in self.outcomes)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every model succeeded, 1 when any failed (the others are still recorded)."""
+        return 1 if self.failed else 0
+
+
+def new_sweep_id(entry_point: str) -> str:
+    """A readable, unique sweep id such as ``train_cpu-20261122-101500-3fa2``."""
+    return f"{entry_point}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def run_sweep(config: FleetConfig, *, stream: TextIO | None = None) -> SweepReport:
+    """Train the fleet of ``config``; return the report. Raises MlfleetError on bad input."""
+    stream = stream or sys.stderr
+    dataset = load_dataset(config.data)
+    metric = resolve_metric(config.metric, dataset.task)
+    split = split_dataset(dataset, test_size=config.data.test_size, val_size=config.data.val_size, seed=config.seed)
+    results_uri = results.resolve_location(config.results)
+    results.check_writable(results_uri)
+    uri = tracking.tracking_uri()
+    cluster = fleet.connect(config.address)
+    try:
+        tracking.prepare_store(uri)
+        jobs = expand_jobs(config.models, first_id=config.first_id, seed=config.seed, max_cpus=cluster.max_cpus, max_gpus=cluster.max_gpus)
+        results.ensure_table(results_uri)
+        sweep_id = new_sweep_id(config.entry_point)
+        entity = tracking.dataset_entity(
+            dataset.X, dataset.y, name=dataset.name, source=dataset.source, digest=dataset.digest, target=dataset.target
+        )
+        sweep = tracking.open_sweep(
+            uri=uri,
+            experiment=config.experiment,
+            sweep_id=sweep_id,
+            entry_point=config.entry_point,
+            params={**config.params(), "task": dataset.task, "metric": metric.name, "n_models": str(len(jobs))},
+            dataset=entity,
+            pip_requirements=tracking.model_requirements({j.family for j in jobs}),
+        )
+        print(
+            f"sweep {sweep_id}: {len(jobs)} models, {dataset.task} on {dataset.name} "
+            f"({len(dataset.y)} rows, {dataset.X.shape[1]} columns), metric {metric.name}; "
+            f"Ray {cluster.address} with {cluster.nodes} node(s), {cluster.total_cpus:g} CPUs; "
+            f"MLflow {uri} run {sweep.context.parent_run_id}; Delta {results_uri}",
+            file=stream,
+            flush=True,
+        )
+        spec = SweepSpec(sweep.context, results_uri, metric.name, config.n_trials, dataset.name, dataset.digest)
+        progress = Progress(len(jobs), metric, stream=stream)
+
+        def on_update(done: int, failed: int, running: int, outcome: Outcome | None) -> None:
+            row = outcome.row if outcome else None
+            progress.update(
+                done=done,
+                failed=failed,
+                running=running,
+                score=row.score if row and row.ok else None,
+                who=f"#{row.model_id} {row.family}" if row else "",
+            )
+
+        start = time.perf_counter()
+        try:
+            outcomes = fleet.run_jobs(jobs, split, spec, on_update=on_update)
+        except BaseException as exc:
+            progress.close()
+            tracking.abort_sweep(sweep, "interrupted" if isinstance(exc, KeyboardInterrupt) else f"driver error: {exc!r}")
+            raise
+        progress.close()
+        wall = time.perf_counter() - start
+        figures = sweep_figures(outcomes, wall_s=wall, cpus=cluster.total_cpus, metric=metric)
+        with tempfile.TemporaryDirectory() as tmp:
+            csv = Path(tmp) / "results.csv"
+            results.rows_to_frame([o.row for o in outcomes]).to_csv(csv, index=False)
+            tracking.close_sweep(sweep, metrics=figures, artifacts=[csv], failed=figures["n_failed"] > 0)
+    finally:
+        fleet.disconnect(cluster)
+    report = SweepReport(sweep_id, sweep.context.experiment_id, sweep.context.parent_run_id, results_uri, metric.name, tuple(outcomes), figures)
+    print(summary_lines(report), file=stream, flush=True)
+    return report
+
+
+def sweep_figures(outcomes: list[Outcome], *, wall_s: float, cpus: float, metric) -> dict[str, float]:
+    """The sweep's figures: counts, best score, wall time, tracking cost, parallel efficiency."""
+    ok = [o for o in outcomes if o.row.ok]
+    tracking_s = sorted(o.tracking_s for o in ok)
+    model_s = sum((o.row.tuning_s or 0.0) + (o.row.train_s or 0.0) for o in ok)
+    cpu_s = sum(o.cpu_s for o in outcomes)
+    scores = [o.row.score for o in ok if o.row.score is not None]
+    best = (max if metric.greater_is_better else min)(scores) if scores else float("nan")
+    return {
+        "n_models": float(len(outcomes)),
+        "n_succeeded": float(len(ok)),
+        "n_failed": float(len(outcomes) - len(ok)),
+        "best_score": best,
+        "wall_s": wall_s,
+        "model_cpu_s": cpu_s,
+        "parallel_efficiency": cpu_s / (wall_s * cpus) if wall_s > 0 and cpus > 0 else float("nan"),
+        "tracking_s_median": statistics.median(tracking_s) if tracking_s else float("nan"),
+        "tracking_s_p95": tracking_s[min(len(tracking_s) - 1, int(0.95 * len(tracking_s)))] if tracking_s else float("nan"),
+        "tracking_share": sum(tracking_s) / model_s if model_s else float("nan"),
+    }
+
+
+def summary_lines(report: SweepReport) -> str:
+    """A few lines for the terminal: what succeeded, the best model, where to look."""
+    f = report.figures
+    ok = [o.row for o in report.outcomes if o.row.ok]
+    lines = [
+        f"sweep {report.sweep_id}: {int(f['n_succeeded'])} of {int(f['n_models'])} models succeeded, "
+        f"{int(f['n_failed'])} failed, in {f['wall_s']:.1f} s (parallel efficiency {f['parallel_efficiency']:.0%})"
+    ]
+    if ok:
+        best = next(r for r in ok if r.score == f["best_score"])
+        lines.append(
+            f"best: model {best.model_id} ({best.family}, {best.feature_strategy}) {report.metric}={best.score:.4f}, model {best.model_uri}"
+        )
+    for o in report.outcomes:
+        if not o.row.ok:
+            lines.append(f"failed: model {o.row.model_id} ({o.row.family}): {o.row.error}")
+    lines.append(f"results: Delta {report.results}; runs: experiment {report.experiment_id}, parent run {report.parent_run_id}")
+    return "\n".join(lines)

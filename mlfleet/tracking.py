@@ -1,0 +1,256 @@
+"""The MLflow side: the sweep's parent run, one nested run per model, model logging.
+
+The driver makes the store ready (schema, experiment, parent run) before any worker starts,
+because several processes creating a fresh sqlite store at once fail. Workers get the
+tracking URI, experiment id and parent run id explicitly in a :class:`TrackingContext`;
+they never inherit ``MLFLOW_RUN_ID`` (a child started from it can overwrite the parent).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from mlfleet.errors import MlfleetError, first_line
+
+#: environment variables that ``mlflow run`` sets for the run it created; workers must not see them
+RUN_ENV = ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME")
+DEFAULT_EXPERIMENT = "mlfleet"
+#: module prefixes whose types a logged pipeline may hold (skops loads nothing else)
+TRUSTED_MODULES = ("sklearn.", "xgboost.", "numpy.", "scipy.", "builtins.")
+
+
+@dataclass(frozen=True)
+class TrackingContext:
+    """Everything a worker needs to log a child run, passed explicitly (and picklable)."""
+
+    tracking_uri: str
+    experiment_id: str
+    parent_run_id: str
+    sweep_id: str
+    entry_point: str
+    dataset_entity: Any = None
+    pip_requirements: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """The parent run of a sweep and whether this process created it (or ``mlflow run`` did)."""
+
+    context: TrackingContext
+    created_here: bool
+
+
+def tracking_uri() -> str:
+    """The tracking URI in force (``MLFLOW_TRACKING_URI`` or MLflow's default), made absolute.
+
+    A relative ``sqlite:///mlflow.db`` means different files to processes with another
+    working directory, so it is resolved here, once, by the driver.
+    """
+    import mlflow
+
+    uri = mlflow.get_tracking_uri()
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        uri = "sqlite:///" + str(Path(uri.removeprefix("sqlite:///")).resolve())
+    elif "://" not in uri:
+        uri = Path(uri).resolve().as_uri()
+    return uri
+
+
+def _client(uri: str):
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def prepare_store(uri: str) -> None:
+    """Create the store's schema (a fresh sqlite file) or check that the server answers.
+
+    Raises MlfleetError when the store cannot be reached.
+    """
+    try:
+        _client(uri).search_experiments(max_results=1)
+    except Exception as exc:
+        raise MlfleetError(f"the MLflow tracking store {uri} cannot be used: {first_line(exc)}; check MLFLOW_TRACKING_URI") from None
+
+
+def open_sweep(
+    *, uri: str, experiment: str, sweep_id: str, entry_point: str, params: dict[str, str], dataset: Any, pip_requirements: tuple[str, ...]
+) -> SweepRun:
+    """The sweep's parent run: the one ``mlflow run`` created, or a new one.
+
+    Under ``mlflow run`` the experiment is the run's own and ``experiment`` is ignored.
+    Logs the sweep's parameters (those not logged already) and tags. Removes the
+    ``mlflow run`` variables from this process's environment so Ray workers never inherit them.
+    """
+    client = _client(uri)
+    env_run_id = os.environ.get("MLFLOW_RUN_ID", "")
+    created_here = not env_run_id
+    if env_run_id:
+        run = client.get_run(env_run_id)
+        experiment_id = run.info.experiment_id
+        existing = run.data.params
+    else:
+        name = experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
+        found = client.get_experiment_by_name(name)
+        experiment_id = found.experiment_id if found else client.create_experiment(name)
+        run = client.create_run(experiment_id, run_name=sweep_id, tags={"entry_point": entry_point})
+        existing = {}
+    for key in RUN_ENV:
+        os.environ.pop(key, None)
+    from mlflow.entities import Param, RunTag
+
+    client.log_batch(
+        run.info.run_id,
+        params=[Param(k, v) for k, v in params.items() if k not in existing],
+        tags=[RunTag("sweep_id", sweep_id), RunTag("entry_point", entry_point), RunTag("mlfleet.role", "sweep")],
+    )
+    if dataset is not None:
+        _log_dataset(client, run.info.run_id, dataset)
+    context = TrackingContext(uri, experiment_id, run.info.run_id, sweep_id, entry_point, dataset, pip_requirements)
+    return SweepRun(context, created_here)
+
+
+def dataset_entity(X, y, *, name: str, source: str, digest: str, target: str):
+    """The MLflow dataset entity of the sweep's data, built once by the driver."""
+    import mlflow.data
+    import pandas as pd
+
+    frame = X.copy()
+    frame[target] = y
+    dataset = mlflow.data.from_pandas(frame, source=source if "://" in source else None, name=name, targets=target, digest=digest)
+    return dataset._to_mlflow_entity()
+
+
+def _log_dataset(client, run_id: str, entity) -> None:
+    from mlflow.entities import DatasetInput, InputTag
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+    client.log_inputs(run_id, [DatasetInput(entity, tags=[InputTag(MLFLOW_DATASET_CONTEXT, "training")])])
+
+
+def model_requirements(families: set[str]) -> tuple[str, ...]:
+    """Explicit pip requirements for logged pipelines (inferring them costs seconds per model)."""
+    packages = ["scikit-learn", "skops", "numpy", "pandas", "scipy"]
+    if "xgboost" in families:
+        packages.append("xgboost")
+    if "mlp" in families:
+        packages.append("torch")
+    return tuple(f"{p}=={version(p)}" for p in packages)
+
+
+def start_child(ctx: TrackingContext, *, run_name: str, tags: dict[str, str]) -> str:
+    """Create the model's nested run (RUNNING, so the UI shows it while it trains)."""
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+    all_tags = {MLFLOW_PARENT_RUN_ID: ctx.parent_run_id, "sweep_id": ctx.sweep_id, "entry_point": ctx.entry_point, **tags}
+    run = _client(ctx.tracking_uri).create_run(ctx.experiment_id, run_name=run_name, tags=all_tags)
+    return run.info.run_id
+
+
+def finish_child(
+    ctx: TrackingContext,
+    run_id: str,
+    *,
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    history: dict[str, tuple[float, ...]],
+    tags: dict[str, str],
+    model: Any,
+    input_example: Any,
+) -> str:
+    """Log the model's params, metrics, search history and pipeline; end the run FINISHED.
+
+    Returns the logged model's URI. ``history`` maps a metric name to one value per step
+    (a tuning trial), so the UI draws the search curve.
+    """
+    import mlflow
+    import mlflow.sklearn
+    from mlflow.entities import Metric, Param, RunTag
+
+    client = _client(ctx.tracking_uri)
+    now = int(time.time() * 1000)
+    logged = [Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None and math.isfinite(v)]
+    logged += [Metric(k, float(v), now, step) for k, values in history.items() for step, v in enumerate(values)]
+    client.log_batch(
+        run_id,
+        metrics=logged,
+        params=[Param(k, str(v)) for k, v in params.items()],
+        tags=[RunTag(k, str(v)) for k, v in tags.items()],
+    )
+    if ctx.dataset_entity is not None:
+        _log_dataset(client, run_id, ctx.dataset_entity)
+    mlflow.set_tracking_uri(ctx.tracking_uri)
+    with mlflow.start_run(run_id=run_id):
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            input_example=input_example,
+            pip_requirements=list(ctx.pip_requirements),
+            serialization_format="skops",
+            skops_trusted_types=trusted_types(model),
+        )
+    return info.model_uri
+
+
+def trusted_types(model: Any) -> list[str]:
+    """The types skops must trust to load ``model``; refuses any outside :data:`TRUSTED_MODULES`.
+
+    skops is the safe format (pickle executes code on load), and it loads only the types it
+    is told to trust: exactly those of our pipelines, never a blanket allowance.
+    """
+    import skops.io
+
+    untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    foreign = [t for t in untrusted if not t.startswith(TRUSTED_MODULES)]
+    if foreign:
+        raise MlfleetError(f"the pipeline holds types outside the trusted libraries: {', '.join(foreign)}")
+    return untrusted
+
+
+def fail_child(ctx: TrackingContext, run_id: str, error: str) -> None:
+    """Record ``error`` on the model's run and end it FAILED."""
+    import mlflow
+    from mlflow.entities import RunTag
+
+    if mlflow.active_run() is not None:  # a log_model that raised leaves its run active here
+        mlflow.end_run("FAILED")
+    client = _client(ctx.tracking_uri)
+    client.log_batch(run_id, tags=[RunTag("error", error[:5000])])
+    client.set_terminated(run_id, "FAILED")
+
+
+def close_sweep(sweep: SweepRun, *, metrics: dict[str, float], artifacts: list[Path], failed: bool) -> None:
+    """Log the sweep's figures and files on the parent run and end it (when this process made it).
+
+    Under ``mlflow run`` the parent's status follows the process's exit code.
+    """
+    from mlflow.entities import Metric, RunTag
+
+    ctx = sweep.context
+    client = _client(ctx.tracking_uri)
+    now = int(time.time() * 1000)
+    client.log_batch(
+        ctx.parent_run_id,
+        metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None and math.isfinite(v)],
+        tags=[RunTag("mlfleet.outcome", "some models failed" if failed else "all models succeeded")],
+    )
+    for path in artifacts:
+        client.log_artifact(ctx.parent_run_id, str(path))
+    if sweep.created_here:
+        client.set_terminated(ctx.parent_run_id, "FAILED" if failed else "FINISHED")
+
+
+def abort_sweep(sweep: SweepRun, reason: str) -> None:
+    """End a parent run this process created as FAILED (or KILLED on an interrupt)."""
+    from mlflow.entities import RunTag
+
+    client = _client(sweep.context.tracking_uri)
+    client.log_batch(sweep.context.parent_run_id, tags=[RunTag("mlfleet.outcome", reason[:5000])])
+    if sweep.created_here:
+        client.set_terminated(sweep.context.parent_run_id, "KILLED" if reason == "interrupted" else "FAILED")

@@ -1,0 +1,158 @@
+"""One model from start to finish, as a worker runs it: tune, log the run, append the row.
+
+Plain composition of :mod:`mlfleet.tuning`, :mod:`mlfleet.tracking` and
+:mod:`mlfleet.results`; :mod:`mlfleet.fleet` runs it as a Ray task.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from mlfleet import results, tracking
+from mlfleet.data import Split
+from mlfleet.errors import first_line
+from mlfleet.jobs import ModelJob
+from mlfleet.metrics import resolve_metric
+from mlfleet.results import ResultRow
+from mlfleet.tracking import TrackingContext
+from mlfleet.tuning import tune_and_fit
+from mlfleet.zoo import family
+
+INPUT_EXAMPLE_ROWS = 5
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """What every model of a sweep shares, sent once with each task."""
+
+    tracking: TrackingContext
+    results: str
+    metric: str
+    n_trials: int
+    dataset: str
+    dataset_digest: str
+
+    @property
+    def sweep_id(self) -> str:
+        return self.tracking.sweep_id
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A model's row and what it cost: seconds spent logging (MLflow + Delta) and CPU-seconds of model work."""
+
+    row: ResultRow
+    tracking_s: float
+    cpu_s: float
+    started: float
+    finished: float
+    worker: str = ""
+
+
+def train_one(job: ModelJob, split: Split, spec: SweepSpec, *, node: str = "", device: str = "cpu") -> Outcome:
+    """Train ``job`` and record it in both stores; a model that raises becomes a FAILED run and row."""
+    from threadpoolctl import threadpool_limits
+
+    for key in tracking.RUN_ENV:  # a worker must never log into the run `mlflow run` created
+        os.environ.pop(key, None)
+    started_wall, started = time.time(), _now()
+    metric = resolve_metric(spec.metric, split.task)
+    tags = {"model_id": str(job.model_id), "family": job.family, "device": device, "feature_strategy": job.feature_strategy}
+    t0 = time.perf_counter()
+    run_id = tracking.start_child(spec.tracking, run_name=job.run_name, tags=tags)
+    tracking_s = time.perf_counter() - t0
+    cpu_s = 0.0
+    try:
+        with threadpool_limits(limits=job.cpus):
+            tuned = tune_and_fit(job, split, metric, spec.n_trials, n_jobs=job.cpus)
+        cpu_s = tuned.cpu_s
+        t1 = time.perf_counter()
+        model_uri = tracking.finish_child(
+            spec.tracking,
+            run_id,
+            params={
+                "family": job.family,
+                "model_id": job.model_id,
+                "model_type": tuned.model_type,
+                "feature_strategy": job.feature_strategy,
+                "n_features": tuned.n_features,
+                "n_trials": spec.n_trials,
+                "primary_metric": metric.name,
+                **tuned.best_params,
+            },
+            metrics={
+                **tuned.test_metrics,
+                "score": tuned.score,
+                f"best_val_{metric.name}": tuned.best_val_score,
+                "tuning_s": tuned.tuning_s,
+                "train_s": tuned.train_s,
+            },
+            history={f"val_{metric.name}": tuned.trial_scores},
+            tags={"node": node, "model_type": tuned.model_type},
+            model=tuned.pipeline,
+            input_example=split.X_test.head(INPUT_EXAMPLE_ROWS),
+        )
+        row = _row(job, spec, split.task, metric.name, started, node, device, run_id=run_id, model_uri=model_uri, tuned=tuned)
+        results.append_row(spec.results, row)
+        tracking_s += time.perf_counter() - t1
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {first_line(exc)}"
+        tracking.fail_child(spec.tracking, run_id, error)
+        row = _row(job, spec, split.task, metric.name, started, node, device, run_id=run_id, error=error)
+        results.append_row(spec.results, row)
+    return Outcome(row, tracking_s, cpu_s, started_wall, time.time())
+
+
+def failed_row(job: ModelJob, spec: SweepSpec, task: str, error: str, *, run_id: str = "", node: str = "", device: str = "cpu") -> ResultRow:
+    """The row of a model whose task died before it could write its own."""
+    metric = resolve_metric(spec.metric, task)
+    return _row(job, spec, task, metric.name, _now(), node, device, run_id=run_id, error=error)
+
+
+def _row(job, spec, task, metric_name, started, node, device, *, run_id, model_uri="", tuned=None, error="") -> ResultRow:
+    fam = family(job.family)
+    scores = dict.fromkeys(results.CLASSIFICATION_METRICS + results.REGRESSION_METRICS)
+    if tuned is not None:
+        scores.update({k: _finite(v) for k, v in tuned.test_metrics.items()})
+    return ResultRow(
+        sweep_id=spec.sweep_id,
+        model_id=job.model_id,
+        model_type=tuned.model_type if tuned else fam.model_type(task),
+        family=job.family,
+        device=device,
+        feature_strategy=job.feature_strategy,
+        n_features=tuned.n_features if tuned else None,
+        task=task,
+        params_json=json.dumps(tuned.best_params if tuned else {}, sort_keys=True),
+        primary_metric=metric_name,
+        score=_finite(tuned.score) if tuned else None,
+        **scores,
+        n_trials=spec.n_trials,
+        tuning_s=tuned.tuning_s if tuned else None,
+        train_s=tuned.train_s if tuned else None,
+        cpus=float(job.cpus),
+        gpus=float(job.gpus),
+        status="FAILED" if error else "FINISHED",
+        error=error,
+        mlflow_run_id=run_id,
+        model_uri=model_uri,
+        experiment_id=spec.tracking.experiment_id,
+        dataset=spec.dataset,
+        dataset_digest=spec.dataset_digest,
+        started_at=started,
+        finished_at=_now(),
+        node=node,
+        entry_point=spec.tracking.entry_point,
+    )
+
+
+def _finite(value):
+    return None if value is None or value != value else float(value)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)

@@ -1,0 +1,31 @@
+"""``random_forest``: scikit-learn's random forest, on all the cores its task holds."""
+
+from mlfleet.zoo._registry import MULTI_CORE, Family, register
+
+
+def build(task, params, seed, n_jobs):
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
+    cls = RandomForestClassifier if task == "classification" else RandomForestRegressor
+    return cls(
+        n_estimators=params.get("n_estimators", 100),
+        max_depth=params.get("max_depth"),
+        min_samples_split=params.get("min_samples_split", 2),
+        min_samples_leaf=params.get("min_samples_leaf", 1),
+        max_features=params.get("max_features", "sqrt" if task == "classification" else 1.0),
+        n_jobs=n_jobs,
+        random_state=seed,
+    )
+
+
+def space(trial, task):
+    return {
+        "n_estimators": trial.suggest_int("n_estimators", 50, 250, step=50),
+        "max_depth": trial.suggest_int("max_depth", 3, 20),
+        "min_samples_split": trial.suggest_int("min_samples_split", 2, 10),
+        "min_samples_leaf": trial.suggest_int("min_samples_leaf", 1, 5),
+        "max_features": trial.suggest_categorical("max_features", ["sqrt", "log2", 0.5]),
+    }
+
+
+RANDOM_FOREST = register(Family("random_forest", build, space, cpus=MULTI_CORE, cost=6.0, regression_note="RandomForestRegressor"))

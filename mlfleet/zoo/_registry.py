@@ -1,0 +1,55 @@
+"""The model zoo's registry: a family is a builder, a search space and its resources."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mlfleet.errors import MlfleetError
+
+#: what a family asks Ray for when it can use several cores; capped to the largest node
+MULTI_CORE = 4
+
+
+@dataclass(frozen=True)
+class Family:
+    """One kind of model, for classification and regression.
+
+    ``build(task, params, seed, n_jobs)`` returns an unfitted scikit-learn estimator;
+    ``space(trial, task)`` draws a parameter dict from an Optuna trial; ``cost`` is the
+    relative expected work of one tuned model, used to submit the longest first.
+    """
+
+    name: str
+    build: Callable[[str, Mapping[str, Any], int, int], Any]
+    space: Callable[[Any, str], dict[str, Any]]
+    cpus: int = 1
+    gpus: float = 0.0
+    cost: float = 1.0
+    device: str = "cpu"
+    regression_note: str = ""
+
+    def model_type(self, task: str) -> str:
+        """The estimator's class name for ``task``, e.g. ``RandomForestClassifier``."""
+        return type(self.build(task, {}, 0, 1)).__name__
+
+
+FAMILIES: dict[str, Family] = {}
+
+
+def register(fam: Family) -> Family:
+    FAMILIES[fam.name] = fam
+    return fam
+
+
+def family(name: str) -> Family:
+    """The registered family ``name``; raises MlfleetError naming the known ones."""
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise MlfleetError(f"unknown model family {name!r}; known: {', '.join(FAMILIES)}") from None
+
+
+def cpu_families() -> tuple[str, ...]:
+    return tuple(name for name, fam in FAMILIES.items() if fam.device == "cpu")
