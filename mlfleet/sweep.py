@@ -59,8 +59,8 @@ def run_sweep(config: FleetConfig, *, stream: TextIO | None = None) -> SweepRepo
     dataset = load_dataset(config.data)
     metric = resolve_metric(config.metric, dataset.task)
     split = split_dataset(dataset, test_size=config.data.test_size, val_size=config.data.val_size, seed=config.seed)
+    results.check_writable(config.results)
     results_uri = results.resolve_location(config.results)
-    results.check_writable(results_uri)
     uri = tracking.tracking_uri()
     cluster = fleet.connect(config.address)
     try:

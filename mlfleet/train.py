@@ -23,6 +23,8 @@ from mlfleet.tuning import tune_and_fit
 from mlfleet.zoo import family
 
 INPUT_EXAMPLE_ROWS = 5
+#: a test seam for failure handling: models whose ids are listed here (comma-separated) raise
+FAIL_ENV = "MLFLEET_FAIL_MODEL_IDS"
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ def train_one(job: ModelJob, split: Split, spec: SweepSpec, *, node: str = "", d
     tracking_s = time.perf_counter() - t0
     cpu_s = 0.0
     try:
+        _injected_failure(job.model_id)
         with threadpool_limits(limits=job.cpus):
             tuned = tune_and_fit(job, split, metric, spec.n_trials, n_jobs=job.cpus)
         cpu_s = tuned.cpu_s
@@ -148,6 +151,12 @@ def _row(job, spec, task, metric_name, started, node, device, *, run_id, model_u
         node=node,
         entry_point=spec.tracking.entry_point,
     )
+
+
+def _injected_failure(model_id: int) -> None:
+    listed = os.environ.get(FAIL_ENV, "")
+    if str(model_id) in {part.strip() for part in listed.split(",")}:
+        raise RuntimeError(f"injected failure of model {model_id} ({FAIL_ENV})")
 
 
 def _finite(value):

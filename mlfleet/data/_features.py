@@ -79,7 +79,8 @@ def build_selector(strategy: str, task: str, seed: int):
             if classification
             else Lasso(alpha=0.05, random_state=seed)
         )
-        return SelectFromModel(model, threshold="median")
+        # "median" would keep every feature when most coefficients are zero; "mean" keeps the strong ones.
+        return SelectFromModel(model, threshold="mean")
     if strategy == "tree":
         trees = (ExtraTreesClassifier if classification else ExtraTreesRegressor)(n_estimators=50, random_state=seed, n_jobs=1)
         return SelectFromModel(trees, threshold="median")

@@ -10,7 +10,13 @@
 | naive_bayes | GaussianNB | BayesianRidge (no naive Bayes regressor exists) |
 """
 
-from mlfleet.zoo import _bayes, _boosting, _forest, _linear, _svm, _xgboost  # noqa: F401  (registration)
+# Importing a family's module registers it; this order is the order users see.
+from mlfleet.zoo import _linear  # noqa: F401, I001
+from mlfleet.zoo import _svm  # noqa: F401
+from mlfleet.zoo import _forest  # noqa: F401
+from mlfleet.zoo import _xgboost  # noqa: F401
+from mlfleet.zoo import _boosting  # noqa: F401
+from mlfleet.zoo import _bayes  # noqa: F401
 from mlfleet.zoo._registry import FAMILIES, MULTI_CORE, Family, cpu_families, family
 
 __all__ = ["FAMILIES", "MULTI_CORE", "Family", "cpu_families", "family"]

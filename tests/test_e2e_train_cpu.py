@@ -1,0 +1,108 @@
+"""`mlflow run . -e train_cpu --env-manager local` as a user runs it, then both stores read back."""
+
+import os
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import mlflow_run, project_copy
+from mlfleet import results
+from mlfleet.zoo import cpu_families
+
+pytestmark = pytest.mark.e2e
+
+ONE_PER_FAMILY = ",".join(f"{name}:1" for name in cpu_families())
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    # The embedded defaults: no tracking URI set, so MLflow uses sqlite:///mlflow.db in the project.
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    return project_copy(tmp_path)
+
+
+def children_of(client, parent):
+    return client.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+
+
+def only_parent(client):
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()], "tags.`mlfleet.role` = 'sweep'")
+    assert len(runs) == 1
+    return runs[0]
+
+
+def test_train_cpu_end_to_end(project, mixed_csv):
+    proc = mlflow_run(project, "train_cpu", {"data": mixed_csv.name, "target": "churn", "models": ONE_PER_FAMILY, "n_trials": "2"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "6 of 6 models succeeded" in proc.stderr
+
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    parent = only_parent(client)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.metrics["n_succeeded"] == 6 and parent.data.metrics["n_failed"] == 0
+    assert parent.data.params["models"] == ONE_PER_FAMILY
+    sweep_id = parent.data.tags["sweep_id"]
+    assert sweep_id.startswith("train_cpu-") and sweep_id in proc.stderr
+    assert [a.path for a in client.list_artifacts(parent.info.run_id)] == ["results.csv"]
+
+    children = children_of(client, parent)
+    assert sorted(int(c.data.params["model_id"]) for c in children) == list(range(6))
+    raw = pd.read_csv(mixed_csv).drop(columns=["churn"]).head(8)
+    assert raw.isna().any().any()  # the rows hold missing values and text, as the file does
+    for child in children:
+        assert child.info.status == "FINISHED"
+        assert child.data.tags["sweep_id"] == sweep_id and child.data.tags["device"] == "cpu"
+        assert child.data.params["family"] == child.data.tags["family"]
+        assert {"accuracy", "f1", "roc_auc", "log_loss", "tuning_s", "train_s"} <= set(child.data.metrics)
+        assert len(client.get_metric_history(child.info.run_id, "val_f1")) == 2
+        assert child.inputs.dataset_inputs[0].dataset.name == "customers"
+
+    table = results.read_results(str(project / "lakehouse" / "model_training_results"))
+    assert len(table) == 6 and table["model_id"].is_unique
+    by_run = {c.info.run_id: c for c in children}
+    assert set(table["mlflow_run_id"]) == set(by_run)
+    assert (table["status"] == "FINISHED").all() and (table["sweep_id"] == sweep_id).all()
+    assert table["feature_strategy"].nunique() == 6
+    for row in table.itertuples():
+        assert row.score == pytest.approx(by_run[row.mlflow_run_id].data.metrics["f1"])
+        model = mlflow.pyfunc.load_model(row.model_uri)
+        pred = model.predict(raw)
+        assert len(pred) == 8 and set(np.unique(pred)) <= {0, 1}
+
+    # writing a model's row again leaves one row
+    again = results.ResultRow(**{k: getattr(row, k) for k in results.schema().names})
+    assert results.append_row(str(project / "lakehouse" / "model_training_results"), again) is False
+    assert len(results.read_results(str(project / "lakehouse" / "model_training_results"))) == 6
+
+
+def test_a_failing_model_is_recorded_and_the_others_go_on(project):
+    proc = mlflow_run(
+        project,
+        "train_cpu",
+        {"models": "naive_bayes:2,logistic:1", "n_trials": "2", "n_samples": "300"},
+        env={"MLFLEET_FAIL_MODEL_IDS": "1"},
+    )
+    assert proc.returncode != 0
+    assert "2 of 3 models succeeded, 1 failed" in proc.stderr
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    parent = only_parent(client)
+    assert parent.info.status == "FAILED" and parent.data.metrics["n_failed"] == 1
+    status = {int(c.data.params.get("model_id", c.data.tags["model_id"])): c for c in children_of(client, parent)}
+    assert {k: v.info.status for k, v in status.items()} == {0: "FINISHED", 1: "FAILED", 2: "FINISHED"}
+    assert "injected failure of model 1" in status[1].data.tags["error"]
+    table = results.read_results(str(project / "lakehouse" / "model_training_results")).set_index("model_id")
+    assert table.loc[1, "status"] == "FAILED" and "injected failure" in table.loc[1, "error"]
+    assert table.loc[1, "mlflow_run_id"] == status[1].info.run_id
+    assert (table.loc[[0, 2], "status"] == "FINISHED").all()
+
+
+def test_bad_input_under_mlflow_run_leaves_no_running_run_and_no_table(project):
+    proc = mlflow_run(project, "train_cpu", {"data": "nonsense"})
+    assert proc.returncode != 0
+    assert "error: unknown data 'nonsense'" in proc.stderr
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert [r.info.status for r in runs] == ["FAILED"]  # the run `mlflow run` made, closed
+    assert not (project / "lakehouse").exists()

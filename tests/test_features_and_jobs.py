@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+from sklearn.pipeline import make_pipeline
+
+from mlfleet.config import DataConfig
+from mlfleet.data import STRATEGIES, build_preprocessor, build_selector, load_dataset
+from mlfleet.errors import MlfleetError
+from mlfleet.jobs import expand_jobs, longest_first
+from mlfleet.metrics import METRICS, resolve_metric, score_all
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_every_strategy_fits_into_the_pipeline(strategy, task):
+    ds = load_dataset(DataConfig(n_samples=300, n_features=12, task=task))
+    front = make_pipeline(build_preprocessor(ds.X), build_selector(strategy, task, 0)).fit(ds.X, ds.y)
+    out = front.transform(ds.X)
+    assert out.shape[0] == 300 and 1 <= out.shape[1] <= 12
+    if strategy in ("kbest", "mutual_info", "l1", "tree"):
+        assert out.shape[1] <= 7  # the ranking strategies keep about half
+
+
+def test_kbest_keeps_the_informative_features():
+    ds = load_dataset(DataConfig(n_samples=600, n_features=20, task="regression"))
+    front = make_pipeline(build_preprocessor(ds.X), build_selector("kbest", "regression", 0)).fit(ds.X, ds.y)
+    kept = front[-1].get_support()
+    corr = np.abs([np.corrcoef(ds.X[c], ds.y)[0, 1] for c in ds.X.columns])
+    assert corr[kept].mean() > 3 * corr[~kept].mean()
+
+
+def test_unknown_strategy():
+    with pytest.raises(MlfleetError, match="unknown feature strategy 'boruta'"):
+        build_selector("boruta", "classification", 0)
+
+
+def test_jobs_are_deterministic_with_ids_strategies_and_capped_resources():
+    models = (("logistic", 3), ("random_forest", 8))
+    jobs = expand_jobs(models, first_id=90, seed=42, max_cpus=2)
+    assert jobs == expand_jobs(models, first_id=90, seed=42, max_cpus=2)
+    assert [j.model_id for j in jobs] == list(range(90, 101))
+    assert [j.feature_strategy for j in jobs[:8]] == [*STRATEGIES, STRATEGIES[0]]
+    assert {j.cpus for j in jobs if j.family == "random_forest"} == {2}
+    assert {j.cpus for j in jobs if j.family == "logistic"} == {1}
+    assert len({j.seed for j in jobs}) == len(jobs)
+    assert {j.cpus for j in expand_jobs(models, first_id=0, seed=0, max_cpus=64)} == {1, 4}
+
+
+def test_longest_expected_first():
+    jobs = expand_jobs((("naive_bayes", 2), ("svm", 1), ("random_forest", 2)), first_id=0, seed=0, max_cpus=2)
+    order = [j.family for j in longest_first(jobs)]
+    assert order == ["random_forest", "random_forest", "svm", "naive_bayes", "naive_bayes"]
+
+
+@pytest.mark.parametrize(
+    ("name", "task", "message"),
+    [
+        ("rmse", "classification", r"metric 'rmse' does not fit a classification task; use one of accuracy, f1, roc_auc, log_loss"),
+        ("accuracy", "regression", r"metric 'accuracy' does not fit a regression task; use one of rmse, mae, r2"),
+        ("auc", "classification", r"metric 'auc' does not fit"),
+    ],
+)
+def test_metric_must_fit_the_task(name, task, message):
+    with pytest.raises(MlfleetError, match=message):
+        resolve_metric(name, task)
+
+
+def test_metric_defaults_and_directions():
+    assert resolve_metric("", "classification").name == "f1"
+    assert resolve_metric("", "regression").name == "rmse"
+    assert METRICS["rmse"].better(1.0, 2.0) and METRICS["r2"].better(0.9, 0.1)
+
+
+def test_scores():
+    y = np.array([0, 1, 1, 0])
+    proba = np.array([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [0.6, 0.4]])
+    s = score_all("classification", y, proba.argmax(1), proba, 2)
+    assert s["accuracy"] == 1.0 and s["roc_auc"] == 1.0 and 0 < s["log_loss"] < 1
+    r = score_all("regression", np.array([1.0, 2.0]), np.array([1.0, 4.0]), None)
+    assert r["mae"] == 1.0 and r["rmse"] == pytest.approx(np.sqrt(2))

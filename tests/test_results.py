@@ -1,0 +1,101 @@
+"""The Delta side against real tables in tmp_path."""
+
+import multiprocessing
+from dataclasses import replace
+from datetime import datetime, timezone
+
+import pytest
+from deltalake import DeltaTable
+
+from mlfleet import results
+from mlfleet.errors import MlfleetError
+from mlfleet.results import ResultRow
+
+
+def make_row(model_id=0, sweep_id="s1", **changes) -> ResultRow:
+    now = datetime.now(timezone.utc)
+    row = ResultRow(
+        sweep_id=sweep_id, model_id=model_id, model_type="SVC", family="svm", device="cpu", feature_strategy="all",
+        n_features=4, task="classification", params_json='{"C": 1.0}', primary_metric="f1", score=0.9,
+        accuracy=0.91, f1=0.9, roc_auc=0.95, log_loss=0.3, rmse=None, mae=None, r2=None, n_trials=3,
+        tuning_s=1.0, train_s=0.1, cpus=1.0, gpus=0.0, status="FINISHED", error="", mlflow_run_id="r",
+        model_uri="models:/m", experiment_id="1", dataset="synthetic", dataset_digest="d", started_at=now,
+        finished_at=now, node="n", entry_point="train_cpu",
+    )
+    return replace(row, **changes)
+
+
+def test_rows_round_trip_through_the_table(tmp_path):
+    uri = str(tmp_path / "results")
+    results.ensure_table(uri)
+    assert results.append_row(uri, make_row(1))
+    assert results.append_row(uri, make_row(2, status="FAILED", error="ValueError: boom", score=None))
+    frame = results.read_results(uri).sort_values("model_id")
+    assert list(frame.columns) == results.schema().names
+    assert frame["model_id"].tolist() == [1, 2]
+    assert frame["status"].tolist() == ["FINISHED", "FAILED"]
+    assert frame["score"].isna().tolist() == [False, True]
+
+
+def test_writing_the_same_key_twice_leaves_one_row(tmp_path):
+    uri = str(tmp_path / "results")
+    results.ensure_table(uri)
+    assert results.append_row(uri, make_row(5)) is True
+    assert results.append_row(uri, make_row(5)) is False
+    assert results.append_row(uri, make_row(5, sweep_id="s2")) is True
+    assert len(results.read_results(uri)) == 2
+    assert len(results.read_results(uri, sweep_id="s1")) == 1
+
+
+def test_ensure_table_is_idempotent_and_checks_columns(tmp_path):
+    uri = str(tmp_path / "results")
+    results.ensure_table(uri)
+    results.ensure_table(uri)
+    assert DeltaTable(uri).version() == 0
+    other = tmp_path / "other"
+    from deltalake import write_deltalake
+    import pandas as pd
+
+    write_deltalake(str(other), pd.DataFrame({"x": [1]}))
+    with pytest.raises(MlfleetError, match=r"Delta table without the columns sweep_id, model_id"):
+        results.ensure_table(str(other))
+
+
+def _append_many(uri: str, worker: int, count: int) -> None:
+    for i in range(count):
+        results.append_row(uri, make_row(worker * 1000 + i))
+
+
+def test_concurrent_writers_lose_no_row(tmp_path):
+    uri = str(tmp_path / "results")
+    results.ensure_table(uri)
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_append_many, args=(uri, w, 10)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    frame = results.read_results(uri)
+    assert len(frame) == 40 and frame["model_id"].is_unique
+    assert DeltaTable(uri).version() == 40
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: (p / "file.txt").write_text("x") and p / "file.txt", r"is a file, not a table folder"),
+        (lambda p: (p / "file.txt").write_text("x") and p / "file.txt" / "table", r"cannot be written .*choose a location you can write to"),
+        (lambda p: (p / "busy").mkdir() or (p / "busy" / "notes.md").write_text("x") and p / "busy", r"holds other files but no Delta table"),
+    ],
+)
+def test_unwritable_results_locations(tmp_path, make, message):
+    with pytest.raises(MlfleetError, match=message):
+        results.check_writable(str(make(tmp_path)))
+
+
+def test_new_and_existing_locations_are_writable(tmp_path):
+    results.check_writable(str(tmp_path / "a" / "b" / "table"))
+    assert not (tmp_path / "a").exists()  # the check writes nothing that stays
+    results.ensure_table(str(tmp_path / "t"))
+    results.check_writable(str(tmp_path / "t"))

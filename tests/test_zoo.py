@@ -1,0 +1,77 @@
+"""One contract for every family of the zoo, on both tasks."""
+
+import pickle
+
+import numpy as np
+import optuna
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import load_diabetes, load_iris
+
+from mlfleet.errors import MlfleetError
+from mlfleet.tracking import trusted_types
+from mlfleet.zoo import FAMILIES, MULTI_CORE, family
+
+TASKS = ("classification", "regression")
+
+
+def tiny(task):
+    X, y = (load_iris if task == "classification" else load_diabetes)(return_X_y=True)
+    rng = np.random.default_rng(0)
+    idx = rng.choice(len(y), 90, replace=False)
+    return X[idx], y[idx]
+
+
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_family_contract(name, task):
+    fam = family(name)
+    X, y = tiny(task)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    trial = study.ask()
+    params = fam.space(trial, task)
+    assert params, "a family must have something to tune"
+    model = fam.build(task, params, 0, 1)
+    assert clone(model).get_params() == model.get_params()
+    model.fit(X, y)
+    pred = model.predict(X)
+    assert pred.shape == (len(y),)
+    if task == "classification":
+        assert set(np.unique(pred)) <= set(np.unique(y))
+        proba = model.predict_proba(X)
+        assert proba.shape == (len(y), 3) and np.allclose(proba.sum(axis=1), 1)
+    else:
+        assert np.isfinite(pred).all()
+    again = pickle.loads(pickle.dumps(model))
+    assert np.array_equal(again.predict(X), pred)
+    assert fam.cpus in (1, MULTI_CORE) and fam.gpus == 0 and fam.cost > 0
+    assert fam.model_type(task) == type(model).__name__
+    assert all(t.startswith(("sklearn.", "xgboost.", "numpy.", "scipy.", "builtins.")) for t in trusted_types(model))
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_multi_core_families_use_the_cores_they_are_given(name):
+    fam = family(name)
+    model = fam.build("classification", {}, 0, 2)
+    if fam.cpus == MULTI_CORE:
+        assert model.get_params()["n_jobs"] == 2
+    else:
+        assert "n_jobs" not in model.get_params() or model.get_params()["n_jobs"] in (None, 1)
+
+
+def test_same_seed_same_model():
+    X, y = tiny("classification")
+    a = family("random_forest").build("classification", {"n_estimators": 20}, 7, 1).fit(X, y)
+    b = family("random_forest").build("classification", {"n_estimators": 20}, 7, 1).fit(X, y)
+    assert np.array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+def test_regression_stand_ins_are_documented():
+    assert family("naive_bayes").model_type("regression") == "BayesianRidge"
+    assert family("logistic").model_type("regression") == "ElasticNet"
+    assert all(f.regression_note for f in FAMILIES.values())
+
+
+def test_unknown_family():
+    with pytest.raises(MlfleetError, match=r"unknown model family 'lightgbm'; known: logistic, svm"):
+        family("lightgbm")
