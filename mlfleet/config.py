@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from mlfleet.errors import MlfleetError
 
 DEFAULT_CPU_MODELS = "logistic:15,svm:10,random_forest:20,xgboost:20,gradient_boosting:15,naive_bayes:10"
+DEFAULT_GPU_MODELS = "mlp:10"
+DEFAULT_GPU_FIRST_ID = 90
 DEFAULT_RESULTS = "lakehouse/model_training_results"
 TASKS = ("auto", "classification", "regression")
 
@@ -43,6 +45,8 @@ class FleetConfig:
     experiment: str = ""
     entry_point: str = "train_cpu"
     seed: int = 42
+    device: str = "cpu"  # for GPU families: auto, cuda or cpu
+    gpus_per_model: float = 1.0
 
     def params(self) -> dict[str, str]:
         """The sweep's parameters as the strings MLflow stores (also what resume compares)."""
@@ -56,6 +60,8 @@ class FleetConfig:
             results=self.results,
             seed=self.seed,
             entry_point=self.entry_point,
+            device=self.device,
+            gpus_per_model=self.gpus_per_model,
         )
         return {k: str(v) for k, v in flat.items()}
 

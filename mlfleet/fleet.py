@@ -75,6 +75,29 @@ def connect(address: str = "") -> Cluster:
     )
 
 
+def gpus_per_model(device: str, requested: float, cluster: Cluster) -> float:
+    """What each GPU-family model asks Ray for, given ``device`` (auto, cuda, cpu).
+
+    ``cpu`` gives 0; ``auto`` gives 0 when the cluster has no GPU; ``cuda`` without a GPU
+    and a request above the largest node's GPUs raise MlfleetError.
+    """
+    if device not in ("auto", "cuda", "cpu"):
+        raise MlfleetError(f"device must be auto, cuda or cpu, but got device={device!r}")
+    if requested <= 0:
+        raise MlfleetError(f"gpus_per_model must be above 0 (fractions such as 0.25 share a GPU), but got gpus_per_model={requested:g}")
+    if device == "cpu":
+        return 0.0
+    if cluster.max_gpus == 0:
+        if device == "cuda":
+            raise MlfleetError("device=cuda but the Ray cluster has no GPU; use device=auto (falls back to CPU) or device=cpu")
+        return 0.0
+    if requested > cluster.max_gpus:
+        raise MlfleetError(
+            f"gpus_per_model must be at most the GPUs of the largest node ({cluster.max_gpus:g}), but got gpus_per_model={requested:g}"
+        )
+    return requested
+
+
 def disconnect(cluster: Cluster) -> None:
     """Shut down a Ray this process started; leave one it joined or found running."""
     if cluster.started_here and ray.is_initialized():
@@ -101,7 +124,6 @@ def run_jobs(
     spec: SweepSpec,
     *,
     on_update: Callable[[int, int, int, Outcome | None], None] = lambda done, failed, running, outcome: None,
-    device: str = "cpu",
     poll_s: float = 0.5,
 ) -> list[Outcome]:
     """Run every job as a Ray task and return their outcomes in model-id order.
@@ -121,7 +143,7 @@ def run_jobs(
             max_retries=MAX_RETRIES,
             retry_exceptions=False,
             name=job.run_name,
-        ).remote(job, split_ref, spec_ref, board, device)
+        ).remote(job, split_ref, spec_ref, board)
         pending[ref] = job
     outcomes: list[Outcome] = []
     failed = 0
@@ -134,7 +156,7 @@ def run_jobs(
             try:
                 outcome = ray.get(ref)
             except Exception as exc:  # the task died: worker crash, OOM kill, an error outside train_one
-                outcome = _died(job, split, spec, exc, device)
+                outcome = _died(job, split, spec, exc)
             outcomes.append(outcome)
             finished_ids.add(job.model_id)
             failed += not outcome.row.ok
@@ -146,17 +168,18 @@ def run_jobs(
     return sorted(outcomes, key=lambda o: o.row.model_id)
 
 
-def _train_task(job: ModelJob, split: Split, spec: SweepSpec, board, device: str) -> Outcome:
+def _train_task(job: ModelJob, split: Split, spec: SweepSpec, board) -> Outcome:
     board.started.remote(job.model_id)
     node = f"{socket.gethostname()}:{ray.get_runtime_context().get_node_id()[:8]}"
-    return train_one(job, split, spec, node=node, device=device)
+    return train_one(job, split, spec, node=node)
 
 
-def _died(job: ModelJob, split: Split, spec: SweepSpec, exc: BaseException, device: str) -> Outcome:
+def _died(job: ModelJob, split: Split, spec: SweepSpec, exc: BaseException) -> Outcome:
     from mlfleet import results
 
-    error = f"{type(exc).__name__}: {first_line(exc)}"
-    row = failed_row(job, spec, split.task, error, device=device)
+    cause = getattr(exc, "cause", None) or exc  # a RayTaskError wraps what the task raised
+    error = f"{type(cause).__name__}: {first_line(cause)}"
+    row = failed_row(job, spec, split.task, error)
     results.append_row(spec.results, row)
     now = time.time()
     return Outcome(row, 0.0, 0.0, now, now)

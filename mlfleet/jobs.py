@@ -19,6 +19,7 @@ class ModelJob:
     gpus: float
     seed: int
     cost: float
+    variant: int = 0  # the model's index within its family (picks an MLP architecture)
 
     @property
     def run_name(self) -> str:
@@ -26,21 +27,29 @@ class ModelJob:
 
 
 def expand_jobs(
-    models: tuple[tuple[str, int], ...], *, first_id: int, seed: int, max_cpus: int, max_gpus: float = 0.0
+    models: tuple[tuple[str, int], ...],
+    *,
+    first_id: int,
+    seed: int,
+    max_cpus: int,
+    max_gpus: float = 0.0,
+    gpus_per_model: float | None = None,
 ) -> tuple[ModelJob, ...]:
     """Expand ``(("svm", 10), ...)`` into jobs with ids from ``first_id`` upwards.
 
     Feature strategies go round the seven in id order, so every family meets several. A
     family's resources are capped to ``max_cpus``/``max_gpus`` (the largest node), so
-    that no job waits for a node that does not exist.
+    that no job waits for a node that does not exist; ``gpus_per_model`` replaces what GPU
+    families ask for (fractions pack several models on one GPU; 0 trains them on CPUs).
     """
     jobs = []
     position = 0
     for name, count in models:
         fam = family(name)
         cpus = max(1, min(fam.cpus, max_cpus))
-        gpus = min(fam.gpus, max_gpus) if fam.gpus else 0.0
-        for _ in range(count):
+        wanted = fam.gpus if gpus_per_model is None or not fam.gpus else gpus_per_model
+        gpus = min(wanted, max_gpus) if wanted else 0.0
+        for index in range(count):
             model_id = first_id + position
             jobs.append(
                 ModelJob(
@@ -51,6 +60,7 @@ def expand_jobs(
                     gpus=gpus,
                     seed=seed + model_id,
                     cost=fam.cost,
+                    variant=index,
                 )
             )
             position += 1

@@ -24,6 +24,7 @@ from mlfleet.jobs import expand_jobs
 from mlfleet.metrics import resolve_metric
 from mlfleet.progress import Progress
 from mlfleet.train import Outcome, SweepSpec
+from mlfleet.zoo import family
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,18 @@ def run_sweep(config: FleetConfig, *, stream: TextIO | None = None) -> SweepRepo
     uri = tracking.tracking_uri()
     cluster = fleet.connect(config.address)
     try:
+        gpus = fleet.gpus_per_model(config.device, config.gpus_per_model, cluster) if _wants_gpus(config) else 0.0
         tracking.prepare_store(uri)
-        jobs = expand_jobs(config.models, first_id=config.first_id, seed=config.seed, max_cpus=cluster.max_cpus, max_gpus=cluster.max_gpus)
+        jobs = expand_jobs(
+            config.models,
+            first_id=config.first_id,
+            seed=config.seed,
+            max_cpus=cluster.max_cpus,
+            max_gpus=cluster.max_gpus,
+            gpus_per_model=gpus,
+        )
+        if _wants_gpus(config) and not gpus and config.device == "auto":
+            print("no GPU in the Ray cluster: the GPU families train on CPU (device=auto)", file=stream, flush=True)
         results.ensure_table(results_uri)
         sweep_id = new_sweep_id(config.entry_point)
         entity = tracking.dataset_entity(
@@ -76,7 +87,8 @@ def run_sweep(config: FleetConfig, *, stream: TextIO | None = None) -> SweepRepo
             experiment=config.experiment,
             sweep_id=sweep_id,
             entry_point=config.entry_point,
-            params={**config.params(), "task": dataset.task, "metric": metric.name, "n_models": str(len(jobs))},
+            params={**config.params(), "n_models": str(len(jobs))},
+            tags={"task": dataset.task, "primary_metric": metric.name, "dataset": dataset.name, "dataset_digest": dataset.digest},
             dataset=entity,
             pip_requirements=tracking.model_requirements({j.family for j in jobs}),
         )
@@ -122,12 +134,19 @@ def run_sweep(config: FleetConfig, *, stream: TextIO | None = None) -> SweepRepo
     return report
 
 
+def _wants_gpus(config: FleetConfig) -> bool:
+    return any(family(name).gpus for name, _ in config.models)
+
+
 def sweep_figures(outcomes: list[Outcome], *, wall_s: float, cpus: float, metric) -> dict[str, float]:
     """The sweep's figures: counts, best score, wall time, tracking cost, parallel efficiency."""
     ok = [o for o in outcomes if o.row.ok]
     tracking_s = sorted(o.tracking_s for o in ok)
     model_s = sum((o.row.tuning_s or 0.0) + (o.row.train_s or 0.0) for o in ok)
+    # model work in CPU-seconds: the seconds each model tuned and trained, times the CPUs it held
+    work_cpu_s = sum(((o.row.tuning_s or 0.0) + (o.row.train_s or 0.0)) * o.row.cpus for o in ok)
     cpu_s = sum(o.cpu_s for o in outcomes)
+    capacity = wall_s * cpus
     scores = [o.row.score for o in ok if o.row.score is not None]
     best = (max if metric.greater_is_better else min)(scores) if scores else float("nan")
     return {
@@ -136,11 +155,14 @@ def sweep_figures(outcomes: list[Outcome], *, wall_s: float, cpus: float, metric
         "n_failed": float(len(outcomes) - len(ok)),
         "best_score": best,
         "wall_s": wall_s,
+        "model_work_cpu_s": work_cpu_s,
         "model_cpu_s": cpu_s,
-        "parallel_efficiency": cpu_s / (wall_s * cpus) if wall_s > 0 and cpus > 0 else float("nan"),
+        "parallel_efficiency": work_cpu_s / capacity if capacity > 0 else float("nan"),
+        "cpu_utilisation": cpu_s / capacity if capacity > 0 else float("nan"),
         "tracking_s_median": statistics.median(tracking_s) if tracking_s else float("nan"),
         "tracking_s_p95": tracking_s[min(len(tracking_s) - 1, int(0.95 * len(tracking_s)))] if tracking_s else float("nan"),
         "tracking_share": sum(tracking_s) / model_s if model_s else float("nan"),
+        "delta_s_median": statistics.median(o.delta_s for o in ok) if ok else float("nan"),
     }
 
 
@@ -150,7 +172,7 @@ def summary_lines(report: SweepReport) -> str:
     ok = [o.row for o in report.outcomes if o.row.ok]
     lines = [
         f"sweep {report.sweep_id}: {int(f['n_succeeded'])} of {int(f['n_models'])} models succeeded, "
-        f"{int(f['n_failed'])} failed, in {f['wall_s']:.1f} s (parallel efficiency {f['parallel_efficiency']:.0%})"
+        f"{int(f['n_failed'])} failed, in {f['wall_s']:.1f} s (parallel efficiency {f['parallel_efficiency']:.0%}, CPU utilisation {f['cpu_utilisation']:.0%})"
     ]
     if ok:
         best = next(r for r in ok if r.score == f["best_score"])

@@ -22,7 +22,11 @@ from mlfleet.errors import MlfleetError, first_line
 RUN_ENV = ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME")
 DEFAULT_EXPERIMENT = "mlfleet"
 #: module prefixes whose types a logged pipeline may hold (skops loads nothing else)
-TRUSTED_MODULES = ("sklearn.", "xgboost.", "numpy.", "scipy.", "builtins.")
+TRUSTED_MODULES = ("sklearn.", "xgboost.", "numpy.", "scipy.", "builtins.", "mlfleet.zoo._mlp.")
+#: our own estimators (the MLP) travel with the model, so it loads where mlfleet is not installed
+OWN_CODE = str(Path(__file__).resolve().parent)
+#: seconds a tracking server gets to answer at start
+STORE_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -74,18 +78,32 @@ def prepare_store(uri: str) -> None:
     Raises MlfleetError when the store cannot be reached.
     """
     try:
+        if uri.startswith(("http://", "https://")):
+            # MLflow's client retries a dead server for minutes; one direct probe answers in seconds.
+            import requests
+
+            requests.get(f"{uri.rstrip('/')}/health", timeout=STORE_TIMEOUT_S).raise_for_status()
         _client(uri).search_experiments(max_results=1)
     except Exception as exc:
         raise MlfleetError(f"the MLflow tracking store {uri} cannot be used: {first_line(exc)}; check MLFLOW_TRACKING_URI") from None
 
 
 def open_sweep(
-    *, uri: str, experiment: str, sweep_id: str, entry_point: str, params: dict[str, str], dataset: Any, pip_requirements: tuple[str, ...]
+    *,
+    uri: str,
+    experiment: str,
+    sweep_id: str,
+    entry_point: str,
+    params: dict[str, str],
+    dataset: Any,
+    pip_requirements: tuple[str, ...],
+    tags: dict[str, str] | None = None,
 ) -> SweepRun:
     """The sweep's parent run: the one ``mlflow run`` created, or a new one.
 
     Under ``mlflow run`` the experiment is the run's own and ``experiment`` is ignored.
-    Logs the sweep's parameters (those not logged already) and tags. Removes the
+    Logs the sweep's parameters (those ``mlflow run`` did not log already) and tags; what the
+    sweep resolved (the task, the metric) goes into tags, since parameters cannot change. Removes the
     ``mlflow run`` variables from this process's environment so Ray workers never inherit them.
     """
     client = _client(uri)
@@ -108,7 +126,12 @@ def open_sweep(
     client.log_batch(
         run.info.run_id,
         params=[Param(k, v) for k, v in params.items() if k not in existing],
-        tags=[RunTag("sweep_id", sweep_id), RunTag("entry_point", entry_point), RunTag("mlfleet.role", "sweep")],
+        tags=[
+            RunTag("sweep_id", sweep_id),
+            RunTag("entry_point", entry_point),
+            RunTag("mlfleet.role", "sweep"),
+            *(RunTag(k, v) for k, v in (tags or {}).items()),
+        ],
     )
     if dataset is not None:
         _log_dataset(client, run.info.run_id, dataset)
@@ -144,11 +167,39 @@ def model_requirements(families: set[str]) -> tuple[str, ...]:
     return tuple(f"{p}=={version(p)}" for p in packages)
 
 
+def warm_up(ctx: TrackingContext) -> None:
+    """Ready this worker process for logging, once, outside any model's timing.
+
+    Imports the model-logging code and opens the store (for sqlite, a schema check of about
+    a second). Pip requirements are pinned from the installed versions, so MLflow's check of
+    them against the installed versions is skipped.
+    """
+    if ctx.tracking_uri in _WARM:
+        return
+    import deltalake  # noqa: F401
+    import mlflow.pyfunc  # noqa: F401
+    import mlflow.sklearn  # noqa: F401
+    import skops.io  # noqa: F401
+
+    os.environ.setdefault("MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK", "true")
+    _client(ctx.tracking_uri).get_experiment(ctx.experiment_id)
+    _WARM.add(ctx.tracking_uri)
+
+
+_WARM: set[str] = set()
+
+
 def start_child(ctx: TrackingContext, *, run_name: str, tags: dict[str, str]) -> str:
     """Create the model's nested run (RUNNING, so the UI shows it while it trains)."""
     from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-    all_tags = {MLFLOW_PARENT_RUN_ID: ctx.parent_run_id, "sweep_id": ctx.sweep_id, "entry_point": ctx.entry_point, **tags}
+    all_tags = {
+        MLFLOW_PARENT_RUN_ID: ctx.parent_run_id,
+        "sweep_id": ctx.sweep_id,
+        "entry_point": ctx.entry_point,
+        "mlfleet.role": "model",
+        **tags,
+    }
     run = _client(ctx.tracking_uri).create_run(ctx.experiment_id, run_name=run_name, tags=all_tags)
     return run.info.run_id
 
@@ -170,7 +221,6 @@ def finish_child(
     (a tuning trial), so the UI draws the search curve.
     """
     import mlflow
-    import mlflow.sklearn
     from mlflow.entities import Metric, Param, RunTag
 
     client = _client(ctx.tracking_uri)
@@ -187,31 +237,75 @@ def finish_child(
         _log_dataset(client, run_id, ctx.dataset_entity)
     mlflow.set_tracking_uri(ctx.tracking_uri)
     with mlflow.start_run(run_id=run_id):
-        info = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            input_example=input_example,
-            pip_requirements=list(ctx.pip_requirements),
-            serialization_format="skops",
-            skops_trusted_types=trusted_types(model),
-        )
+        try:
+            info = _log_pipeline(model, input_example, ctx.pip_requirements, trusted_types(model, cached=True))
+        except mlflow.exceptions.MlflowException as exc:
+            if "untrusted types" not in str(exc):
+                raise
+            info = _log_pipeline(model, input_example, ctx.pip_requirements, trusted_types(model))
     return info.model_uri
 
 
-def trusted_types(model: Any) -> list[str]:
+def _log_pipeline(model: Any, input_example: Any, requirements: tuple[str, ...], trusted: list[str]):
+    import mlflow.sklearn
+
+    return mlflow.sklearn.log_model(
+        model,
+        name="model",
+        input_example=input_example,
+        pip_requirements=list(requirements),
+        serialization_format="skops",
+        skops_trusted_types=trusted,
+        code_paths=[OWN_CODE] if any(t.startswith("mlfleet.") for t in trusted) else None,
+    )
+
+
+_TRUSTED_BY_SHAPE: dict[tuple, list[str]] = {}
+
+
+def trusted_types(model: Any, *, cached: bool = False) -> list[str]:
     """The types skops must trust to load ``model``; refuses any outside :data:`TRUSTED_MODULES`.
 
     skops is the safe format (pickle executes code on load), and it loads only the types it
-    is told to trust: exactly those of our pipelines, never a blanket allowance.
+    is told to trust: exactly those of our pipelines, never a blanket allowance. Finding them
+    means serialising the model (seconds for a large forest), so with ``cached`` a worker
+    reuses what it found for a pipeline of the same shape; MLflow's load check at save time
+    catches a shape whose types differ, and the caller then asks again uncached.
     """
     import skops.io
 
+    shape = _shape(model)
+    if cached and shape in _TRUSTED_BY_SHAPE:
+        return _TRUSTED_BY_SHAPE[shape]
     untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
     foreign = [t for t in untrusted if not t.startswith(TRUSTED_MODULES)]
     if foreign:
         raise MlfleetError(f"the pipeline holds types outside the trusted libraries: {', '.join(foreign)}")
+    _TRUSTED_BY_SHAPE[shape] = untrusted
     return untrusted
 
+
+def _shape(model: Any) -> tuple[str, ...]:
+    """The classes of an estimator and of those nested in it: what decides the types skops meets."""
+    names: list[str] = []
+
+    def walk(obj: Any) -> None:
+        if isinstance(obj, str):  # "passthrough", "drop"
+            names.append(obj)
+            return
+        names.append(f"{type(obj).__module__}.{type(obj).__qualname__}")
+        for attr in ("steps", "transformers_"):
+            for item in getattr(obj, attr, None) or ():
+                walk(item[1])
+        nested = getattr(obj, "estimator_", None)
+        if nested is not None:
+            walk(nested)
+        members = getattr(obj, "estimators_", None)
+        if isinstance(members, list) and members:  # a forest's trees share one class
+            walk(members[0])
+
+    walk(model)
+    return tuple(names)
 
 def fail_child(ctx: TrackingContext, run_id: str, error: str) -> None:
     """Record ``error`` on the model's run and end it FAILED."""

@@ -52,26 +52,31 @@ class Outcome:
     cpu_s: float
     started: float
     finished: float
-    worker: str = ""
+    delta_s: float = 0.0
 
 
-def train_one(job: ModelJob, split: Split, spec: SweepSpec, *, node: str = "", device: str = "cpu") -> Outcome:
-    """Train ``job`` and record it in both stores; a model that raises becomes a FAILED run and row."""
+def train_one(job: ModelJob, split: Split, spec: SweepSpec, *, node: str = "") -> Outcome:
+    """Train ``job`` and record it in both stores; a model that raises becomes a FAILED run and row.
+
+    A job holding a GPU trains on CUDA; the run's and row's ``device`` say where it really did.
+    """
     from threadpoolctl import threadpool_limits
 
     for key in tracking.RUN_ENV:  # a worker must never log into the run `mlflow run` created
         os.environ.pop(key, None)
+    tracking.warm_up(spec.tracking)
     started_wall, started = time.time(), _now()
     metric = resolve_metric(spec.metric, split.task)
+    device = "gpu" if job.gpus > 0 else "cpu"
     tags = {"model_id": str(job.model_id), "family": job.family, "device": device, "feature_strategy": job.feature_strategy}
     t0 = time.perf_counter()
     run_id = tracking.start_child(spec.tracking, run_name=job.run_name, tags=tags)
     tracking_s = time.perf_counter() - t0
-    cpu_s = 0.0
+    cpu_s = delta_s = 0.0
     try:
         _injected_failure(job.model_id)
         with threadpool_limits(limits=job.cpus):
-            tuned = tune_and_fit(job, split, metric, spec.n_trials, n_jobs=job.cpus)
+            tuned = tune_and_fit(job, split, metric, spec.n_trials, n_jobs=job.cpus, device="cuda" if job.gpus > 0 else "cpu")
         cpu_s = tuned.cpu_s
         t1 = time.perf_counter()
         model_uri = tracking.finish_child(
@@ -93,27 +98,30 @@ def train_one(job: ModelJob, split: Split, spec: SweepSpec, *, node: str = "", d
                 f"best_val_{metric.name}": tuned.best_val_score,
                 "tuning_s": tuned.tuning_s,
                 "train_s": tuned.train_s,
+                "cpu_s": tuned.cpu_s,
             },
             history={f"val_{metric.name}": tuned.trial_scores},
-            tags={"node": node, "model_type": tuned.model_type},
+            tags={"node": node, "model_type": tuned.model_type, "device": tuned.device},
             model=tuned.pipeline,
             input_example=split.X_test.head(INPUT_EXAMPLE_ROWS),
         )
-        row = _row(job, spec, split.task, metric.name, started, node, device, run_id=run_id, model_uri=model_uri, tuned=tuned)
+        row = _row(job, spec, split.task, metric.name, started, node, tuned.device, run_id=run_id, model_uri=model_uri, tuned=tuned)
+        t2 = time.perf_counter()
         results.append_row(spec.results, row)
+        delta_s = time.perf_counter() - t2
         tracking_s += time.perf_counter() - t1
     except Exception as exc:
         error = f"{type(exc).__name__}: {first_line(exc)}"
         tracking.fail_child(spec.tracking, run_id, error)
         row = _row(job, spec, split.task, metric.name, started, node, device, run_id=run_id, error=error)
         results.append_row(spec.results, row)
-    return Outcome(row, tracking_s, cpu_s, started_wall, time.time())
+    return Outcome(row, tracking_s, cpu_s, started_wall, time.time(), delta_s)
 
 
-def failed_row(job: ModelJob, spec: SweepSpec, task: str, error: str, *, run_id: str = "", node: str = "", device: str = "cpu") -> ResultRow:
+def failed_row(job: ModelJob, spec: SweepSpec, task: str, error: str, *, run_id: str = "", node: str = "") -> ResultRow:
     """The row of a model whose task died before it could write its own."""
     metric = resolve_metric(spec.metric, task)
-    return _row(job, spec, task, metric.name, _now(), node, device, run_id=run_id, error=error)
+    return _row(job, spec, task, metric.name, _now(), node, "gpu" if job.gpus > 0 else "cpu", run_id=run_id, error=error)
 
 
 def _row(job, spec, task, metric_name, started, node, device, *, run_id, model_uri="", tuned=None, error="") -> ResultRow:

@@ -30,6 +30,7 @@ class TunedModel:
     tuning_s: float
     train_s: float
     cpu_s: float = field(default=0.0)
+    device: str = "cpu"
 
 
 def build_pipeline(job: ModelJob, split: Split, params: dict[str, Any], n_jobs: int):
@@ -46,17 +47,22 @@ def build_pipeline(job: ModelJob, split: Split, params: dict[str, Any], n_jobs: 
     )
 
 
-def tune_and_fit(job: ModelJob, split: Split, metric: Metric, n_trials: int, n_jobs: int = 1) -> TunedModel:
+def tune_and_fit(job: ModelJob, split: Split, metric: Metric, n_trials: int, n_jobs: int = 1, device: str = "cpu") -> TunedModel:
     """Run a seeded TPE study of ``n_trials`` on train/validation, refit on both, score on test.
 
     Preprocessing and feature selection do not depend on the model's parameters, so they
-    are fitted once on the training part and every trial fits only the model. Raises
-    whatever the estimator raises: the caller records it as the model's failure.
+    are fitted once on the training part and every trial fits only the model. A family
+    that stops early (the MLP) watches the validation split in its trials and is refitted
+    for the epochs its best trial needed. Raises whatever the estimator raises: the caller
+    records it as the model's failure.
     """
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     fam = family(job.family)
+    fixed = fam.fixed_params(job.variant)
+    if fam.device == "gpu":
+        fixed["device"] = device
     np.random.seed(job.seed % 2**32)
     cpu0 = time.process_time()
     t0 = time.perf_counter()
@@ -66,20 +72,28 @@ def tune_and_fit(job: ModelJob, split: Split, metric: Metric, n_trials: int, n_j
         Xt_train, Xt_val = front.transform(split.X_train), front.transform(split.X_val)
 
         def objective(trial: optuna.Trial) -> float:
-            model = fam.build(split.task, fam.space(trial, split.task), job.seed, n_jobs).fit(Xt_train, split.y_train)
+            model = fam.build(split.task, {**fixed, **fam.space(trial, split.task)}, job.seed, n_jobs)
+            if fam.uses_eval_set:
+                model.fit(Xt_train, split.y_train, eval_set=(Xt_val, split.y_val))
+                trial.set_user_attr("best_epoch", int(model.best_epoch_))
+            else:
+                model.fit(Xt_train, split.y_train)
             pred, proba = predict_with_proba(model, Xt_val, split.task)
             return score_one(metric, split.y_val, pred, proba, split.n_classes)
 
         study = optuna.create_study(direction=metric.direction, sampler=optuna.samplers.TPESampler(seed=job.seed))
         study.optimize(objective, n_trials=n_trials)
         t1 = time.perf_counter()
-        pipeline = build_pipeline(job, split, study.best_params, n_jobs).fit(split.X_fit, split.y_fit)
+        best = {**fixed, **study.best_params}
+        if fam.uses_eval_set:
+            best.update(epochs=study.best_trial.user_attrs["best_epoch"], patience=0)
+        pipeline = build_pipeline(job, split, best, n_jobs).fit(split.X_fit, split.y_fit)
         t2 = time.perf_counter()
         pred, proba = predict_with_proba(pipeline, split.X_test, split.task)
         test_metrics = score_all(split.task, split.y_test, pred, proba, split.n_classes)
     return TunedModel(
         pipeline=pipeline,
-        best_params=dict(study.best_params),
+        best_params={k: v for k, v in best.items() if k != "device"},
         trial_scores=tuple(float(t.value) for t in study.trials if t.value is not None),
         best_val_score=float(study.best_value),
         test_metrics=test_metrics,
@@ -89,4 +103,5 @@ def tune_and_fit(job: ModelJob, split: Split, metric: Metric, n_trials: int, n_j
         tuning_s=t1 - t0,
         train_s=t2 - t1,
         cpu_s=time.process_time() - cpu0,
+        device=getattr(pipeline.named_steps["model"], "device_", "cpu"),
     )

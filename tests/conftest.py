@@ -72,12 +72,20 @@ def project_copy(dest: Path) -> Path:
     return dest
 
 
-def mlflow_run(project: Path, entry_point: str, params: dict[str, str], *, env: dict[str, str] | None = None, timeout: int = 600):
-    """``mlflow run . -e ENTRY --env-manager local -P k=v ...`` in ``project``, as a user types it."""
+def mlflow_run_command(project: Path, entry_point: str, params: dict[str, str], *, experiment: str = "", env: dict[str, str] | None = None):
+    """The command line and environment of ``mlflow run . -e ENTRY --env-manager local -P k=v ...``."""
     cmd = [sys.executable, "-m", "mlflow", "run", ".", "-e", entry_point, "--env-manager", "local"]
+    if experiment:
+        cmd += ["--experiment-name", experiment]
     for key, value in params.items():
         cmd += ["-P", f"{key}={value}"]
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_RUN")}
     full_env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), full_env.get("PATH", "")])
     full_env.update(env or {})
+    return cmd, full_env
+
+
+def mlflow_run(project: Path, entry_point: str, params: dict[str, str], *, experiment: str = "", env: dict[str, str] | None = None, timeout: int = 600):
+    """Run ``mlflow run . -e ENTRY --env-manager local -P k=v ...`` in ``project``, as a user types it."""
+    cmd, full_env = mlflow_run_command(project, entry_point, params, experiment=experiment, env=env)
     return subprocess.run(cmd, cwd=project, env=full_env, capture_output=True, text=True, timeout=timeout)

@@ -44,16 +44,19 @@ def test_family_contract(name, task):
         assert np.isfinite(pred).all()
     again = pickle.loads(pickle.dumps(model))
     assert np.array_equal(again.predict(X), pred)
-    assert fam.cpus in (1, MULTI_CORE) and fam.gpus == 0 and fam.cost > 0
+    assert fam.cpus in (1, MULTI_CORE) and fam.gpus in (0, 1) and fam.cost > 0
+    assert (fam.device == "gpu") == (fam.gpus > 0)
     assert fam.model_type(task) == type(model).__name__
-    assert all(t.startswith(("sklearn.", "xgboost.", "numpy.", "scipy.", "builtins.")) for t in trusted_types(model))
+    assert all(t.startswith(("sklearn.", "xgboost.", "numpy.", "scipy.", "builtins.", "mlfleet.zoo._mlp.")) for t in trusted_types(model))
 
 
 @pytest.mark.parametrize("name", list(FAMILIES))
 def test_multi_core_families_use_the_cores_they_are_given(name):
     fam = family(name)
     model = fam.build("classification", {}, 0, 2)
-    if fam.cpus == MULTI_CORE:
+    if fam.device == "gpu":
+        assert model.get_params()["n_threads"] == 2  # torch threads on CPU
+    elif fam.cpus == MULTI_CORE:
         assert model.get_params()["n_jobs"] == 2
     else:
         assert "n_jobs" not in model.get_params() or model.get_params()["n_jobs"] in (None, 1)
@@ -75,3 +78,22 @@ def test_regression_stand_ins_are_documented():
 def test_unknown_family():
     with pytest.raises(MlfleetError, match=r"unknown model family 'lightgbm'; known: logistic, svm"):
         family("lightgbm")
+
+
+def test_mlp_architectures_differ_and_early_stopping_records_the_epoch():
+    from mlfleet.zoo._mlp import ARCHITECTURES
+
+    fam = family("mlp")
+    assert len({str(fam.fixed_params(i)) for i in range(10)}) == len(ARCHITECTURES) == 10
+    X, y = tiny("classification")
+    model = fam.build("classification", {**fam.fixed_params(4), "epochs": 200, "patience": 3}, 0, 1)
+    model.fit(X[:60], y[:60], eval_set=(X[60:], y[60:]))
+    assert 1 <= model.best_epoch_ < 200 and model.device_ == "cpu"
+
+
+def test_mlp_on_cpu_repeats_with_the_same_seed():
+    X, y = tiny("regression")
+    fam = family("mlp")
+    a = fam.build("regression", {**fam.fixed_params(2), "epochs": 5}, 3, 1).fit(X, y).predict(X)
+    b = fam.build("regression", {**fam.fixed_params(2), "epochs": 5}, 3, 1).fit(X, y).predict(X)
+    assert np.array_equal(a, b)

@@ -82,7 +82,10 @@ def build_selector(strategy: str, task: str, seed: int):
         # "median" would keep every feature when most coefficients are zero; "mean" keeps the strong ones.
         return SelectFromModel(model, threshold="mean")
     if strategy == "tree":
-        trees = (ExtraTreesClassifier if classification else ExtraTreesRegressor)(n_estimators=50, random_state=seed, n_jobs=1)
+        # Shallow trees rank features as well here and keep the logged pipeline small.
+        trees = (ExtraTreesClassifier if classification else ExtraTreesRegressor)(
+            n_estimators=50, max_depth=6, random_state=seed, n_jobs=1
+        )
         return SelectFromModel(trees, threshold="median")
     if strategy == "pca":
         return PCA(n_components=0.95, svd_solver="full", random_state=seed)

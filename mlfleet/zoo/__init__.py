@@ -8,6 +8,7 @@
 | xgboost | XGBClassifier | XGBRegressor |
 | gradient_boosting | GradientBoostingClassifier | GradientBoostingRegressor |
 | naive_bayes | GaussianNB | BayesianRidge (no naive Bayes regressor exists) |
+| mlp | TorchMLPClassifier | TorchMLPRegressor (PyTorch, GPU or CPU) |
 """
 
 # Importing a family's module registers it; this order is the order users see.
@@ -17,6 +18,7 @@ from mlfleet.zoo import _forest  # noqa: F401
 from mlfleet.zoo import _xgboost  # noqa: F401
 from mlfleet.zoo import _boosting  # noqa: F401
 from mlfleet.zoo import _bayes  # noqa: F401
-from mlfleet.zoo._registry import FAMILIES, MULTI_CORE, Family, cpu_families, family
+from mlfleet.zoo import _mlp  # noqa: F401
+from mlfleet.zoo._registry import FAMILIES, MULTI_CORE, Family, cpu_families, family, gpu_families
 
-__all__ = ["FAMILIES", "MULTI_CORE", "Family", "cpu_families", "family"]
+__all__ = ["FAMILIES", "MULTI_CORE", "Family", "cpu_families", "family", "gpu_families"]

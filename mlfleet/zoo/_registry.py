@@ -29,6 +29,13 @@ class Family:
     cost: float = 1.0
     device: str = "cpu"
     regression_note: str = ""
+    #: fixed, untuned parameters of the family's n-th model (the MLP's architectures)
+    variant: Callable[[int], dict[str, Any]] | None = None
+    #: whether ``fit`` takes ``eval_set=(X_val, y_val)`` for early stopping
+    uses_eval_set: bool = False
+
+    def fixed_params(self, index: int) -> dict[str, Any]:
+        return self.variant(index) if self.variant else {}
 
     def model_type(self, task: str) -> str:
         """The estimator's class name for ``task``, e.g. ``RandomForestClassifier``."""
@@ -53,3 +60,7 @@ def family(name: str) -> Family:
 
 def cpu_families() -> tuple[str, ...]:
     return tuple(name for name, fam in FAMILIES.items() if fam.device == "cpu")
+
+
+def gpu_families() -> tuple[str, ...]:
+    return tuple(name for name, fam in FAMILIES.items() if fam.device == "gpu")

@@ -1,0 +1,85 @@
+"""The MLflow side against a real sqlite store in tmp_path."""
+
+import os
+
+import mlflow
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from mlfleet import tracking
+from mlfleet.errors import MlfleetError
+
+
+def open_test_sweep(**kw):
+    return tracking.open_sweep(
+        uri=tracking.tracking_uri(), experiment=kw.pop("experiment", "exp"), sweep_id="s-1", entry_point="train_cpu",
+        params={"models": "svm:1", "seed": "42"}, dataset=None, pip_requirements=("scikit-learn",), **kw,
+    )
+
+
+def test_standalone_sweep_creates_its_parent_in_the_named_experiment():
+    tracking.prepare_store(tracking.tracking_uri())
+    sweep = open_test_sweep()
+    client = mlflow.MlflowClient()
+    run = client.get_run(sweep.context.parent_run_id)
+    assert sweep.created_here and run.info.status == "RUNNING"
+    assert client.get_experiment(run.info.experiment_id).name == "exp"
+    assert run.data.params == {"models": "svm:1", "seed": "42"} and run.data.tags["sweep_id"] == "s-1"
+    tracking.close_sweep(sweep, metrics={"n_failed": 0.0, "best_score": float("nan")}, artifacts=[], failed=False)
+    run = client.get_run(sweep.context.parent_run_id)
+    assert run.info.status == "FINISHED" and "best_score" not in run.data.metrics
+
+
+def test_under_mlflow_run_the_parent_is_the_run_it_made_and_workers_do_not_inherit_it(monkeypatch):
+    client = mlflow.MlflowClient()
+    exp = client.create_experiment("given")
+    outer = client.create_run(exp)
+    client.log_param(outer.info.run_id, "seed", "42")  # `mlflow run` logs its parameters first
+    monkeypatch.setenv("MLFLOW_RUN_ID", outer.info.run_id)
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", exp)
+    sweep = open_test_sweep(experiment="ignored")
+    assert sweep.context.parent_run_id == outer.info.run_id and sweep.context.experiment_id == exp
+    assert not sweep.created_here
+    assert "MLFLOW_RUN_ID" not in os.environ and "MLFLOW_EXPERIMENT_ID" not in os.environ
+    child = tracking.start_child(sweep.context, run_name="000-svm-all", tags={"model_id": "0"})
+    assert client.get_run(child).data.tags["mlflow.parentRunId"] == outer.info.run_id
+    tracking.fail_child(sweep.context, child, "ValueError: boom")
+    assert client.get_run(child).info.status == "FAILED"
+    tracking.close_sweep(sweep, metrics={}, artifacts=[], failed=True)
+    assert client.get_run(outer.info.run_id).info.status == "RUNNING"  # `mlflow run` ends it by exit code
+
+
+def test_child_logs_model_that_loads_and_predicts(tmp_path):
+    tracking.prepare_store(tracking.tracking_uri())
+    sweep = open_test_sweep()
+    X = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0] * 5, "b": [1.0, 0.0, 1.0, 0.0] * 5})
+    y = [0, 1, 0, 1] * 5
+    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    child = tracking.start_child(sweep.context, run_name="000", tags={})
+    uri = tracking.finish_child(
+        sweep.context, child, params={"C": 1.0}, metrics={"f1": 1.0, "roc_auc": float("nan")},
+        history={"val_f1": (0.5, 0.7, 0.9)}, tags={"node": "n"}, model=model, input_example=X.head(2),
+    )
+    client = mlflow.MlflowClient()
+    run = client.get_run(child)
+    assert run.info.status == "FINISHED" and run.data.metrics["val_f1"] == 0.9 and "roc_auc" not in run.data.metrics
+    assert [m.step for m in client.get_metric_history(child, "val_f1")] == [0, 1, 2]
+    assert list(mlflow.pyfunc.load_model(uri).predict(X.head(4))) == [0, 1, 0, 1]
+    assert mlflow.active_run() is None
+    tracking.close_sweep(sweep, metrics={}, artifacts=[], failed=False)
+
+
+def test_foreign_types_are_never_trusted():
+    class Mine(LogisticRegression):
+        pass
+
+    with pytest.raises(MlfleetError, match="types outside the trusted libraries"):
+        tracking.trusted_types(Mine().fit([[0.0], [1.0]], [0, 1]))
+
+
+def test_unreachable_store_is_one_line():
+    with pytest.raises(MlfleetError, match=r"the MLflow tracking store .* cannot be used"):
+        tracking.prepare_store("http://127.0.0.1:9")
