@@ -260,29 +260,31 @@ def _log_pipeline(model: Any, input_example: Any, requirements: tuple[str, ...],
     )
 
 
-_TRUSTED_BY_SHAPE: dict[tuple, list[str]] = {}
+_TRUSTED_BY_SHAPE: dict[tuple, set[str]] = {}
 
 
 def trusted_types(model: Any, *, cached: bool = False) -> list[str]:
     """The types skops must trust to load ``model``; refuses any outside :data:`TRUSTED_MODULES`.
 
     skops is the safe format (pickle executes code on load), and it loads only the types it
-    is told to trust: exactly those of our pipelines, never a blanket allowance. Finding them
-    means serialising the model (seconds for a large forest), so with ``cached`` a worker
-    reuses what it found for a pipeline of the same shape; MLflow's load check at save time
-    catches a shape whose types differ, and the caller then asks again uncached.
+    is told to trust: those of our pipelines, all from the libraries above, never a blanket
+    allowance. Finding them means serialising the model (a second per large forest), so with
+    ``cached`` a worker reuses what it found for pipelines of the same shape. Every type in
+    that list is one we trust anyway; should a model of that shape hold one more, MLflow's
+    load check at save time says so and the caller asks again uncached, which adds it.
     """
     import skops.io
 
     shape = _shape(model)
     if cached and shape in _TRUSTED_BY_SHAPE:
-        return _TRUSTED_BY_SHAPE[shape]
+        return sorted(_TRUSTED_BY_SHAPE[shape])
     untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
     foreign = [t for t in untrusted if not t.startswith(TRUSTED_MODULES)]
     if foreign:
         raise MlfleetError(f"the pipeline holds types outside the trusted libraries: {', '.join(foreign)}")
-    _TRUSTED_BY_SHAPE[shape] = untrusted
-    return untrusted
+    known = _TRUSTED_BY_SHAPE.setdefault(shape, set())
+    known.update(untrusted)
+    return sorted(known)
 
 
 def _shape(model: Any) -> tuple[str, ...]:

@@ -99,6 +99,7 @@ def train_one(job: ModelJob, split: Split, spec: SweepSpec, *, node: str = "") -
                 "tuning_s": tuned.tuning_s,
                 "train_s": tuned.train_s,
                 "cpu_s": tuned.cpu_s,
+                **tuned.extra_metrics,
             },
             history={f"val_{metric.name}": tuned.trial_scores},
             tags={"node": node, "model_type": tuned.model_type, "device": tuned.device},

@@ -31,6 +31,8 @@ class TunedModel:
     train_s: float
     cpu_s: float = field(default=0.0)
     device: str = "cpu"
+    #: what the estimator measured of itself (the MLP: training samples per second)
+    extra_metrics: dict[str, float] = field(default_factory=dict)
 
 
 def build_pipeline(job: ModelJob, split: Split, params: dict[str, Any], n_jobs: int):
@@ -91,6 +93,7 @@ def tune_and_fit(job: ModelJob, split: Split, metric: Metric, n_trials: int, n_j
         t2 = time.perf_counter()
         pred, proba = predict_with_proba(pipeline, split.X_test, split.task)
         test_metrics = score_all(split.task, split.y_test, pred, proba, split.n_classes)
+    model = pipeline.named_steps["model"]
     return TunedModel(
         pipeline=pipeline,
         best_params={k: v for k, v in best.items() if k != "device"},
@@ -98,10 +101,11 @@ def tune_and_fit(job: ModelJob, split: Split, metric: Metric, n_trials: int, n_j
         best_val_score=float(study.best_value),
         test_metrics=test_metrics,
         score=test_metrics[metric.name],
-        n_features=int(pipeline.named_steps["model"].n_features_in_),
-        model_type=type(pipeline.named_steps["model"]).__name__,
+        n_features=int(model.n_features_in_),
+        model_type=type(model).__name__,
         tuning_s=t1 - t0,
         train_s=t2 - t1,
         cpu_s=time.process_time() - cpu0,
-        device=getattr(pipeline.named_steps["model"], "device_", "cpu"),
+        device=getattr(model, "device_", "cpu"),
+        extra_metrics={"samples_per_s": model.samples_per_s_} if hasattr(model, "samples_per_s_") else {},
     )

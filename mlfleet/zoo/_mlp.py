@@ -9,6 +9,7 @@ batch size and the number of epochs, with early stopping on the validation split
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -128,6 +129,7 @@ class _TorchMLP(BaseEstimator):
         gen = torch.Generator(device=device).manual_seed(self.random_state)
         best, best_state, best_epoch, waited = float("inf"), None, 0, 0
         batch = max(2, int(self.batch_size))  # BatchNorm needs two rows
+        seen, started = 0, time.perf_counter()
         for epoch in range(1, int(self.epochs) + 1):
             net.train()
             order = torch.randperm(len(Xt), device=device, generator=gen)
@@ -139,6 +141,7 @@ class _TorchMLP(BaseEstimator):
                 loss = loss_fn(self._out(net(Xt[idx])), yt[idx])
                 loss.backward()
                 opt.step()
+                seen += len(idx)
             if val is None:
                 best_epoch = epoch
                 continue
@@ -152,6 +155,9 @@ class _TorchMLP(BaseEstimator):
                 waited += 1
                 if self.patience and waited >= self.patience:
                     break
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        self.samples_per_s_ = seen / max(time.perf_counter() - started, 1e-9)
         if best_state is not None:
             net.load_state_dict(best_state)
         self.best_epoch_ = best_epoch
