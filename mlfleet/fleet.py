@@ -168,6 +168,19 @@ def run_jobs(
     return sorted(outcomes, key=lambda o: o.row.model_id)
 
 
+def map_tasks(fn: Callable, items: list, *, shared: object, cpus: Callable[[object], float] = lambda item: 1, cost: Callable[[object], float] = lambda item: 0.0) -> list:
+    """``[fn(item, shared) for item in items]`` as Ray tasks, longest ``cost`` first.
+
+    ``shared`` goes to the object store once; each task asks for ``cpus(item)`` CPUs.
+    Returns the results in the order of ``items``; a task's exception propagates.
+    """
+    shared_ref = ray.put(shared)
+    remote = ray.remote(fn)
+    order = sorted(range(len(items)), key=lambda i: -cost(items[i]))
+    refs = {i: remote.options(num_cpus=cpus(items[i]), max_retries=MAX_RETRIES).remote(items[i], shared_ref) for i in order}
+    return [ray.get(refs[i]) for i in range(len(items))]
+
+
 def _train_task(job: ModelJob, split: Split, spec: SweepSpec, board) -> Outcome:
     board.started.remote(job.model_id)
     node = f"{socket.gethostname()}:{ray.get_runtime_context().get_node_id()[:8]}"

@@ -70,19 +70,21 @@ class ResultRow:
 
 def schema():
     """The results table's Arrow schema, in the column order of :class:`ResultRow`."""
+    return arrow_schema(ResultRow)
+
+
+def arrow_schema(row_type) -> Any:
+    """The Arrow schema of a row dataclass: ``int``/``float``/``str``/``datetime`` fields, optional or not."""
     import pyarrow as pa
 
-    types = {
-        "model_id": pa.int64(),
-        "n_features": pa.int64(),
-        "n_trials": pa.int64(),
-        "started_at": pa.timestamp("us", tz="UTC"),
-        "finished_at": pa.timestamp("us", tz="UTC"),
-    }
-    floats = {"score", "tuning_s", "train_s", "cpus", "gpus", *CLASSIFICATION_METRICS, *REGRESSION_METRICS}
-    return pa.schema(
-        [pa.field(f.name, types.get(f.name, pa.float64() if f.name in floats else pa.string())) for f in fields(ResultRow)]
-    )
+    types = {"int": pa.int64(), "float": pa.float64(), "str": pa.string(), "datetime": pa.timestamp("us", tz="UTC")}
+    columns = []
+    for f in fields(row_type):
+        base = str(f.type).split("|")[0].strip()
+        if base not in types:
+            raise TypeError(f"{row_type.__name__}.{f.name}: no Arrow type for {f.type!r}")
+        columns.append(pa.field(f.name, types[base]))
+    return pa.schema(columns)
 
 
 def is_local(uri: str) -> bool:
@@ -119,22 +121,23 @@ def check_writable(uri: str) -> None:
         raise MlfleetError(f"results={uri} cannot be written ({first_line(exc)}); choose a location you can write to") from None
 
 
-def ensure_table(uri: str, storage_options: dict[str, str] | None = None) -> None:
-    """Create the results table if it does not exist; check the columns of one that does."""
+def ensure_table(uri: str, storage_options: dict[str, str] | None = None, *, arrow: Any = None, name: str = "model_training_results") -> None:
+    """Create the table (by default the results table) if it does not exist; check the columns of one that does."""
     from deltalake import DeltaTable
     from deltalake.exceptions import DeltaError
 
+    arrow = arrow if arrow is not None else schema()
     location = resolve_location(uri)
     if not DeltaTable.is_deltatable(location, storage_options):
         if is_local(location):
             Path(location).mkdir(parents=True, exist_ok=True)
         try:
-            DeltaTable.create(location, schema(), mode="ignore", name="model_training_results", storage_options=storage_options)
+            DeltaTable.create(location, arrow, mode="ignore", name=name, storage_options=storage_options)
         except DeltaError:
             if not DeltaTable.is_deltatable(location, storage_options):  # another sweep may have won the race
                 raise
     existing = set(DeltaTable(location, storage_options=storage_options).schema().to_arrow().names)
-    missing = [name for name in schema().names if name not in existing]
+    missing = [column for column in arrow.names if column not in existing]
     if missing:
         raise MlfleetError(f"results={uri} is a Delta table without the columns {', '.join(missing)}; use another location")
 
@@ -148,18 +151,23 @@ def append_row(uri: str, row: ResultRow, storage_options: dict[str, str] | None 
 
     Returns True when this call wrote the row, False when it was already there.
     """
+    return append_once(uri, [row], schema(), transaction_id(row.sweep_id, row.model_id), storage_options)
+
+
+def append_once(uri: str, rows: list, arrow: Any, app_id: str, storage_options: dict[str, str] | None = None) -> bool:
+    """Append dataclass ``rows`` in one commit carrying the transaction ``app_id``, unless it is committed.
+
+    Returns True when this call wrote them, False when ``app_id`` was already in the table.
+    """
     import pyarrow as pa
     from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 
-    location = resolve_location(uri)
-    table = DeltaTable(location, storage_options=storage_options)
-    app_id = transaction_id(row.sweep_id, row.model_id)
+    table = DeltaTable(resolve_location(uri), storage_options=storage_options)
     if table.transaction_version(app_id) is not None:
         return False
-    batch = pa.Table.from_pylist([asdict(row)], schema=schema())
     write_deltalake(
         table,
-        batch,
+        pa.Table.from_pylist([asdict(r) for r in rows], schema=arrow),
         mode="append",
         commit_properties=CommitProperties(app_transactions=[Transaction(app_id=app_id, version=1)]),
     )

@@ -98,6 +98,7 @@ def open_sweep(
     dataset: Any,
     pip_requirements: tuple[str, ...],
     tags: dict[str, str] | None = None,
+    role: str = "sweep",
 ) -> SweepRun:
     """The sweep's parent run: the one ``mlflow run`` created, or a new one.
 
@@ -129,7 +130,7 @@ def open_sweep(
         tags=[
             RunTag("sweep_id", sweep_id),
             RunTag("entry_point", entry_point),
-            RunTag("mlfleet.role", "sweep"),
+            RunTag("mlfleet.role", role),
             *(RunTag(k, v) for k, v in (tags or {}).items()),
         ],
     )
@@ -308,6 +309,22 @@ def _shape(model: Any) -> tuple[str, ...]:
 
     walk(model)
     return tuple(names)
+
+def log_nested(ctx: TrackingContext, *, name: str, tags: dict[str, str], metrics: dict[str, float], history: dict[str, list[float]]) -> str:
+    """A finished nested run under the parent, with ``metrics`` and per-step ``history``; returns its id."""
+    from mlflow.entities import Metric
+
+    client = _client(ctx.tracking_uri)
+    run_id = start_child(ctx, run_name=name, tags=tags)
+    now = int(time.time() * 1000)
+    client.log_batch(
+        run_id,
+        metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None and math.isfinite(v)]
+        + [Metric(k, float(v), now, step) for k, values in history.items() for step, v in enumerate(values)],
+    )
+    client.set_terminated(run_id, "FINISHED")
+    return run_id
+
 
 def fail_child(ctx: TrackingContext, run_id: str, error: str) -> None:
     """Record ``error`` on the model's run and end it FAILED."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +52,7 @@ def load_dataset(config: DataConfig) -> Dataset:
         config.source, task=config.task, n_samples=config.n_samples, n_features=config.n_features, seed=config.seed
     )
     target = config.target or default_target
+    frame, target = _apply_target_rule(frame, target)
     if target not in frame.columns:
         shown = ", ".join(map(str, frame.columns[:12])) + (", ..." if frame.shape[1] > 12 else "")
         raise MlfleetError(f"target column {target!r} is not in data={config.source}; its columns are: {shown}; pass target=COLUMN")
@@ -76,6 +78,23 @@ def load_dataset(config: DataConfig) -> Dataset:
         classes=classes,
         digest=_digest(X, y),
     )
+
+
+_RULE = re.compile(r"^\s*(.+?)\s*(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
+
+
+def _apply_target_rule(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, str]:
+    """``target="quality>=6"``: a 0/1 target from a numeric column (which leaves the features)."""
+    match = _RULE.match(target)
+    if not match or target in frame.columns:
+        return frame, target
+    column, op, threshold = match.groups()
+    if column not in frame.columns:
+        return frame, column  # reported as a missing target column by the caller
+    values = pd.to_numeric(frame[column], errors="coerce")
+    compare = {">=": values.ge, "<=": values.le, ">": values.gt, "<": values.lt}[op]
+    frame = frame.drop(columns=[column]).assign(**{target: compare(float(threshold)).astype(int).where(values.notna())})
+    return frame, target
 
 
 def detect_task(y: pd.Series, target: str = "target") -> str:

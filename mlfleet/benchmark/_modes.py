@@ -1,0 +1,122 @@
+"""The same models trained three ways (one after another, as Ray tasks, with joblib) and the machine's ceiling."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from mlfleet.benchmark._spec import ModelSpec
+from mlfleet.metrics import predict_with_proba, score_all
+
+
+@dataclass(frozen=True)
+class BenchData:
+    """An 80/20 split, shared by every mode (and put in Ray's object store once)."""
+
+    X_train: pd.DataFrame
+    y_train: np.ndarray
+    X_test: pd.DataFrame
+    y_test: np.ndarray
+    task: str
+    n_classes: int
+    model: str
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """One model trained in one mode: its test scores, when it ran and on which worker."""
+
+    index: int
+    scores: dict[str, float]
+    start: float
+    end: float
+    worker: str
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start
+
+
+def fit_one(spec: ModelSpec, data: BenchData) -> Fitted:
+    """Fit preprocessing + the family's model with ``spec.params`` on one core; score on test."""
+    from sklearn.pipeline import Pipeline
+    from threadpoolctl import threadpool_limits
+
+    from mlfleet.data import build_preprocessor
+    from mlfleet.zoo import family
+
+    start = time.time()
+    with threadpool_limits(limits=1):
+        model = Pipeline([("prep", build_preprocessor(data.X_train)), ("model", family(data.model).build(data.task, spec.params, spec.seed, 1))])
+        model.fit(data.X_train, data.y_train)
+        pred, proba = predict_with_proba(model, data.X_test, data.task)
+    scores = score_all(data.task, data.y_test, pred, proba, data.n_classes)
+    return Fitted(spec.index, scores, start, time.time(), f"pid {os.getpid()}")
+
+
+def _warm(_item=None, _shared=None) -> int:
+    """Import what a fit needs, so worker start-up is not timed as training."""
+    import sklearn.ensemble  # noqa: F401
+    import xgboost  # noqa: F401
+
+    time.sleep(0.3)  # held long enough that every worker gets one
+    return os.getpid()
+
+
+def run_sequential(specs: tuple[ModelSpec, ...], data: BenchData) -> tuple[float, list[Fitted]]:
+    t0 = time.perf_counter()
+    fitted = [fit_one(s, data) for s in specs]
+    return time.perf_counter() - t0, fitted
+
+
+def run_ray(specs: tuple[ModelSpec, ...], data: BenchData, cpus: int) -> tuple[float, list[Fitted]]:
+    """Through the fleet's scheduler: one task per model, 1 CPU each, longest first, data shared once."""
+    from mlfleet import fleet
+
+    fleet.map_tasks(_warm, list(range(cpus)), shared=None)
+    t0 = time.perf_counter()
+    fitted = fleet.map_tasks(fit_one, list(specs), shared=data, cost=lambda s: s.cost)
+    return time.perf_counter() - t0, fitted
+
+
+def run_joblib(specs: tuple[ModelSpec, ...], data: BenchData, cpus: int) -> tuple[float, list[Fitted]]:
+    """What a user would otherwise reach for: joblib's loky processes, the same order."""
+    from joblib import Parallel, delayed
+
+    with Parallel(n_jobs=cpus, backend="loky") as parallel:
+        parallel(delayed(_warm)() for _ in range(cpus))
+        ordered = sorted(specs, key=lambda s: -s.cost)
+        t0 = time.perf_counter()
+        fitted = parallel(delayed(fit_one)(s, data) for s in ordered)
+        wall = time.perf_counter() - t0
+    return wall, sorted(fitted, key=lambda f: f.index)
+
+
+def _spin(units: int) -> float:
+    total = 0.0
+    for _ in range(units * 2_000_000):
+        total += 1.0
+    return total
+
+
+def measure_ceiling(cpus: int, units: int = 4) -> dict[str, float]:
+    """The machine's own ceiling: ``cpus`` CPU-bound processes at once against the same work in a row.
+
+    Returns the two wall times and their ratio, the best speedup any scheduler can get here.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(cpus) as pool:
+        pool.map(_spin, [1] * cpus)  # start the processes before timing
+        t0 = time.perf_counter()
+        pool.map(_spin, [units] * cpus)
+        parallel = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for _ in range(cpus):
+        _spin(units)
+    sequential = time.perf_counter() - t0
+    return {"ceiling_sequential_s": sequential, "ceiling_parallel_s": parallel, "ceiling_speedup": sequential / parallel}
