@@ -6,8 +6,8 @@
 
 import click
 
-from mlfleet.cli import command, data_config, data_options, fleet_options, models_option
-from mlfleet.config import DEFAULT_GPU_FIRST_ID, DEFAULT_GPU_MODELS, FleetConfig
+from mlfleet.cli import command, data_options, fleet_config, fleet_options, models_option
+from mlfleet.config import DEFAULT_GPU_FIRST_ID, DEFAULT_GPU_MODELS
 from mlfleet.sweep import run_sweep
 from mlfleet.zoo import gpu_families
 
@@ -23,21 +23,7 @@ from mlfleet.zoo import gpu_families
 @fleet_options
 def main(**options) -> int:
     """Train the MLP fleet: one Optuna-tuned PyTorch model per job, each a nested MLflow run and a Delta row."""
-    config = FleetConfig(
-        data=data_config(options),
-        models=options["models"],
-        first_id=options["first_id"],
-        n_trials=options["n_trials"],
-        metric=options["metric"],
-        results=options["results"],
-        address=options["address"],
-        experiment=options["experiment"],
-        entry_point="train_gpu",
-        seed=options["seed"],
-        device=options["device"],
-        gpus_per_model=options["gpus_per_model"],
-    )
-    return run_sweep(config).exit_code
+    return run_sweep(fleet_config(options, "train_gpu")).exit_code
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import click
 
-from mlfleet.config import DEFAULT_RESULTS, DataConfig, parse_models
+from mlfleet.config import DEFAULT_RESULTS, DataConfig, FleetConfig, parse_models
 from mlfleet.errors import MlfleetError
 
 EXIT_BAD_INPUT = 2
@@ -97,4 +97,22 @@ def data_config(options: dict) -> DataConfig:
         test_size=options["test_size"],
         val_size=options["val_size"],
         seed=options["seed"],
+    )
+
+
+def fleet_config(options: dict, entry_point: str) -> FleetConfig:
+    """The :class:`FleetConfig` of a training command's parsed ``options``."""
+    return FleetConfig(
+        data=data_config(options),
+        models=options["models"],
+        first_id=options["first_id"],
+        n_trials=options["n_trials"],
+        metric=options["metric"],
+        results=options["results"],
+        address=options["address"],
+        experiment=options["experiment"],
+        entry_point=entry_point,
+        seed=options["seed"],
+        device=options.get("device", "cpu"),
+        gpus_per_model=options.get("gpus_per_model", 1.0),
     )
