@@ -64,7 +64,8 @@ def run_together(work: Path, commands: list[tuple[str, list[str]]], experiment: 
     """Start several entry points at once; return the wall time of all and of each."""
     import mlflow
 
-    mlflow.MlflowClient(f"sqlite:///{work / 'mlflow.db'}").create_experiment(experiment)  # no creation race
+    # made here first, so that the runs do not race to create it; its artifacts in `work`
+    mlflow.MlflowClient(f"sqlite:///{work / 'mlflow.db'}").create_experiment(experiment, artifact_location=(work / "mlruns").as_uri())
     t0 = time.perf_counter()
     procs = []
     for entry_point, params in commands:

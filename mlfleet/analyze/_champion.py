@@ -1,0 +1,130 @@
+"""The model registry: register an analysis's best model and decide which alias it earns.
+
+The rule: the alias ``champion`` moves to the new version only when it beats the current
+champion's score on the same metric and the same data (dataset digest); otherwise the new
+version is aliased ``challenger`` and the reason is recorded on it. When the best model
+already is the champion (the same run's model), nothing new is registered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlfleet.metrics import Metric
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """The analysis's best model and what its version's tags say about it."""
+
+    model_uri: str
+    run_id: str
+    model_id: int
+    model_type: str
+    sweep_id: str
+    score: float
+    dataset_digest: str
+    analysis_id: str
+
+    def tags(self, metric: Metric) -> dict[str, str]:
+        return {
+            "sweep_id": self.sweep_id,
+            "metric": metric.name,
+            "score": repr(float(self.score)),
+            "greater_is_better": str(metric.greater_is_better).lower(),
+            "dataset_digest": self.dataset_digest,
+            "model_id": str(self.model_id),
+            "model_type": self.model_type,
+            "analysis_id": self.analysis_id,
+        }
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the registry now says: the version of the best model, the alias it got, and why."""
+
+    name: str
+    version: str
+    alias: str
+    reason: str
+    registered: bool
+    previous_champion: str = ""
+
+    def sentence(self) -> str:
+        """One line for the terminal and the report."""
+        if self.registered:
+            return f"Registered {self.name} version {self.version} and aliased it {self.alias}: {self.reason}."
+        if self.alias == CHAMPION and self.previous_champion == self.version:
+            return f"{self.name} version {self.version} stays the champion: {self.reason}."
+        return f"{self.name} version {self.version} (registered before) is aliased {self.alias}: {self.reason}."
+
+
+def rule(current: dict[str, str] | None, current_version: str, candidate: Candidate, metric: Metric) -> tuple[str, str]:
+    """``(alias, reason)`` for ``candidate`` given the current champion's version tags (None: no champion)."""
+    if current is None:
+        return CHAMPION, "there was no champion yet"
+    old_metric, old_digest = current.get("metric", ""), current.get("dataset_digest", "")
+    if old_metric != metric.name:
+        return CHALLENGER, (
+            f"the champion (version {current_version}) was chosen on {old_metric or 'an unrecorded metric'}, this analysis ranks by "
+            f"{metric.name}; scores on different metrics do not compare, so the champion stays"
+        )
+    if old_digest != candidate.dataset_digest:
+        return CHALLENGER, (
+            f"the champion (version {current_version}) was scored on other data (dataset digest {old_digest or 'unrecorded'}, "
+            f"this model's is {candidate.dataset_digest}); scores on different data do not compare, so the champion stays"
+        )
+    try:
+        old_score = float(current.get("score", "nan"))
+    except ValueError:
+        old_score = float("nan")
+    if old_score != old_score:
+        return CHAMPION, f"the champion (version {current_version}) records no score to compare with"
+    direction = "higher" if metric.greater_is_better else "lower"
+    if metric.better(candidate.score, old_score):
+        return CHAMPION, f"it beats the champion, version {current_version}: {metric.name} {candidate.score:.4f} against {old_score:.4f} ({direction} is better)"
+    return CHALLENGER, (
+        f"it does not beat the champion, version {current_version}: {metric.name} {candidate.score:.4f} against {old_score:.4f} "
+        f"({direction} is better), so the champion stays"
+    )
+
+
+def crown(client, name: str, candidate: Candidate, metric: Metric) -> Decision:
+    """Register ``candidate`` under ``name`` (once per model) and set the alias :func:`rule` gives.
+
+    Returns the decision; the version carries the candidate's tags and the reason
+    (``mlfleet.decision``). Raises MlflowException when the registry refuses.
+    """
+    from mlflow.exceptions import MlflowException
+
+    try:
+        registered = client.get_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        registered = client.create_registered_model(name, description="The best model of the fleet's analyses (mlfleet analyze).")
+    champion_version = str(registered.aliases.get(CHAMPION, "")) if registered.aliases else ""
+    champion = client.get_model_version(name, champion_version) if champion_version else None
+    if champion is not None and champion.run_id == candidate.run_id and champion.source == candidate.model_uri:
+        return Decision(name, champion_version, CHAMPION, "the best model already is the champion", registered=False, previous_champion=champion_version)
+
+    same = [v for v in client.search_model_versions(f"name='{name}' and run_id='{candidate.run_id}'") if v.source == candidate.model_uri]
+    if same:
+        version, created = str(same[0].version), False
+        for key, value in candidate.tags(metric).items():  # this analysis's metric and score
+            client.set_model_version_tag(name, version, key, value)
+    else:
+        model_id = candidate.model_uri.removeprefix("models:/") if candidate.model_uri.startswith("models:/m-") else None
+        version = str(
+            client.create_model_version(name, source=candidate.model_uri, run_id=candidate.run_id, tags=candidate.tags(metric), model_id=model_id).version
+        )
+        created = True
+    alias, reason = rule(champion.tags if champion is not None else None, champion_version, candidate, metric)
+    client.set_model_version_tag(name, version, "mlfleet.decision", f"{alias}: {reason}"[:5000])
+    client.set_registered_model_alias(name, alias, version)
+    if alias == CHAMPION and (registered.aliases or {}).get(CHALLENGER) and str(registered.aliases[CHALLENGER]) == version:
+        client.delete_registered_model_alias(name, CHALLENGER)  # the challenger became the champion
+    return Decision(name, version, alias, reason, registered=created, previous_champion=champion_version)

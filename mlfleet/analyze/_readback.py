@@ -1,0 +1,213 @@
+"""Reading a fleet back: sweeps and model runs from MLflow, rows from the Delta results table,
+and the per-type summary table written beside it.
+
+Sweeps are found by tags (``mlfleet.role`` = ``sweep`` or ``model``, ``sweep_id``) with
+``search_runs``, page by page; rows with delta-rs. Spark with Delta cannot start on a machine
+that cannot download Delta's jars, so the Spark SQL path is not here: on a cluster that has
+them, ``spark.read.format("delta").load(results)`` reads the same table.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from mlfleet import results
+from mlfleet.errors import MlfleetError, first_line
+
+#: runs per page of search_runs (MLflow's own ceiling for one page is 50,000)
+PAGE = 5000
+SUMMARY_TABLE = "model_training_summary"
+
+
+@dataclass(frozen=True)
+class SweepInfo:
+    """One sweep as the two stores know it; ``parent_run_id`` is empty when only the table has it."""
+
+    sweep_id: str
+    entry_point: str
+    started: float
+    parent_run_id: str = ""
+    params: Mapping[str, str] = field(default_factory=dict)
+    task: str = ""
+    primary_metric: str = ""
+    dataset: str = ""
+    dataset_digest: str = ""
+    n_rows: int = 0
+
+
+def unquote(value: str) -> str:
+    """A parameter as the command saw it: ``mlflow run`` records an empty string as ``''``."""
+    if value[:1] in ("'", '"'):
+        try:
+            parts = shlex.split(value)
+        except ValueError:
+            return value
+        return parts[0] if len(parts) == 1 else value
+    return value
+
+
+def search_all(client, experiment_id: str, filter_string: str) -> list:
+    """Every active run of the experiment that matches ``filter_string``, across pages."""
+    found, token = [], None
+    while True:
+        page = client.search_runs([experiment_id], filter_string, max_results=PAGE, page_token=token)
+        found.extend(page)
+        token = page.token
+        if not token:
+            return found
+
+
+def sweep_parents(client, experiment_id: str) -> list:
+    """The parent runs of the experiment's sweeps (tagged ``mlfleet.role=sweep``)."""
+    return search_all(client, experiment_id, "tags.`mlfleet.role` = 'sweep'")
+
+
+def model_runs(client, experiment_id: str, sweep_ids: list[str]) -> pd.DataFrame:
+    """One row per model run of the sweeps: run_id, sweep_id, model_id, run_status and every metric.
+
+    A run without a ``model_id`` tag has model_id -1 (it still shows in the mismatch report).
+    """
+    records = []
+    for sweep_id in sweep_ids:
+        quoted = sweep_id.replace("'", "\\'")
+        for run in search_all(client, experiment_id, f"tags.`mlfleet.role` = 'model' and tags.sweep_id = '{quoted}'"):
+            tags = run.data.tags
+            records.append(
+                {
+                    "run_id": run.info.run_id,
+                    "sweep_id": sweep_id,
+                    "model_id": int(tags.get("model_id", -1)),
+                    "run_status": run.info.status,
+                    **run.data.metrics,
+                }
+            )
+    frame = pd.DataFrame(records)
+    if frame.empty:
+        frame = pd.DataFrame(columns=["run_id", "sweep_id", "model_id", "run_status"])
+    return frame
+
+
+def read_rows(location: str, experiment_id: str) -> pd.DataFrame:
+    """The results rows of one experiment. Raises MlfleetError when ``location`` holds no Delta table."""
+    from deltalake import DeltaTable
+
+    if not DeltaTable.is_deltatable(location):
+        raise MlfleetError(
+            f"results={location} is not a Delta table (nothing there, or no _delta_log); "
+            "pass results=LOCATION where train_cpu or train_gpu wrote their rows"
+        )
+    try:
+        frame = DeltaTable(location).to_pandas()
+    except Exception as exc:  # a table of another program, or a damaged log
+        raise MlfleetError(f"results={location} cannot be read as a Delta table: {first_line(exc)}") from None
+    missing = [c for c in results.schema().names if c not in frame.columns]
+    if missing:
+        raise MlfleetError(f"results={location} is a Delta table without the columns {', '.join(missing)}; pass the results table of mlfleet's sweeps")
+    return frame[frame["experiment_id"] == experiment_id].reset_index(drop=True)
+
+
+def known_sweeps(parents: list, rows: pd.DataFrame) -> dict[str, SweepInfo]:
+    """Every sweep either store knows, by id: the parent run's tags and params where it has one,
+    else what its rows say."""
+    sweeps: dict[str, SweepInfo] = {}
+    by_sweep = {sid: part for sid, part in rows.groupby("sweep_id")} if not rows.empty else {}
+    for run in parents:
+        tags = run.data.tags
+        sid = tags.get("sweep_id", "")
+        part = by_sweep.get(sid)
+        sweeps[sid] = SweepInfo(
+            sweep_id=sid,
+            entry_point=tags.get("entry_point", ""),
+            started=run.info.start_time / 1000,
+            parent_run_id=run.info.run_id,
+            params={k: unquote(v) for k, v in run.data.params.items()},
+            task=tags.get("task", ""),
+            primary_metric=tags.get("primary_metric", ""),
+            dataset=tags.get("dataset", ""),
+            dataset_digest=tags.get("dataset_digest", ""),
+            n_rows=0 if part is None else len(part),
+        )
+    for sid, part in by_sweep.items():
+        if sid in sweeps:
+            continue
+        first = part.iloc[0]
+        sweeps[sid] = SweepInfo(
+            sweep_id=sid,
+            entry_point=str(first.entry_point),
+            started=part["started_at"].min().timestamp(),
+            task=str(first.task),
+            primary_metric=str(first.primary_metric),
+            dataset=str(first.dataset),
+            dataset_digest=str(first.dataset_digest),
+            n_rows=len(part),
+        )
+    return sweeps
+
+
+def summary_location(results_location: str) -> str:
+    """Where the summary table goes: ``model_training_summary`` beside the results table."""
+    if results.is_local(results_location):
+        return str(Path(results.resolve_location(results_location)).parent / SUMMARY_TABLE)
+    return results_location.rstrip("/").rsplit("/", 1)[0] + "/" + SUMMARY_TABLE
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """One model type of one analysis: a row of the summary table (key ``(analysis_id, model_type)``)."""
+
+    analysis_id: str
+    analyzed_at: datetime
+    experiment_id: str
+    sweep_ids: str
+    dataset: str
+    dataset_digest: str
+    metric: str
+    model_type: str
+    family: str
+    n_models: int
+    n_failed: int
+    mean_score: float | None
+    std_score: float | None
+    best_score: float | None
+    worst_score: float | None
+    mean_time_s: float | None
+    total_time_s: float | None
+    time_share: float | None
+    score_per_s: float | None
+
+
+def summary_schema():
+    """The summary table's Arrow schema, in the column order of :class:`SummaryRow`."""
+    return results.arrow_schema(SummaryRow)
+
+
+def check_summary_location(location: str) -> None:
+    """Raise MlfleetError unless the summary table can be written at ``location``; writes nothing."""
+    from deltalake import DeltaTable
+
+    if DeltaTable.is_deltatable(location):
+        existing = set(DeltaTable(location).schema().to_arrow().names)
+        missing = [n for n in summary_schema().names if n not in existing]
+        if missing:
+            raise MlfleetError(f"the summary table {location} lacks the columns {', '.join(missing)}; move it aside or pass another results location")
+        return
+    try:
+        results.check_writable(location)
+    except MlfleetError as exc:
+        raise MlfleetError(f"the summary table beside the results cannot be written: {exc}") from None
+
+
+def append_summary(location: str, rows: list[SummaryRow], analysis_id: str) -> bool:
+    """Append an analysis's rows unless that analysis was written before; returns whether it wrote.
+
+    The append carries the Delta application transaction ``mlfleet-analysis/<analysis_id>``,
+    so a retried write never doubles an analysis, and earlier analyses stay as they were.
+    """
+    results.ensure_table(location, arrow=summary_schema(), name=SUMMARY_TABLE)
+    return results.append_once(location, rows, summary_schema(), f"mlfleet-analysis/{analysis_id}")

@@ -1,0 +1,275 @@
+"""A fleet's analysis, from a frozen config to a report, a summary table and a champion:
+what ``entrypoints/analyze.py`` calls.
+
+Everything the user can get wrong is checked first (:func:`plan_analysis`): the experiment
+and its sweeps, the results table, the chosen sweeps, the metric, ``k`` and the locations of
+the report and the summary table. Only then is the analysis run made and anything written
+or registered (:func:`run_analysis`).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TextIO
+
+import pandas as pd
+
+from mlfleet import results, tracking
+from mlfleet.analyze import _readback as readback
+from mlfleet.analyze import _steps as analyze_steps
+from mlfleet.analyze._steps import AnalysisReport
+from mlfleet.config import DEFAULT_RESULTS
+from mlfleet.errors import MlfleetError, first_line
+from mlfleet.metrics import METRICS, Metric, task_metrics
+
+DEFAULT_K = 5
+REPORTS = "reports"
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """One analysis: which experiment, table and sweeps; the metric, the vote's k, the registry
+    name and the report folder. Empty strings mean the documented defaults."""
+
+    experiment: str = ""
+    results: str = DEFAULT_RESULTS
+    sweeps: tuple[str, ...] = ()
+    metric: str = ""
+    k: int = DEFAULT_K
+    registered_model: str = ""
+    output: str = ""
+
+
+def new_analysis_id() -> str:
+    """A readable, unique id such as ``analyze-20261122-101500-3fa2`` (the form of sweep ids)."""
+    return f"analyze-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def parse_sweeps(text: str) -> tuple[str, ...]:
+    """``"a, b,a"`` -> ``("a", "b")``: comma-separated sweep ids, blanks and repeats dropped."""
+    return tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """An analysis checked and ready: what it reads (already read) and where it writes."""
+
+    analysis_id: str
+    uri: str
+    experiment_id: str
+    experiment_name: str
+    results: str
+    summary_table: str
+    sweeps: tuple[readback.SweepInfo, ...]
+    rows: pd.DataFrame
+    runs: pd.DataFrame
+    metric: Metric
+    k: int
+    registered_model: str
+    output: Path
+    notes: tuple[str, ...] = ()
+
+    @property
+    def sweep_ids(self) -> tuple[str, ...]:
+        return tuple(s.sweep_id for s in self.sweeps)
+
+
+class Clock:
+    """Seconds spent per phase, summed over repeated phases."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, phase: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[phase] = self.timings.get(phase, 0.0) + time.perf_counter() - start
+
+
+def plan_analysis(config: AnalysisConfig, clock: Clock | None = None) -> Plan:
+    """Check ``config`` against both stores and read what the analysis needs; writes nothing.
+
+    Raises MlfleetError for ``k`` below 1, an experiment without sweeps, a missing results
+    table, a sweep that does not exist, sweeps of different data, a metric the models do not
+    have, or a report or summary location that cannot be written.
+    """
+    from mlflow import MlflowClient
+
+    clock = clock or Clock()
+    if config.k < 1:
+        raise MlfleetError(f"k must be at least 1 (how many of the best models vote), but got k={config.k}")
+    uri = tracking.tracking_uri()
+    tracking.prepare_store(uri)
+    client = MlflowClient(tracking_uri=uri)
+    with clock("mlflow_query"):
+        experiment = _experiment(client, config.experiment)
+        parents = readback.sweep_parents(client, experiment.experiment_id)
+    if not parents:
+        raise MlfleetError(
+            f"experiment {experiment.name!r} has no sweeps (no run tagged mlfleet.role=sweep); "
+            f"train into it first (mlflow run . -e train_cpu --experiment-name {experiment.name}) or pass experiment=NAME"
+        )
+    location = results.resolve_location(config.results)
+    with clock("delta_read"):
+        all_rows = readback.read_rows(location, experiment.experiment_id)
+    sweeps, notes = _choose(readback.known_sweeps(parents, all_rows), config.sweeps, experiment.name)
+    ids = [s.sweep_id for s in sweeps]
+    rows = all_rows[all_rows["sweep_id"].isin(ids)].reset_index(drop=True)
+    if rows.empty:
+        recorded = sorted({s.params.get("results", "") for s in sweeps} - {""})
+        raise MlfleetError(
+            f"results={config.results} has no rows of sweep(s) {', '.join(ids)}; pass the table they wrote"
+            + (f" (their runs record results={', '.join(recorded)})" if recorded else "")
+        )
+    with clock("mlflow_query"):
+        runs = readback.model_runs(client, experiment.experiment_id, ids)
+    metric = _metric(config.metric, sweeps, rows, runs)
+    runs["run_score"] = runs[metric.name] if metric.name in runs else float("nan")
+    analysis_id = new_analysis_id()
+    output = Path(config.output or f"{REPORTS}/{analysis_id}").resolve()
+    _check_output(output, config.output)
+    summary_table = readback.summary_location(location)
+    readback.check_summary_location(summary_table)
+    return Plan(
+        analysis_id=analysis_id,
+        uri=uri,
+        experiment_id=experiment.experiment_id,
+        experiment_name=experiment.name,
+        results=location,
+        summary_table=summary_table,
+        sweeps=tuple(sweeps),
+        rows=rows,
+        runs=runs,
+        metric=metric,
+        k=config.k,
+        registered_model=config.registered_model.strip() or f"{experiment.name}-champion",
+        output=output,
+        notes=tuple(notes),
+    )
+
+
+def _experiment(client, name: str):
+    """The experiment to analyse: under ``mlflow run`` the run's own, else ``name`` (default mlfleet)."""
+    run_id = os.environ.get("MLFLOW_RUN_ID", "")
+    env_id = os.environ.get("MLFLOW_EXPERIMENT_ID", "")
+    if run_id or env_id:
+        experiment = client.get_experiment(client.get_run(run_id).info.experiment_id if run_id else env_id)
+        if name and name != experiment.name:
+            raise MlfleetError(
+                f"experiment={name!r}, but `mlflow run` put this analysis in experiment {experiment.name!r}; "
+                f"run it with --experiment-name {name} and leave experiment empty"
+            )
+        return experiment
+    name = name or os.environ.get("MLFLOW_EXPERIMENT_NAME") or tracking.DEFAULT_EXPERIMENT
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None or experiment.lifecycle_stage != "active":
+        raise MlfleetError(
+            f"experiment {name!r} does not exist, so it has no sweeps to analyse; pass experiment=NAME of the experiment train_cpu or train_gpu ran in"
+        )
+    return experiment
+
+
+def _choose(known: dict[str, readback.SweepInfo], wanted: tuple[str, ...], experiment: str) -> tuple[list[readback.SweepInfo], list[str]]:
+    """The sweeps to analyse and notes about those left out.
+
+    Named sweeps must exist and share their data; by default the latest sweep of each entry
+    point, keeping those trained on the same data as the latest of all.
+    """
+    latest_first = sorted(known.values(), key=lambda s: s.started, reverse=True)
+    if wanted:
+        unknown = [sid for sid in wanted if sid not in known]
+        if unknown:
+            listing = ", ".join(s.sweep_id for s in latest_first[:8]) + (", ..." if len(latest_first) > 8 else "")
+            raise MlfleetError(f"sweep {unknown[0]!r} is not in experiment {experiment!r}; its sweeps, latest first: {listing}; pass sweep=ID[,ID]")
+        chosen = [known[sid] for sid in wanted]
+        kinds = {(s.task, s.dataset_digest) for s in chosen}
+        if len(kinds) > 1:
+            shown = "; ".join(f"{s.sweep_id}: {s.task} on {s.dataset} (digest {s.dataset_digest})" for s in chosen)
+            raise MlfleetError(f"the sweeps trained on different data, so their scores do not compare ({shown}); pass sweep= ids of one dataset")
+        return chosen, []
+    newest: dict[str, readback.SweepInfo] = {}
+    for sweep in latest_first:
+        newest.setdefault(sweep.entry_point, sweep)
+    head = latest_first[0]
+    chosen = [s for s in newest.values() if (s.task, s.dataset_digest) == (head.task, head.dataset_digest)]
+    notes = [
+        f"left out sweep {s.sweep_id} ({s.entry_point}): it trained on other data than the latest sweep {head.sweep_id}; pass sweep={s.sweep_id} to analyse it on its own"
+        for s in newest.values()
+        if s not in chosen
+    ]
+    return chosen, notes
+
+
+def _metric(name: str, sweeps: list[readback.SweepInfo], rows: pd.DataFrame, runs: pd.DataFrame) -> Metric:
+    """The metric to rank by: ``name``, else the sweeps' shared primary metric; checked against what the models recorded."""
+    task = sweeps[0].task or str(rows["task"].iloc[0])
+    if not name:
+        primaries = sorted({s.primary_metric for s in sweeps if s.primary_metric} | set(rows["primary_metric"].dropna()))
+        if len(primaries) > 1:
+            raise MlfleetError(f"the sweeps rank by different metrics ({', '.join(primaries)}); pass metric=NAME to compare them on one")
+        name = primaries[0] if primaries else ""
+    finished = rows[rows["status"] == "FINISHED"]
+    recorded = [
+        m for m in task_metrics(task)
+        if (m in finished and finished[m].notna().any()) or (m in runs and runs[m].notna().any())
+    ]
+    if finished.empty:  # every model failed: nothing recorded, any metric of the task will do
+        recorded = list(task_metrics(task))
+    if name not in recorded:
+        raise MlfleetError(
+            f"metric {name!r} is not recorded for the models of sweep(s) {', '.join(s.sweep_id for s in sweeps)} ({task}); "
+            f"use one of {', '.join(recorded)}"
+        )
+    return METRICS[name]
+
+
+def _check_output(output: Path, given: str) -> None:
+    shown = given or str(output)
+    if output.exists() and not output.is_dir():
+        raise MlfleetError(f"output={shown} is a file; pass a folder for the report")
+    ancestor = output
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    try:
+        if not ancestor.is_dir():
+            raise NotADirectoryError(f"{ancestor} is a file")
+        with tempfile.TemporaryFile(dir=ancestor):
+            pass
+    except OSError as exc:
+        raise MlfleetError(f"output={shown} cannot be written ({first_line(exc)}); pass output=FOLDER you can write to") from None
+
+
+def run_analysis(config: AnalysisConfig, *, stream: TextIO | None = None) -> AnalysisReport:
+    """Analyse the sweeps of ``config``; return the report. Raises MlfleetError on bad input,
+    before anything is written."""
+    from mlflow import MlflowClient
+
+    stream = stream or sys.stderr
+    clock = Clock()
+    plan = plan_analysis(config, clock)
+    for note in plan.notes:
+        print(f"note: {note}", file=stream, flush=True)
+    client = MlflowClient(tracking_uri=plan.uri)
+    run_id, created_here = analyze_steps.open_run(client, plan, config)
+    try:
+        report = analyze_steps.analyse(client, plan, run_id, clock)
+    except BaseException as exc:
+        if created_here:
+            client.set_terminated(run_id, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        raise
+    if created_here:
+        client.set_terminated(run_id, "FINISHED")
+    print(analyze_steps.summary_lines(report), file=stream, flush=True)
+    return report

@@ -1,0 +1,277 @@
+"""The writing half of an analysis, after :func:`mlfleet.analyze.plan_analysis` checked everything:
+the analysis run, the join, summary, plots, the top-k vote, the champion, the summary table,
+the report files and their upload as the run's artifacts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from mlfleet import analysis
+from mlfleet.analyze import _champion as champion
+from mlfleet.analyze import _readback as readback
+from mlfleet.config import DataConfig
+from mlfleet.errors import MlfleetError, first_line
+
+if TYPE_CHECKING:
+    from mlfleet.analyze._run import AnalysisConfig, Clock, Plan
+
+REPORT_FILES = ("report.html", "summary.md", "models.csv", "mismatches.csv", "analysis.json")
+
+
+@dataclass(frozen=True)
+class AnalysisReport:
+    """What an analysis found and wrote; ``timings`` are seconds per phase."""
+
+    plan: Plan
+    run_id: str
+    files: tuple[Path, ...]
+    summary: analysis.Summary
+    check: analysis.StoreCheck
+    findings: tuple[str, ...]
+    vote: analysis.VoteResult | None
+    vote_note: str
+    decision: champion.Decision | None
+    champion_note: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        """0: the analysis ran to the end (mismatches and failed models are findings, not errors)."""
+        return 0
+
+
+def open_run(client, plan: Plan, config: AnalysisConfig) -> tuple[str, bool]:
+    """The analysis run: the one ``mlflow run`` created, or a new one. Returns ``(run_id, created_here)``.
+
+    The parameters are logged as given (those ``mlflow run`` did not log already); what they
+    resolved to goes into tags, since parameters cannot change.
+    """
+    from mlflow.entities import Param, RunTag
+
+    env_run = os.environ.get("MLFLOW_RUN_ID", "")
+    if env_run:
+        run = client.get_run(env_run)
+    else:
+        run = client.create_run(plan.experiment_id, run_name=plan.analysis_id, tags={"entry_point": "analyze"})
+    given = {
+        "experiment": config.experiment,
+        "results": config.results,
+        "sweep": ",".join(config.sweeps),
+        "metric": config.metric,
+        "k": str(config.k),
+        "registered_model": config.registered_model,
+        "output": config.output,
+    }
+    tags = {
+        "mlfleet.role": "analysis",
+        "entry_point": "analyze",
+        "analysis_id": plan.analysis_id,
+        "sweep_ids": ",".join(plan.sweep_ids),
+        "metric": plan.metric.name,
+        "registered_model": plan.registered_model,
+        "output": str(plan.output),
+        "results": plan.results,
+        "summary_table": plan.summary_table,
+    }
+    client.log_batch(
+        run.info.run_id,
+        params=[Param(k, v) for k, v in given.items() if k not in run.data.params],
+        tags=[RunTag(k, v) for k, v in tags.items()],
+    )
+    return run.info.run_id, not env_run
+
+
+def analyse(client, plan: Plan, run_id: str, clock: Clock) -> AnalysisReport:
+    """Every step after the plan, in order; returns the report. Raises what the stores raise."""
+    metric = plan.metric
+    with clock("join"):
+        check = analysis.join_stores(plan.rows, plan.runs, metric.name)
+    with clock("summary"):
+        summary = analysis.summarize(plan.rows, metric)
+        found = tuple(analysis.findings(plan.rows, summary, metric))
+    plan.output.mkdir(parents=True, exist_ok=True)
+    with clock("plots"):
+        images = analysis.plot_all(plan.rows, summary, metric, plan.output)
+    # only models with both a row and a run compete: a model whose run is gone is not registered
+    candidates = analysis.ranked(check.joined[check.joined["model_uri"].fillna("") != ""], metric)
+    with clock("vote"):
+        vote, vote_note = _vote(plan, candidates)
+        if vote is not None:
+            images["vote"] = analysis.plot_vote(vote.comparison, metric, plan.output / "vote.png")
+    with clock("registry"):
+        decision, champion_note = _crown(client, plan, candidates)
+    with clock("summary_table"):
+        readback.append_summary(plan.summary_table, _summary_rows(plan, summary), plan.analysis_id)
+    report = AnalysisReport(plan, run_id, (), summary, check, found, vote, vote_note, decision, champion_note, clock.timings)
+    with clock("report"):
+        files = _write_files(report, images)
+    with clock("logging"):
+        client.log_artifacts(run_id, str(plan.output))
+        client.log_batch(run_id, metrics=_metrics(report))
+    return AnalysisReport(plan, run_id, files, summary, check, found, vote, vote_note, decision, champion_note, clock.timings)
+
+
+def reproduce_split(sweep: readback.SweepInfo, digest: str):
+    """The sweep's train/validation/test split, rebuilt from the data parameters its parent run recorded.
+
+    Raises MlfleetError when the parameters are missing or the data no longer has the
+    sweep's digest (a changed file, or a relative path that means another file here).
+    """
+    from mlfleet.data import load_dataset, split_dataset
+
+    p = sweep.params
+    try:
+        config = DataConfig(
+            source=p["data"],
+            target=p.get("target", ""),
+            task=p.get("task", "auto"),
+            n_samples=int(p["n_samples"]),
+            n_features=int(p["n_features"]),
+            test_size=float(p["test_size"]),
+            val_size=float(p["val_size"]),
+            seed=int(p["seed"]),
+        )
+    except (KeyError, ValueError) as exc:
+        raise MlfleetError(f"sweep {sweep.sweep_id} has no parent run recording its data parameters ({first_line(exc)})") from None
+    dataset = load_dataset(config)
+    if digest and dataset.digest != digest:
+        raise MlfleetError(
+            f"data={config.source} does not reproduce sweep {sweep.sweep_id}'s data (digest {dataset.digest} here, {digest} recorded): "
+            "the file changed, or its relative path means another file in this folder"
+        )
+    return split_dataset(dataset, test_size=config.test_size, val_size=config.val_size, seed=config.seed)
+
+
+def _vote(plan: Plan, candidates: pd.DataFrame) -> tuple[analysis.VoteResult | None, str]:
+    """The vote of the k best models on the reproduced test split, or None and why not."""
+    if candidates.empty:
+        return None, "The vote was skipped: no finished model has both a run and a row."
+    top = candidates.head(plan.k)
+    sweeps = {s.sweep_id: s for s in plan.sweeps}
+    try:
+        split = reproduce_split(sweeps[top.iloc[0].sweep_id], str(top.iloc[0].dataset_digest))
+    except MlfleetError as exc:
+        return None, f"The vote was skipped: {exc}."
+    import mlflow.sklearn
+
+    labels = [f"#{r.model_id} {r.model_type}" for r in top.itertuples()]
+    if len(set(labels)) < len(labels):  # the same model id in two sweeps
+        labels = [f"{label} ({r.sweep_id})" for label, r in zip(labels, top.itertuples())]
+    members = [
+        analysis.Member(label, mlflow.sklearn.load_model(r.model_uri), float(getattr(r, plan.metric.name)))
+        for label, r in zip(labels, top.itertuples())
+    ]
+    result = analysis.vote(members, split, plan.metric)
+    note = result.verdict()
+    if len(members) < plan.k:
+        note += f" Only {len(members)} finished models have a run and a row, fewer than k={plan.k}."
+    if result.not_reproduced:
+        note += " On the reproduced split these scores differ from the records: " + "; ".join(result.not_reproduced) + "."
+    return result, note
+
+
+def _crown(client, plan: Plan, candidates: pd.DataFrame) -> tuple[champion.Decision | None, str]:
+    if candidates.empty:
+        return None, "Nothing was registered: no finished model has both a run and a row."
+    best = candidates.iloc[0]
+    candidate = champion.Candidate(
+        model_uri=str(best.model_uri),
+        run_id=str(best.mlflow_run_id),
+        model_id=int(best.model_id),
+        model_type=str(best.model_type),
+        sweep_id=str(best.sweep_id),
+        score=float(best[plan.metric.name]),
+        dataset_digest=str(best.dataset_digest),
+        analysis_id=plan.analysis_id,
+    )
+    decision = champion.crown(client, plan.registered_model, candidate, plan.metric)
+    return decision, decision.sentence()
+
+
+def _summary_rows(plan: Plan, summary: analysis.Summary) -> list[readback.SummaryRow]:
+    """The per-type table as summary rows that name this analysis, one per model type."""
+    first = plan.sweeps[0]
+    now = datetime.now(timezone.utc)
+    shared = {
+        "analysis_id": plan.analysis_id,
+        "analyzed_at": now,
+        "experiment_id": plan.experiment_id,
+        "sweep_ids": ",".join(plan.sweep_ids),
+        "dataset": first.dataset or str(plan.rows["dataset"].iloc[0]),
+        "dataset_digest": first.dataset_digest or str(plan.rows["dataset_digest"].iloc[0]),
+        "metric": plan.metric.name,
+    }
+    rows = []
+    for r in analysis.type_table(summary).to_dict("records"):
+        figures = {name: _finite(r[name]) for name in _FIGURES}
+        rows.append(readback.SummaryRow(**shared, model_type=r["model_type"], family=r["family"],
+                                        n_models=int(r["n_models"]), n_failed=int(r["n_failed"]), **figures))
+    return rows
+
+
+_FIGURES = ("mean_score", "std_score", "best_score", "worst_score", "mean_time_s", "total_time_s", "time_share", "score_per_s")
+
+
+def _finite(value) -> float | None:
+    return None if value is None or not math.isfinite(float(value)) else float(value)
+
+
+def _metrics(report: AnalysisReport) -> list:
+    from mlflow.entities import Metric
+
+    summary, check = report.summary, report.check
+    best = analysis.ranked(report.plan.rows, report.plan.metric)
+    values = {
+        "n_models": summary.n_models,
+        "n_failed": summary.n_failed,
+        "n_sweeps": len(report.plan.sweeps),
+        "n_model_types": len(summary.by_type),
+        "best_score": float(best[report.plan.metric.name].iloc[0]) if len(best) else math.nan,
+        "n_rows_without_run": check.count("row without a run"),
+        "n_runs_without_row": check.count("run without a row"),
+        "n_score_mismatches": check.count("score differs"),
+        "n_status_mismatches": check.count("status differs"),
+        **({"vote_score": report.vote.vote_score, "best_single_score": report.vote.best_score, "vote_gain": report.vote.gain} if report.vote else {}),
+        **{f"time_{phase}_s": seconds for phase, seconds in report.timings.items()},
+    }
+    now = datetime.now(timezone.utc)
+    stamp = int(now.timestamp() * 1000)
+    return [Metric(k, float(v), stamp, 0) for k, v in values.items() if v is not None and math.isfinite(float(v))]
+
+
+def _write_files(report: AnalysisReport, images: dict[str, Path]) -> tuple[Path, ...]:
+    """report.html, summary.md, models.csv, mismatches.csv and analysis.json in the output folder."""
+    from mlfleet.analyze._document import document, facts
+
+    out = report.plan.output
+    doc = document(report, images)
+    (out / "report.html").write_text(analysis.render_html(doc), encoding="utf-8")
+    (out / "summary.md").write_text(analysis.render_markdown(doc, relative_to=out), encoding="utf-8")
+    analysis.with_time(report.plan.rows).drop(columns=["params_json"]).to_csv(out / "models.csv", index=False)
+    report.check.mismatches.to_csv(out / "mismatches.csv", index=False)
+    (out / "analysis.json").write_text(json.dumps(facts(report), indent=2, default=str), encoding="utf-8")
+    return (*(out / name for name in REPORT_FILES), *images.values())
+
+
+def summary_lines(report: AnalysisReport) -> str:
+    """A few lines for the terminal: what was analysed, the best model, the vote, the champion, where to look."""
+    plan, summary = report.plan, report.summary
+    lines = [
+        f"analysis {plan.analysis_id}: {summary.n_models} models ({summary.n_failed} failed) of sweep(s) {', '.join(plan.sweep_ids)}, "
+        f"metric {plan.metric.name}; {report.check.sentence()}",
+        *(f"- {line}" for line in report.findings),
+        f"vote: {report.vote_note}",
+        f"champion: {report.champion_note}",
+        f"report: {plan.output / 'report.html'} (and summary.md, {len([f for f in report.files if f.suffix == '.png'])} plots); "
+        f"summary table: {plan.summary_table}; MLflow run {report.run_id}",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,347 @@
+"""The analysis on hand-made rows (summary, findings, plots, join, report, vote, champion rule)
+and the analyze command's bad inputs against real stores holding a made-up sweep."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+from dataclasses import replace
+from datetime import datetime, timezone
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from deltalake import DeltaTable
+from mlflow.entities import Metric as RunMetric
+from mlflow.entities import Param, RunTag
+
+from mlfleet import analysis, results
+from mlfleet.analyze import _champion as champion
+from mlfleet.analyze import AnalysisConfig, parse_sweeps, run_analysis
+from mlfleet.metrics import METRICS, score_all
+from test_train_cpu_cli import load_entrypoint
+
+F1, RMSE = METRICS["f1"], METRICS["rmse"]
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+PNG = b"\x89PNG"
+
+
+def result_row(model_id: int, model_type: str, score: float | None, *, family: str = "", strategy: str = "all", time_s: float = 1.0,
+               status: str = "FINISHED", device: str = "cpu", entry_point: str = "train_cpu", sweep_id: str = "s1",
+               run_id: str = "", error: str = "", digest: str = "d1") -> results.ResultRow:
+    return results.ResultRow(
+        sweep_id=sweep_id, model_id=model_id, model_type=model_type, family=family or model_type.lower(), device=device,
+        feature_strategy=strategy, n_features=4, task="classification", params_json="{}", primary_metric="f1", score=score,
+        accuracy=score, f1=score, roc_auc=None, log_loss=None, rmse=None, mae=None, r2=None, n_trials=2,
+        tuning_s=None if status != "FINISHED" else time_s * 0.8, train_s=None if status != "FINISHED" else time_s * 0.2,
+        cpus=1.0, gpus=0.0, status=status, error=error, mlflow_run_id=run_id or f"run{sweep_id}{model_id}", model_uri="",
+        experiment_id="1", dataset="synthetic", dataset_digest=digest, started_at=NOW, finished_at=NOW, node="n",
+        entry_point=entry_point,
+    )
+
+
+def fleet_rows() -> list[results.ResultRow]:
+    """Three types of four models, one of them failed; Forest best and slowest, Bayes fastest."""
+    strategies = ["all", "kbest", "pca", "all"]
+    rows = []
+    for i, (kind, base, t) in enumerate([("Forest", 0.90, 4.0), ("Linear", 0.80, 0.5), ("Bayes", 0.70, 0.1)]):
+        for j in range(4):
+            bonus = 0.02 if strategies[j] == "kbest" else (-0.02 if strategies[j] == "pca" else 0.0)
+            rows.append(result_row(4 * i + j, kind, base + bonus + 0.001 * j, strategy=strategies[j], time_s=t * (1 + 0.1 * j)))
+    rows[7] = replace(rows[7], status="FAILED", error="ValueError: boom", score=None, f1=None, accuracy=None, tuning_s=None, train_s=None)
+    rows += [result_row(12 + j, "MLP", 0.85 + 0.01 * j, time_s=8.0, device="cpu", entry_point="train_gpu", sweep_id="s2") for j in range(2)]
+    return rows
+
+
+@pytest.fixture
+def rows() -> pd.DataFrame:
+    return results.rows_to_frame(fleet_rows())
+
+
+def test_summary_counts_orders_and_shares(rows):
+    summary = analysis.summarize(rows, F1)
+    assert summary.n_models == 14 and summary.n_failed == 1
+    by_type = summary.by_type.set_index("model_type")
+    assert list(summary.by_type["model_type"]) == ["Forest", "MLP", "Linear", "Bayes"]  # best mean first
+    assert by_type.loc["Linear", "n_models"] == 4 and by_type.loc["Linear", "n_failed"] == 1
+    assert by_type.loc["Forest", "best_score"] == pytest.approx(0.921)
+    assert by_type.loc["Forest", "mean_score"] == pytest.approx(np.mean([0.90, 0.921, 0.882, 0.903]))
+    assert by_type.loc["Bayes", "mean_time_s"] == pytest.approx(0.1 * np.mean([1, 1.1, 1.2, 1.3]))
+    assert list(summary.top["rank"]) == list(range(1, 11)) and summary.top.iloc[0]["model_id"] == 1
+    assert summary.efficiency["time_share"].sum() == pytest.approx(1.0)
+    assert summary.efficiency.iloc[0]["model_type"] == "Bayes"  # most score per second
+    assert list(summary.failures["model_id"]) == [7] and summary.failures.iloc[0]["error"] == "ValueError: boom"
+    devices = summary.by_device.set_index("entry_point")
+    assert devices.loc["train_gpu", "n_models"] == 2 and devices.loc["train_cpu", "n_models"] == 12
+    table = analysis.type_table(summary)
+    assert len(table) == 4 and {"time_share", "score_per_s"} <= set(table.columns)
+
+
+def test_strategy_effect_compares_each_model_with_its_own_type(rows):
+    table = analysis.by_strategy(rows, F1).set_index("feature_strategy")
+    assert table.loc["kbest", "effect"] > 0.01 and table.loc["pca", "effect"] < -0.01
+    assert table.loc["kbest", "effect"] > table.loc["all", "effect"] > table.loc["pca", "effect"]
+
+
+def test_lower_is_better_metric_ranks_ascending():
+    frame = results.rows_to_frame([replace(result_row(i, t, None), rmse=v) for i, (t, v) in enumerate([("A", 3.0), ("B", 1.0), ("A", 2.0)])])
+    summary = analysis.summarize(frame, RMSE)
+    assert list(summary.top["model_id"]) == [1, 2, 0]
+    assert summary.by_type.iloc[0]["model_type"] == "B"
+    assert summary.by_type.set_index("model_type").loc["A", "best_score"] == 2.0
+
+
+def test_findings_follow_the_data(rows):
+    lines = analysis.findings(rows, analysis.summarize(rows, F1), F1)
+    text = " ".join(lines)
+    assert "The best model is #1 (Forest" in text
+    assert "Forest has the best mean f1" in text and "ahead of MLP" in text
+    assert "feature strategy kbest does best" in text and "pca worst" in text
+    assert "The fastest type, Bayes" in text
+    assert "1 of 14 models failed: linear (1)" in text and "ValueError: boom" in text
+    # the same sentences from other data say other things: make Bayes the best
+    flipped = rows.copy()
+    flipped.loc[flipped["model_type"] == "Bayes", "f1"] += 0.5
+    text = " ".join(analysis.findings(flipped, analysis.summarize(flipped, F1), F1))
+    assert "Bayes has the best mean f1" in text and "is also the fastest" in text
+
+
+def test_plots_are_pngs_and_survive_no_finished_model(rows, tmp_path):
+    summary = analysis.summarize(rows, F1)
+    paths = analysis.plot_all(rows, summary, F1, tmp_path / "plots")
+    assert set(paths) == set(analysis.PLOTS)
+    assert all(p.read_bytes()[:4] == PNG and p.stat().st_size > 5000 for p in paths.values())
+    failed = rows.assign(status="FAILED", f1=np.nan)
+    paths = analysis.plot_all(failed, analysis.summarize(failed, F1), F1, tmp_path / "empty")
+    assert all(p.read_bytes()[:4] == PNG for p in paths.values())
+    assert analysis.findings(failed, analysis.summarize(failed, F1), F1)[0].startswith("No model finished")
+
+
+def test_join_reports_every_kind_of_mismatch(rows):
+    runs = pd.DataFrame({"run_id": rows["mlflow_run_id"], "sweep_id": rows["sweep_id"], "model_id": rows["model_id"],
+                         "run_status": rows["status"], "run_score": rows["f1"]})
+    check = analysis.join_stores(rows, runs, "f1")
+    assert check.mismatches.empty and len(check.joined) == 14 and "agree" in check.sentence()
+    runs = runs.drop(index=3)  # run deleted
+    runs.loc[0, "run_score"] += 0.01  # score differs
+    runs.loc[5, "run_status"] = "FAILED"  # status differs
+    extra = pd.DataFrame([{"run_id": "orphan", "sweep_id": "s1", "model_id": 99, "run_status": "FINISHED", "run_score": 0.5}])
+    check = analysis.join_stores(rows, pd.concat([runs, extra]), "f1")
+    kinds = dict(zip(check.mismatches["kind"], check.mismatches["model_id"]))
+    assert kinds == {"row without a run": 3, "run without a row": 99, "score differs": 0, "status differs": 5}
+    assert len(check.joined) == 13 and check.joined["model_id"].dtype == np.int64
+    assert "1 row without a run" in check.sentence()
+
+
+def test_report_is_self_contained_and_markdown_matches(rows, tmp_path):
+    summary = analysis.summarize(rows, F1)
+    images = analysis.plot_all(rows, summary, F1, tmp_path)
+    doc = analysis.Document(
+        title="Fleet <analysis>",
+        meta=(("metric", "f1"),),
+        sections=(analysis.Section("Tables", lines=("a | b",), tables=tuple(summary.tables().items()), images=tuple(images.items())),),
+    )
+    page = analysis.render_html(doc)
+    assert page.count("data:image/png;base64,") == 4 and "src='score_by_type.png'" not in page
+    assert "Fleet &lt;analysis&gt;" in page and page.count("<table>") == 6
+    embedded = page.split("data:image/png;base64,")[1].split("'")[0]
+    assert base64.b64decode(embedded)[:4] == PNG
+    md = analysis.render_markdown(doc, relative_to=tmp_path)
+    assert "![score_by_type](score_by_type.png)" in md and "a \\| b" not in md  # lines are not table cells
+    assert "| model_type | family | n_models |" in md and "\n\n\n" not in md
+
+
+def _split(task: str):
+    from sklearn.datasets import make_classification, make_regression
+
+    from mlfleet.data import Split
+
+    if task == "classification":
+        X, y = make_classification(n_samples=300, n_features=6, random_state=0)
+    else:
+        X, y = make_regression(n_samples=300, n_features=6, noise=5.0, random_state=0)
+    X = pd.DataFrame(X, columns=[f"f{i}" for i in range(6)])
+    return Split(X[:150], y[:150], X[150:200], y[150:200], X[200:], y[200:], task, 2 if task == "classification" else 0)
+
+
+def test_vote_of_prefit_classifiers_against_the_best():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.naive_bayes import GaussianNB
+    from sklearn.tree import DecisionTreeClassifier
+
+    split = _split("classification")
+    models = [LogisticRegression().fit(split.X_fit, split.y_fit), GaussianNB().fit(split.X_fit, split.y_fit),
+              DecisionTreeClassifier(max_depth=2, random_state=0).fit(split.X_fit, split.y_fit)]
+    members = [analysis.Member(f"m{i}", m, 0.0) for i, m in enumerate(models)]
+    result = analysis.vote(members, split, F1)
+    assert list(result.comparison["role"]) == ["best single", "member", "member", "vote", "other vote"]
+    assert result.voting == "soft" and result.k == 3
+    mean_proba = np.mean([m.predict_proba(split.X_test) for m in models], axis=0)
+    expected = score_all("classification", split.y_test, mean_proba.argmax(1), mean_proba, 2)["f1"]
+    assert result.vote_score == pytest.approx(expected)
+    assert len(result.not_reproduced) == 3  # the recorded 0.0 is not what they score here
+    assert "vote of the top 3 scores f1" in result.verdict()
+
+
+def test_vote_of_regressors_is_the_mean():
+    from sklearn.linear_model import LinearRegression, Ridge
+
+    split = _split("regression")
+    models = [LinearRegression().fit(split.X_fit, split.y_fit), Ridge(alpha=100).fit(split.X_fit, split.y_fit)]
+    result = analysis.vote([analysis.Member(f"m{i}", m, 0.0) for i, m in enumerate(models)], split, RMSE)
+    mean = np.mean([m.predict(split.X_test) for m in models], axis=0)
+    assert result.voting == "mean" and result.vote_score == pytest.approx(np.sqrt(np.mean((mean - split.y_test) ** 2)))
+    assert list(result.comparison["role"]) == ["best single", "member", "vote"]
+
+
+@pytest.mark.parametrize(
+    ("current", "score", "metric", "alias", "why"),
+    [
+        (None, 0.8, F1, "champion", "no champion yet"),
+        ({"metric": "f1", "score": "0.7", "dataset_digest": "d1"}, 0.8, F1, "champion", "beats the champion"),
+        ({"metric": "f1", "score": "0.9", "dataset_digest": "d1"}, 0.8, F1, "challenger", "does not beat"),
+        ({"metric": "f1", "score": "0.8", "dataset_digest": "d1"}, 0.8, F1, "challenger", "does not beat"),
+        ({"metric": "accuracy", "score": "0.1", "dataset_digest": "d1"}, 0.8, F1, "challenger", "chosen on accuracy"),
+        ({"metric": "f1", "score": "0.1", "dataset_digest": "other"}, 0.8, F1, "challenger", "other data"),
+        ({"metric": "rmse", "score": "3.0", "dataset_digest": "d1"}, 2.0, RMSE, "champion", "lower is better"),
+        ({"metric": "rmse", "score": "1.0", "dataset_digest": "d1"}, 2.0, RMSE, "challenger", "does not beat"),
+    ],
+)
+def test_champion_rule(current, score, metric, alias, why):
+    candidate = champion.Candidate("models:/m-1", "r1", 1, "Forest", "s1", score, "d1", "a1")
+    got_alias, reason = champion.rule(current, "3", candidate, metric)
+    assert got_alias == alias and why in reason
+
+
+def test_parse_sweeps():
+    assert parse_sweeps(" a, b,,a ") == ("a", "b") and parse_sweeps("") == ()
+
+
+# --- the command against real stores holding a made-up sweep (no training) ---
+
+TABLE = "lakehouse/model_training_results"
+
+
+def fake_sweep(client, experiment_id: str, rows: list[results.ResultRow], *, entry_point: str = "train_cpu",
+               digest: str = "d1", skip_rows: tuple[int, ...] = (), run_scores: dict[int, float] | None = None) -> str:
+    """A parent run, one child run per row (unless ``skip``), and the rows in the results table."""
+    sweep_id = rows[0].sweep_id
+    parent = client.create_run(experiment_id, run_name=sweep_id)
+    client.log_batch(parent.info.run_id, params=[Param(k, v) for k, v in {"data": "synthetic", "n_samples": "200", "seed": "42"}.items()],
+                     tags=[RunTag(k, v) for k, v in {"mlfleet.role": "sweep", "sweep_id": sweep_id, "entry_point": entry_point, "task": "classification",
+                                                     "primary_metric": "f1", "dataset": "synthetic", "dataset_digest": digest}.items()])
+    client.set_terminated(parent.info.run_id)
+    results.ensure_table(TABLE)
+    for row in rows:
+        child = client.create_run(experiment_id, tags={"mlflow.parentRunId": parent.info.run_id, "mlfleet.role": "model", "sweep_id": sweep_id,
+                                                       "model_id": str(row.model_id)})
+        score = (run_scores or {}).get(row.model_id, row.f1)
+        client.log_batch(child.info.run_id, metrics=[RunMetric("f1", score, 0, 0), RunMetric("accuracy", score, 0, 0)] if score is not None else [])
+        client.set_terminated(child.info.run_id, row.status)
+        if row.model_id not in skip_rows:
+            results.append_row(TABLE, replace(row, mlflow_run_id=child.info.run_id, experiment_id=experiment_id, dataset_digest=digest,
+                                              entry_point=entry_point))
+    return sweep_id
+
+
+@pytest.fixture(scope="module")
+def empty_store(tmp_path_factory):
+    """A sqlite tracking store with its schema made, once: migrating a fresh file takes seconds."""
+    path = tmp_path_factory.mktemp("store") / "mlflow.db"
+    mlflow.MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def store(tmp_path, empty_store):
+    """Experiment ``fleet`` with a CPU sweep s1 (12 models) and a GPU sweep s2 (2 models), and an empty experiment."""
+    shutil.copy(empty_store, tmp_path / "mlflow.db")  # the test's own store (see conftest's isolated)
+    client = mlflow.MlflowClient()
+    experiment_id = client.create_experiment("fleet")
+    client.create_experiment("empty")
+    rows = fleet_rows()
+    fake_sweep(client, experiment_id, [r for r in rows if r.sweep_id == "s1"], skip_rows=(11,), run_scores={0: 0.5})
+    fake_sweep(client, experiment_id, [r for r in rows if r.sweep_id == "s2"], entry_point="train_gpu")
+    return client, experiment_id
+
+
+def snapshot(client):
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    return len(client.search_runs(experiments)), len(client.search_registered_models())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--experiment", "empty"], "experiment 'empty' has no sweeps"),
+        (["--experiment", "nowhere"], "experiment 'nowhere' does not exist"),
+        (["--results", "missing/table"], "results=" ),
+        (["--sweep", "s1,nope"], "sweep 'nope' is not in experiment 'fleet'; its sweeps, latest first: s2, s1"),
+        (["--metric", "rmse"], "metric 'rmse' is not recorded for the models of sweep(s) s2, s1 (classification); use one of accuracy, f1"),
+        (["--metric", "tuning_s"], "metric 'tuning_s' is not recorded"),
+        (["--k", "0"], "0 is not in the range x>=1"),
+        (["--output", "taken"], "output=taken is a file"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_nothing_written(store, tmp_path, args, message):
+    client, _ = store
+    (tmp_path / "taken").write_text("a file where the report should go")
+    before = snapshot(client)
+    result = CliRunner().invoke(load_entrypoint("analyze"), ["--experiment", "fleet", *args])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+    if "--results" in args:
+        assert "missing/table is not a Delta table" in lines[0]
+    assert snapshot(client) == before
+    assert not (tmp_path / "reports").exists() and not (tmp_path / "lakehouse" / "model_training_summary").exists()
+
+
+def test_sweeps_of_different_data(store):
+    client, experiment_id = store
+    other = [result_row(50, "Forest", 0.99, sweep_id="s3", digest="d2")]
+    fake_sweep(client, experiment_id, other, digest="d2")
+    with pytest.raises(Exception, match="the sweeps trained on different data"):
+        run_analysis(AnalysisConfig(experiment="fleet", sweeps=("s1", "s3")))
+    # by default: the latest sweep of each entry point, on the data of the latest of all (s3's)
+    report = run_analysis(AnalysisConfig(experiment="fleet", output="out"))
+    assert report.plan.sweep_ids == ("s3",) and "left out sweep s2" in report.plan.notes[0]
+
+
+def test_analysis_of_made_up_sweeps_reports_mismatches_and_writes_the_summary(store, tmp_path):
+    client, experiment_id = store
+    report = run_analysis(AnalysisConfig(experiment="fleet", output="out"))
+    assert report.plan.sweep_ids == ("s2", "s1") and report.summary.n_models == 13
+    kinds = report.check.mismatches.groupby("kind")["model_id"].apply(list).to_dict()
+    assert kinds == {"run without a row": [11], "score differs": [0]}
+    assert report.vote is None and "no finished model has both a run and a row" in report.vote_note  # no logged models here
+    assert report.decision is None and client.search_registered_models() == []
+    files = {p.name for p in report.files}
+    assert {"report.html", "summary.md", "analysis.json", "models.csv", "mismatches.csv", "score_by_type.png"} <= files
+    assert all((tmp_path / "out" / name).exists() for name in files)
+    assert len(pd.read_csv(tmp_path / "out" / "mismatches.csv")) == 2
+    summary = DeltaTable(str(tmp_path / "lakehouse" / "model_training_summary")).to_pandas()
+    assert sorted(summary["model_type"]) == ["Bayes", "Forest", "Linear", "MLP"]
+    assert (summary["analysis_id"] == report.plan.analysis_id).all()
+    run = client.get_run(report.run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["mlfleet.role"] == "analysis"
+    assert run.data.metrics["n_runs_without_row"] == 1 and run.data.metrics["n_score_mismatches"] == 1
+    assert "report.html" in {a.path for a in client.list_artifacts(report.run_id)}
+    again = run_analysis(AnalysisConfig(experiment="fleet", sweeps=("s1",), output="out2"))
+    summary = DeltaTable(str(tmp_path / "lakehouse" / "model_training_summary")).to_pandas()
+    assert summary.groupby("analysis_id").size().to_dict() == {report.plan.analysis_id: 4, again.plan.analysis_id: 3}
+
+
+def test_every_mlproject_parameter_is_an_option():
+    import yaml
+
+    from conftest import REPO
+
+    declared = yaml.safe_load((REPO / "MLproject").read_text())["entry_points"]["analyze"]["parameters"]
+    assert set(declared) == {"experiment", "results", "sweep", "metric", "k", "registered_model", "output"}
+    result = CliRunner().invoke(load_entrypoint("analyze"), ["--help"])
+    assert result.exit_code == 0
+    for name in declared:
+        assert f"--{name}" in result.output

@@ -1,0 +1,147 @@
+"""`mlflow run . -e analyze --env-manager local` after a small train_cpu and train_gpu into one
+experiment and table: the report, the summary table, the champion and the mismatch report.
+
+One trained project serves the whole module (training is most of its time); the tests run
+in file order and the last one deletes a run, so it stays last.
+"""
+
+import json
+import subprocess
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from deltalake import DeltaTable
+
+from conftest import mlflow_run, mlflow_run_command, project_copy
+from mlfleet import results
+from mlfleet.config import DataConfig
+from mlfleet.data import load_dataset
+
+pytestmark = pytest.mark.e2e
+TABLE = "lakehouse/model_training_results"
+DATA = {"n_trials": "2", "n_samples": "400"}
+NAME = "fleet-champion"
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    """A project where train_cpu (5 models) and train_gpu (2 MLPs) trained into experiment ``fleet`` at once."""
+    project = project_copy(tmp_path_factory.mktemp("analyze"))
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"}
+    # two `mlflow run`s creating one fresh store or experiment at once race in MLflow itself; made
+    # here, outside the project folder, the experiment needs its artifacts placed in the project
+    mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"]).create_experiment("fleet", artifact_location=(project / "mlruns" / "fleet").as_uri())
+    commands = [
+        mlflow_run_command(project, "train_cpu", {"models": "logistic:2,naive_bayes:2,random_forest:1", **DATA}, experiment="fleet", env=env),
+        mlflow_run_command(project, "train_gpu", {"models": "mlp:2", **DATA}, experiment="fleet", env=env),
+    ]
+    procs = [subprocess.Popen(cmd, cwd=project, env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for cmd, e in commands]
+    for proc in procs:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err[-3000:]
+    return project, env
+
+
+def analyze(fleet, **params):
+    project, env = fleet
+    return mlflow_run(project, "analyze", params, experiment="fleet", env=env)
+
+
+def client_of(fleet):
+    return mlflow.MlflowClient(fleet[1]["MLFLOW_TRACKING_URI"])
+
+
+@pytest.fixture(scope="module")
+def first(fleet):
+    """The first analysis, with the defaults but a fixed report folder."""
+    proc = analyze(fleet, output="reports/first")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def test_report_summary_table_and_champion(fleet, first, monkeypatch):
+    project, env = fleet
+    out = project / "reports" / "first"
+    table = results.read_results(str(project / TABLE))
+    assert len(table) == 7
+    for name in ("report.html", "summary.md", "models.csv", "mismatches.csv", "analysis.json", "vote.png",
+                 "score_by_type.png", "time_vs_score.png", "score_by_strategy.png", "cpu_vs_gpu.png"):
+        assert (out / name).stat().st_size > 0, name
+    facts = json.loads((out / "analysis.json").read_text())
+    assert facts["n_models"] == 7 and facts["n_failed"] == 0 and facts["metric"] == "f1"
+    assert sorted((s["entry_point"], s["n_rows"]) for s in facts["sweeps"]) == [("train_cpu", 5), ("train_gpu", 2)]
+    assert facts["mismatches"] == {} and "MLflow and Delta agree: 7 models" in first.stderr
+    assert len(pd.read_csv(out / "models.csv")) == 7
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 5 and "src='" not in page.replace("src='data:", "")
+    assert "Top 7 models" in page and "TorchMLPClassifier" in page
+    assert "| rank | sweep_id | model_id |" in (out / "summary.md").read_text()
+
+    summary = DeltaTable(str(project / "lakehouse" / "model_training_summary")).to_pandas()
+    mine = summary[summary["analysis_id"] == facts["analysis_id"]]
+    assert sorted(mine["model_type"]) == sorted(table["model_type"].unique())  # one row per model type
+    assert mine.set_index("model_type")["n_models"].to_dict() == table.groupby("model_type").size().to_dict()
+
+    best = table.sort_values("f1", ascending=False).iloc[0]
+    assert facts["best"]["mlflow_run_id"] == best.mlflow_run_id
+    client = client_of(fleet)
+    version = client.get_model_version_by_alias(NAME, "champion")
+    assert version.run_id == best.mlflow_run_id and version.source == best.model_uri
+    assert version.tags["sweep_id"] == best.sweep_id and version.tags["metric"] == "f1"
+    assert float(version.tags["score"]) == pytest.approx(best.f1)
+    assert facts["vote"]["k"] == 5 and facts["vote"]["best_single_score"] == pytest.approx(best.f1)
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", env["MLFLOW_TRACKING_URI"])
+    model = mlflow.pyfunc.load_model(f"models:/{NAME}@champion")
+    raw = load_dataset(DataConfig(n_samples=400)).X.head(6)
+    assert set(np.unique(model.predict(raw))) <= {0, 1} and len(model.predict(raw)) == 6
+
+    run = client.get_run(facts["run_id"])
+    assert run.info.status == "FINISHED" and run.data.tags["mlfleet.role"] == "analysis"
+    assert {"report.html", "summary.md", "vote.png"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
+
+
+def test_an_analysis_without_a_better_model_leaves_the_champion(fleet, first):
+    client = client_of(fleet)
+    champion = client.get_model_version_by_alias(NAME, "champion")
+    proc = analyze(fleet)  # the same sweeps: the best model already is the champion
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"{NAME} version {champion.version} stays the champion" in proc.stderr
+    assert client.get_model_version_by_alias(NAME, "champion").version == champion.version
+    assert len(client.search_model_versions(f"name='{NAME}'")) == 1
+
+    # the other sweep's best cannot beat the best of both: registered, aliased challenger
+    table = results.read_results(str(fleet[0] / TABLE))
+    other = next(s for s in table["sweep_id"].unique() if s != champion.tags["sweep_id"])
+    proc = analyze(fleet, sweep=other, k="2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "aliased it challenger: it does not beat the champion" in proc.stderr
+    assert client.get_model_version_by_alias(NAME, "champion").version == champion.version
+    challenger = client.get_model_version_by_alias(NAME, "challenger")
+    assert challenger.tags["sweep_id"] == other and "does not beat" in challenger.tags["mlfleet.decision"]
+
+
+def test_bad_input_under_mlflow_run_registers_nothing(fleet, first):
+    client = client_of(fleet)
+    versions = len(client.search_model_versions(f"name='{NAME}'"))
+    proc = analyze(fleet, sweep="nope")
+    assert proc.returncode != 0
+    assert "error: sweep 'nope' is not in experiment 'fleet'" in proc.stderr
+    assert len(client.search_model_versions(f"name='{NAME}'")) == versions
+
+
+def test_a_run_deleted_from_mlflow_shows_in_the_mismatch_report(fleet, first):
+    project, _ = fleet
+    client = client_of(fleet)
+    table = results.read_results(str(project / TABLE))
+    worst = table.sort_values("f1").iloc[0]
+    client.delete_run(worst.mlflow_run_id)
+    proc = analyze(fleet, output="reports/after_delete")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "MLflow and Delta disagree: 1 row without a run" in proc.stderr
+    mismatches = pd.read_csv(project / "reports" / "after_delete" / "mismatches.csv")
+    assert mismatches[["kind", "model_id", "run_id"]].values.tolist() == [["row without a run", worst.model_id, worst.mlflow_run_id]]
+    facts = json.loads((project / "reports" / "after_delete" / "analysis.json").read_text())
+    assert facts["n_models"] == 7 and facts["mismatches"] == {"row without a run": 1}
