@@ -68,10 +68,23 @@ def _warm(_item=None, _shared=None) -> int:
     return os.getpid()
 
 
-def run_sequential(specs: tuple[ModelSpec, ...], data: BenchData) -> tuple[float, list[Fitted]]:
+def _fit_all(specs: tuple[ModelSpec, ...], data: BenchData) -> tuple[float, list[Fitted]]:
     t0 = time.perf_counter()
     fitted = [fit_one(s, data) for s in specs]
     return time.perf_counter() - t0, fitted
+
+
+def run_sequential(specs: tuple[ModelSpec, ...], data: BenchData) -> tuple[float, list[Fitted]]:
+    """One worker process fits every model, one after another.
+
+    Not the driver itself: a driver holding Ray and MLflow runs Python measurably slower
+    than a fresh worker, which would flatter the parallel modes.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as executor:
+        executor.submit(_warm).result()
+        return executor.submit(_fit_all, specs, data).result()
 
 
 def run_ray(specs: tuple[ModelSpec, ...], data: BenchData, cpus: int) -> tuple[float, list[Fitted]]:
@@ -99,24 +112,30 @@ def run_joblib(specs: tuple[ModelSpec, ...], data: BenchData, cpus: int) -> tupl
 
 def _spin(units: int) -> float:
     total = 0.0
-    for _ in range(units * 2_000_000):
+    for _ in range(units * 1_000_000):
         total += 1.0
     return total
 
 
-def measure_ceiling(cpus: int, units: int = 4) -> dict[str, float]:
+def _timed_spin(units: int) -> float:
+    t0 = time.perf_counter()
+    _spin(units)
+    return time.perf_counter() - t0
+
+
+def measure_ceiling(cpus: int, seconds: float = 1.5) -> dict[str, float]:
     """The machine's own ceiling: ``cpus`` CPU-bound processes at once against the same work in a row.
 
-    Returns the two wall times and their ratio, the best speedup any scheduler can get here.
+    Each process spins for about ``seconds``; the sequential side runs the same ``cpus`` pieces
+    one after another in one such process. Returns both wall times and their ratio, the best
+    speedup any scheduler can reach here.
     """
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(cpus) as pool:
-        pool.map(_spin, [1] * cpus)  # start the processes before timing
+        per_unit = min(pool.map(_timed_spin, [1] * cpus))  # also starts the processes
+        units = max(1, round(seconds / per_unit))
         t0 = time.perf_counter()
         pool.map(_spin, [units] * cpus)
         parallel = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for _ in range(cpus):
-        _spin(units)
-    sequential = time.perf_counter() - t0
+        sequential = pool.apply(_timed_spin, (units * cpus,))
     return {"ceiling_sequential_s": sequential, "ceiling_parallel_s": parallel, "ceiling_speedup": sequential / parallel}

@@ -1,0 +1,188 @@
+"""The rows of one ensemble run: what each member, the single model and the ensemble came to.
+
+:class:`Model` is one trained model's record as the run goes on (its shard, job, run, fit,
+scores, error); :func:`model_row` and :func:`ensemble_row` turn them into table rows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+
+from mlfleet.jobs import ModelJob
+from mlfleet.results import CLASSIFICATION_METRICS, REGRESSION_METRICS
+
+from ensembles._fit import Fitted, Scores
+from ensembles._partition import Shard, class_counts
+from ensembles._table import EnsembleRow
+
+#: the ``member`` of the ensemble's and the single model's rows
+NOT_A_MEMBER = -1
+
+
+@dataclass
+class Model:
+    """A member or the single model, filled in as the run goes (mutable on purpose)."""
+
+    kind: str  # member | single
+    shard: Shard
+    job: ModelJob
+    run_id: str = ""
+    fitted: Fitted | None = None
+    ref: Any = None  # the fit in Ray's object store
+    scores: Scores | None = None
+    model_uri: str = ""
+    error: str = ""
+    weight: float | None = None
+
+    @property
+    def member(self) -> int:
+        return self.shard.index
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+
+@dataclass
+class Vote:
+    """The ensemble: which members voted, how, and what came of it."""
+
+    voting: str
+    members: tuple[int, ...] = ()
+    weights: tuple[float, ...] = ()
+    run_id: str = ""
+    scores: Scores | None = None
+    model_uri: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class RowContext:
+    """What every row of one ensemble run shares."""
+
+    ensemble_id: str
+    parent_run_id: str
+    experiment_id: str
+    entry_point: str
+    family: str
+    task: str
+    metric: str
+    n_trials: int
+    partitioning: str
+    dataset: str
+    dataset_digest: str
+    classes: tuple
+    y_train: np.ndarray
+
+
+def model_row(ctx: RowContext, model: Model, *, model_type: str, wall_s: float | None = None) -> EnsembleRow:
+    """The row of a member or of the single model (failed or not); ``model_type`` stands in when it never fitted."""
+    fitted = model.fitted
+    now = time_of(None)
+    return _row(
+        ctx,
+        kind=model.kind,
+        member=model.member if model.kind == "member" else NOT_A_MEMBER,
+        model_type=fitted.model_type if fitted else model_type,
+        shard=model.shard,
+        weight=model.weight,
+        n_members=None,
+        voting="",
+        params=fitted.params if fitted else {},
+        scores=model.scores if model.ok else None,
+        train_s=fitted.fit_s if fitted else None,
+        wall_s=wall_s,
+        cpu_s=fitted.cpu_s if fitted else None,
+        cpus=model.job.cpus,
+        error=model.error,
+        run_id=model.run_id,
+        model_uri=model.model_uri if model.ok else "",
+        started=time_of(fitted.started) if fitted else now,
+        finished=time_of(fitted.finished) if fitted else now,
+        node=fitted.node if fitted else "",
+    )
+
+
+def ensemble_row(ctx: RowContext, vote: Vote, voters: list[Model], *, model_type: str, wall_s: float, started: float) -> EnsembleRow:
+    """The ensemble's row: its members' rows together (shard, fit and CPU seconds), the vote's scores."""
+    fits = [m.fitted for m in voters if m.fitted]
+    rows = np.concatenate([m.shard.rows for m in voters]) if voters else np.array([], dtype=int)
+    return _row(
+        ctx,
+        kind="ensemble",
+        member=NOT_A_MEMBER,
+        model_type=model_type,
+        shard=Shard(NOT_A_MEMBER, rows, f"vote of {len(voters)} members"),
+        weight=None,
+        n_members=len(voters),
+        voting=vote.voting,
+        params={"members": list(vote.members), "member_weights": [round(w, 6) for w in vote.weights]},
+        scores=vote.scores if not vote.error else None,
+        train_s=sum(f.fit_s for f in fits) if fits else None,
+        wall_s=wall_s,
+        cpu_s=sum(f.cpu_s for f in fits) if fits else None,
+        cpus=max((m.job.cpus for m in voters), default=0),
+        error=vote.error,
+        run_id=vote.run_id,
+        model_uri=vote.model_uri if not vote.error else "",
+        started=time_of(started),
+        finished=time_of(started + wall_s),
+        node=",".join(sorted({f.node for f in fits})),
+    )
+
+
+def _row(ctx: RowContext, *, kind, member, model_type, shard, weight, n_members, voting, params, scores, train_s, wall_s, cpu_s, cpus, error, run_id, model_uri, started, finished, node) -> EnsembleRow:
+    test = {k: finite(v) for k, v in (scores.test if scores else {}).items()}
+    counts = class_counts(ctx.y_train[shard.rows], ctx.classes) if ctx.task == "classification" else {}
+    return EnsembleRow(
+        ensemble_id=ctx.ensemble_id,
+        kind=kind,
+        member=member,
+        family=ctx.family,
+        model_type=model_type,
+        task=ctx.task,
+        partitioning=ctx.partitioning if kind != "single" else "all",
+        shard=shard.label,
+        shard_rows=shard.size,
+        class_counts_json=json.dumps(counts),
+        voting=voting,
+        weight=weight,
+        n_members=n_members,
+        params_json=json.dumps(params, sort_keys=True, default=str),
+        primary_metric=ctx.metric,
+        score=test.get(ctx.metric),
+        val_score=finite(scores.val.get(ctx.metric)) if scores else None,
+        **{name: test.get(name) for name in CLASSIFICATION_METRICS + REGRESSION_METRICS},
+        n_trials=ctx.n_trials,
+        train_s=train_s,
+        wall_s=wall_s,
+        cpu_s=cpu_s,
+        cpus=float(cpus),
+        status="FAILED" if error else "FINISHED",
+        error=error,
+        mlflow_run_id=run_id,
+        parent_run_id=ctx.parent_run_id,
+        model_uri=model_uri,
+        experiment_id=ctx.experiment_id,
+        dataset=ctx.dataset,
+        dataset_digest=ctx.dataset_digest,
+        started_at=started,
+        finished_at=finished,
+        node=node,
+        entry_point=ctx.entry_point,
+    )
+
+
+def finite(value) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def time_of(epoch: float | None) -> datetime:
+    """A UTC timestamp of epoch seconds (now for None)."""
+    return datetime.now(timezone.utc) if epoch is None else datetime.fromtimestamp(epoch, tz=timezone.utc)
