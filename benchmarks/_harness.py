@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,10 +73,19 @@ def run_together(work: Path, commands: list[tuple[str, list[str]]], experiment: 
         cmd, env = command(work, entry_point, params, experiment)
         print("$", " ".join(cmd[2:]), "  (at the same time)", flush=True)
         procs.append(subprocess.Popen(cmd, cwd=work, env=env, stderr=subprocess.PIPE, text=True))
-    walls = []
-    for p in procs:
-        _, err = p.communicate()
-        walls.append(time.perf_counter() - t0)
+    walls = [0.0] * len(procs)
+    errors = [""] * len(procs)
+
+    def wait(i: int) -> None:  # one waiter per process, so each wall time is its own
+        errors[i] = procs[i].communicate()[1]
+        walls[i] = time.perf_counter() - t0
+
+    waiters = [threading.Thread(target=wait, args=(i,)) for i in range(len(procs))]
+    for w in waiters:
+        w.start()
+    for w in waiters:
+        w.join()
+    for p, err in zip(procs, errors):
         if p.returncode != 0:
             print(err[-4000:])
             sys.exit(f"a concurrent run failed with exit code {p.returncode}")

@@ -109,16 +109,25 @@ def check_writable(uri: str) -> None:
         raise MlfleetError(f"results={uri} is a file, not a table folder; choose a folder path for the Delta table")
     if path.is_dir() and any(path.iterdir()) and not (path / "_delta_log").is_dir():
         raise MlfleetError(f"results={uri} is a folder that holds other files but no Delta table; choose an empty or new folder")
+    try:
+        probe_write(path)
+    except OSError as exc:
+        raise MlfleetError(f"results={uri} cannot be written ({first_line(exc)}); choose a location you can write to") from None
+
+
+def probe_write(path: Path) -> None:
+    """Raise OSError unless a folder could be created at ``path``; leaves nothing behind.
+
+    Tries a temporary file in the nearest existing ancestor (as root, permission bits alone
+    say little, so this writes for real).
+    """
     ancestor = path
     while not ancestor.exists():
         ancestor = ancestor.parent
-    try:
-        if not ancestor.is_dir():
-            raise NotADirectoryError(f"{ancestor} is a file")
-        with tempfile.TemporaryFile(dir=ancestor):
-            pass
-    except OSError as exc:
-        raise MlfleetError(f"results={uri} cannot be written ({first_line(exc)}); choose a location you can write to") from None
+    if not ancestor.is_dir():
+        raise NotADirectoryError(f"{ancestor} is a file")
+    with tempfile.TemporaryFile(dir=ancestor):
+        pass
 
 
 def ensure_table(uri: str, storage_options: dict[str, str] | None = None, *, arrow: Any = None, name: str = "model_training_results") -> None:

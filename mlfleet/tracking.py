@@ -142,12 +142,17 @@ def open_sweep(
 
 def dataset_entity(X, y, *, name: str, source: str, digest: str, target: str):
     """The MLflow dataset entity of the sweep's data, built once by the driver."""
+    import warnings
+
     import mlflow.data
-    import pandas as pd
 
     frame = X.copy()
     frame[target] = y
-    dataset = mlflow.data.from_pandas(frame, source=source if "://" in source else None, name=name, targets=target, digest=digest)
+    with warnings.catch_warnings():  # its hint on integer columns: here only the class codes, never missing
+        warnings.simplefilter("ignore", UserWarning)
+        dataset = mlflow.data.from_pandas(
+            frame, source=source if "://" in source else None, name=name, targets=target, digest=digest
+        )
     return dataset._to_mlflow_entity()
 
 

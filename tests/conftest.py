@@ -18,13 +18,14 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
     """Every test works in its own folder with its own sqlite tracking store."""
+    import mlflow
+
+    mlflow.set_tracking_uri(None)  # forget a URI an earlier test set in this process
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     for key in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
         monkeypatch.delenv(key, raising=False)
     yield tmp_path
-    import mlflow
-
     active = mlflow.active_run()
     if active is not None:
         mlflow.end_run()

@@ -1,6 +1,5 @@
 """`mlflow run . -e train_cpu --env-manager local` as a user runs it, then both stores read back."""
 
-import os
 
 import mlflow
 import numpy as np

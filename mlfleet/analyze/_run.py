@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import secrets
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -239,14 +238,8 @@ def _check_output(output: Path, given: str) -> None:
     shown = given or str(output)
     if output.exists() and not output.is_dir():
         raise MlfleetError(f"output={shown} is a file; pass a folder for the report")
-    ancestor = output
-    while not ancestor.exists():
-        ancestor = ancestor.parent
     try:
-        if not ancestor.is_dir():
-            raise NotADirectoryError(f"{ancestor} is a file")
-        with tempfile.TemporaryFile(dir=ancestor):
-            pass
+        results.probe_write(output)
     except OSError as exc:
         raise MlfleetError(f"output={shown} cannot be written ({first_line(exc)}); pass output=FOLDER you can write to") from None
 
