@@ -12,11 +12,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from pathlib import Path
 
 from mlfleet import results
-from mlfleet.errors import MlfleetError
-from mlfleet.results import is_local, resolve_location
+from mlfleet.results import resolve_location
 
 KINDS = ("member", "ensemble", "single")
 TABLE_NAME = "ensemble_results"
@@ -85,22 +83,12 @@ def ensure_table(uri: str, storage_options: dict[str, str] | None = None) -> Non
 
 
 def check_columns(uri: str, storage_options: dict[str, str] | None = None) -> None:
-    """Raise MlfleetError when ``uri`` is an existing Delta table without our columns; write nothing.
+    """Raise MlfleetError when ``uri`` is an existing Delta table that is not an ensemble table; write nothing.
 
-    A location that holds no table yet passes: :func:`ensure_table` creates it.
+    A location that holds no table yet passes, and so does an ensemble table written by an
+    earlier schema: :func:`ensure_table` creates the one and evolves the other.
     """
-    from deltalake import DeltaTable
-
-    location = resolve_location(uri)
-    if is_local(location) and not Path(location).is_dir():
-        return
-    if not DeltaTable.is_deltatable(location, storage_options):
-        return
-    existing = set(DeltaTable(location, storage_options=storage_options).schema().to_arrow().names)
-    missing = [name for name in schema().names if name not in existing]
-    if missing:
-        shown = ", ".join(missing[:6]) + (", ..." if len(missing) > 6 else "")
-        raise MlfleetError(f"results={uri} is a Delta table without the columns {shown}; use another location (the default is lakehouse/{TABLE_NAME})")
+    results.check_table(uri, storage_options, arrow=schema(), name=TABLE_NAME)
 
 
 def transaction_id(row: EnsembleRow) -> str:

@@ -6,7 +6,7 @@
 
 import click
 
-from mlfleet.cli import command, data_options, fleet_config, fleet_options, models_option
+from mlfleet.cli import command, data_options, fleet_config, fleet_options, models_option, resume_option
 from mlfleet.config import DEFAULT_CPU_MODELS
 from mlfleet.sweep import run_sweep
 from mlfleet.zoo import cpu_families
@@ -19,6 +19,7 @@ from mlfleet.zoo import cpu_families
 @click.option("--n_trials", type=click.IntRange(min=1), default=10, help="Optuna trials per model.")
 @click.option("--metric", default="", help="Metric to optimise and rank by (default: f1 for classification, rmse for regression).")
 @fleet_options
+@resume_option
 def main(**options) -> int:
     """Train the CPU fleet: one Optuna-tuned model per job, each a nested MLflow run and a Delta row."""
     return run_sweep(fleet_config(options, "train_cpu")).exit_code

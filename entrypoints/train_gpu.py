@@ -6,7 +6,7 @@
 
 import click
 
-from mlfleet.cli import command, data_options, fleet_config, fleet_options, models_option
+from mlfleet.cli import command, data_options, fleet_config, fleet_options, models_option, resume_option
 from mlfleet.config import DEFAULT_GPU_FIRST_ID, DEFAULT_GPU_MODELS
 from mlfleet.sweep import run_sweep
 from mlfleet.zoo import gpu_families
@@ -21,6 +21,7 @@ from mlfleet.zoo import gpu_families
 @click.option("--gpus_per_model", type=click.FloatRange(min=0, min_open=True), default=1.0, help="GPUs each model asks Ray for; fractions such as 0.25 share a GPU.")
 @click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", help="auto: GPUs when the cluster has them, else CPU.")
 @fleet_options
+@resume_option
 def main(**options) -> int:
     """Train the MLP fleet: one Optuna-tuned PyTorch model per job, each a nested MLflow run and a Delta row."""
     return run_sweep(fleet_config(options, "train_gpu")).exit_code

@@ -86,6 +86,15 @@ def fleet_options(fn: Callable) -> Callable:
     return fn
 
 
+def resume_option(fn: Callable) -> Callable:
+    """``--resume SWEEP_ID``: continue an interrupted sweep (same parameters) under its parent run."""
+    return click.option(
+        "--resume",
+        default="",
+        help="Continue this sweep (its id is printed at the start): complete models are skipped, the rest trained. Same parameters as the sweep.",
+    )(fn)
+
+
 def data_config(options: dict) -> DataConfig:
     """The :class:`DataConfig` of parsed ``options``."""
     return DataConfig(
@@ -115,4 +124,5 @@ def fleet_config(options: dict, entry_point: str) -> FleetConfig:
         seed=options["seed"],
         device=options.get("device", "cpu"),
         gpus_per_model=options.get("gpus_per_model", 1.0),
+        resume=options.get("resume", "").strip(),
     )

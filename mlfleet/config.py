@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from mlfleet.errors import MlfleetError
+from mlfleet.redaction import redact
 
 DEFAULT_CPU_MODELS = "logistic:15,svm:10,random_forest:20,xgboost:20,gradient_boosting:15,naive_bayes:10"
 DEFAULT_GPU_MODELS = "mlp:10"
@@ -47,9 +48,14 @@ class FleetConfig:
     seed: int = 42
     device: str = "cpu"  # for GPU families: auto, cuda or cpu
     gpus_per_model: float = 1.0
+    resume: str = ""  # the id of a sweep to continue (not one of the sweep's parameters)
 
     def params(self) -> dict[str, str]:
-        """The sweep's parameters as the strings MLflow stores (also what resume compares)."""
+        """The sweep's parameters as the strings MLflow stores (also what resume compares).
+
+        Credentials a URI may carry (``https://user:password@...``, a signed query) are
+        redacted: parameters are for reading, and anyone with the experiment can read them.
+        """
         flat = {k: v for k, v in asdict(self.data).items() if k != "seed"}
         flat["data"] = flat.pop("source")
         flat.update(
@@ -63,7 +69,7 @@ class FleetConfig:
             device=self.device,
             gpus_per_model=self.gpus_per_model,
         )
-        return {k: str(v) for k, v in flat.items()}
+        return {k: redact(str(v)) for k, v in flat.items()}
 
 
 def parse_models(text: str, known: tuple[str, ...]) -> tuple[tuple[str, int], ...]:

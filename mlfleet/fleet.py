@@ -156,7 +156,7 @@ def run_jobs(
             try:
                 outcome = ray.get(ref)
             except Exception as exc:  # the task died: worker crash, OOM kill, an error outside train_one
-                outcome = _died(job, split, spec, exc)
+                outcome = _died(job, split, spec, exc, board)
             outcomes.append(outcome)
             finished_ids.add(job.model_id)
             failed += not outcome.row.ok
@@ -182,18 +182,30 @@ def map_tasks(fn: Callable, items: list, *, shared: object, cpus: Callable[[obje
 
 
 def _train_task(job: ModelJob, split: Split, spec: SweepSpec, board) -> Outcome:
-    board.started.remote(job.model_id)
+    tries, previous_run = ray.get(board.started.remote(job.model_id))
     node = f"{socket.gethostname()}:{ray.get_runtime_context().get_node_id()[:8]}"
-    return train_one(job, split, spec, node=node)
+    return train_one(
+        job, split, spec, node=node, previous_run=previous_run, tries=tries, on_run=lambda run_id: ray.get(board.run.remote(job.model_id, run_id))
+    )
 
 
-def _died(job: ModelJob, split: Split, spec: SweepSpec, exc: BaseException) -> Outcome:
-    from mlfleet import results
+def _died(job: ModelJob, split: Split, spec: SweepSpec, exc: BaseException, board) -> Outcome:
+    """The FAILED row (and run) of a model whose task died for good: Ray's retries are spent."""
+    from mlfleet import results, tracking
 
     cause = getattr(exc, "cause", None) or exc  # a RayTaskError wraps what the task raised
     error = f"{type(cause).__name__}: {first_line(cause)}"
-    row = failed_row(job, spec, split.task, error)
-    results.append_row(spec.results, row)
+    try:
+        _, run_id = ray.get(board.last.remote(job.model_id), timeout=10)
+    except Exception:
+        run_id = ""
+    if run_id:
+        try:
+            tracking.fail_child(spec.tracking, run_id, error)
+        except Exception as store_exc:
+            error = f"{error}; the run could not be marked FAILED ({first_line(store_exc)})"
+    row = failed_row(job, spec, split.task, error, run_id=run_id)
+    results.append_row(spec.results, row, attempt=job.attempt)
     now = time.time()
     return Outcome(row, 0.0, 0.0, now, now)
 
@@ -209,13 +221,26 @@ def _running(board, finished: set[int]) -> int:
 
 @ray.remote
 class _Board:
-    """Which models have started: tasks report in, the driver reads the set for its progress line."""
+    """Which models have started, how often, and their runs.
+
+    Tasks report in; the driver reads the set for its progress line. A task Ray retried
+    after its worker died learns its try number and the run the earlier try created, so
+    the model keeps one run.
+    """
 
     def __init__(self) -> None:
-        self._started: set[int] = set()
+        self._tries: dict[int, int] = {}
+        self._runs: dict[int, str] = {}
 
-    def started(self, model_id: int) -> None:
-        self._started.add(model_id)
+    def started(self, model_id: int) -> tuple[int, str]:
+        self._tries[model_id] = self._tries.get(model_id, 0) + 1
+        return self._tries[model_id], self._runs.get(model_id, "")
+
+    def run(self, model_id: int, run_id: str) -> None:
+        self._runs[model_id] = run_id
+
+    def last(self, model_id: int) -> tuple[int, str]:
+        return self._tries.get(model_id, 0), self._runs.get(model_id, "")
 
     def snapshot(self) -> set[int]:
-        return set(self._started)
+        return set(self._tries)

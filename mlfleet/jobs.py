@@ -20,6 +20,7 @@ class ModelJob:
     seed: int
     cost: float
     variant: int = 0  # the model's index within its family (picks an MLP architecture)
+    attempt: int = 1  # the generation of its row: above 1 when a resumed sweep trains it again
 
     @property
     def run_name(self) -> str:

@@ -1,8 +1,10 @@
 """The Delta side: one row per model and sweep, appended idempotently through delta-rs.
 
 The row's key is ``(sweep_id, model_id)``. Each append carries a Delta application
-transaction ``mlfleet/<sweep_id>/<model_id>``; a writer that finds the transaction already
-committed skips, so a retried append never duplicates a row.
+transaction ``mlfleet/<sweep_id>/<model_id>`` whose version is the row's generation; a
+writer that finds that generation committed skips, so a retried append never duplicates a
+row, and a model trained again on resume replaces its earlier row in one MERGE commit.
+A table written by an earlier schema is evolved (columns added), never rewritten.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from mlfleet.errors import MlfleetError, first_line
 
 CLASSIFICATION_METRICS = ("accuracy", "f1", "roc_auc", "log_loss")
 REGRESSION_METRICS = ("rmse", "mae", "r2")
+TABLE_NAME = "model_training_results"
+#: how often a commit that lost a race to another writer is tried again
+COMMIT_ATTEMPTS = 8
 
 
 @dataclass(frozen=True)
@@ -130,8 +135,14 @@ def probe_write(path: Path) -> None:
         pass
 
 
-def ensure_table(uri: str, storage_options: dict[str, str] | None = None, *, arrow: Any = None, name: str = "model_training_results") -> None:
-    """Create the table (by default the results table) if it does not exist; check the columns of one that does."""
+def ensure_table(uri: str, storage_options: dict[str, str] | None = None, *, arrow: Any = None, name: str = TABLE_NAME) -> list[str]:
+    """Create the table (by default the results table) if it does not exist; evolve one of ours.
+
+    A table this kind of command wrote with an earlier schema (a column or a few fewer) gets
+    the missing columns added, as nullable columns, in one ``ADD COLUMNS`` commit: nothing is
+    rewritten and its rows read the new columns as null. Returns the names of the columns
+    added (empty when none). Raises MlfleetError for a table that is not ours.
+    """
     from deltalake import DeltaTable
     from deltalake.exceptions import DeltaError
 
@@ -145,22 +156,102 @@ def ensure_table(uri: str, storage_options: dict[str, str] | None = None, *, arr
         except DeltaError:
             if not DeltaTable.is_deltatable(location, storage_options):  # another sweep may have won the race
                 raise
-    existing = set(DeltaTable(location, storage_options=storage_options).schema().to_arrow().names)
-    missing = [column for column in arrow.names if column not in existing]
-    if missing:
-        raise MlfleetError(f"results={uri} is a Delta table without the columns {', '.join(missing)}; use another location")
+    from deltalake import Field
+
+    problem = ""
+    for _ in range(COMMIT_ATTEMPTS):
+        missing = check_table(uri, storage_options, arrow=arrow, name=name)
+        if not missing:
+            return []
+        table = DeltaTable(location, storage_options=storage_options)
+        try:
+            table.alter.add_columns([Field.from_arrow(arrow.field(column)) for column in missing])
+            return missing
+        except Exception as exc:  # a concurrent sweep evolved it first (or committed): look again
+            problem = first_line(exc)
+    raise MlfleetError(f"results={uri}: the columns {', '.join(missing)} could not be added ({problem}); run again")
+
+
+def check_table(uri: str, storage_options: dict[str, str] | None = None, *, arrow: Any = None, name: str = TABLE_NAME) -> list[str]:
+    """The columns ``arrow`` has that the table at ``uri`` lacks; writes nothing.
+
+    Raises MlfleetError when the table is not one of ours (another name and most of our
+    columns missing) or holds one of our columns with another type. No table yet: ``[]``.
+    """
+    from deltalake import DeltaTable, Schema
+
+    arrow = arrow if arrow is not None else schema()
+    location = resolve_location(uri)
+    if is_local(location) and not Path(location).is_dir():
+        return []
+    if not DeltaTable.is_deltatable(location, storage_options):
+        return []
+    table = DeltaTable(location, storage_options=storage_options)
+    current = {f.name: f.type for f in table.schema().fields}
+    wanted = Schema.from_arrow(arrow).fields
+    clashes = [
+        f"{f.name} ({_type_name(current[f.name])} where mlfleet writes {_type_name(f.type)})"
+        for f in wanted
+        if f.name in current and current[f.name] != f.type
+    ]
+    if clashes:
+        raise MlfleetError(f"results={uri} is a Delta table whose columns {', '.join(clashes)} differ; use another location")
+    missing = [f.name for f in wanted if f.name not in current]
+    ours = table.metadata().name == name or len(missing) <= len(wanted) // 4
+    if missing and not ours:
+        shown = ", ".join(missing[:6]) + (", ..." if len(missing) > 6 else "")
+        raise MlfleetError(f"results={uri} is a Delta table without the columns {shown}; use another location (the default is lakehouse/{name})")
+    return missing
+
+
+def _type_name(delta_type: Any) -> str:
+    return str(getattr(delta_type, "type", delta_type))
 
 
 def transaction_id(sweep_id: str, model_id: int) -> str:
     return f"mlfleet/{sweep_id}/{model_id}"
 
 
-def append_row(uri: str, row: ResultRow, storage_options: dict[str, str] | None = None) -> bool:
-    """Append ``row`` unless its ``(sweep_id, model_id)`` was committed before.
+def append_row(uri: str, row: ResultRow, storage_options: dict[str, str] | None = None, *, attempt: int = 1) -> bool:
+    """Write ``row`` as generation ``attempt`` of its ``(sweep_id, model_id)``; at most one row per key.
 
-    Returns True when this call wrote the row, False when it was already there.
+    The commit carries the Delta transaction ``mlfleet/<sweep>/<model>`` at version
+    ``attempt``. A generation already committed is skipped (a retried write never
+    duplicates); an earlier one's row (a model that failed, trained again on resume) is
+    replaced in one MERGE commit. Returns True when this call wrote the row.
     """
-    return append_once(uri, [row], schema(), transaction_id(row.sweep_id, row.model_id), storage_options)
+    import pyarrow as pa
+    from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+    from deltalake.exceptions import CommitFailedError
+
+    app_id = transaction_id(row.sweep_id, row.model_id)
+    data = pa.Table.from_pylist([asdict(row)], schema=schema())
+    commit = CommitProperties(app_transactions=[Transaction(app_id=app_id, version=attempt)])
+    for _ in range(COMMIT_ATTEMPTS):
+        table = DeltaTable(resolve_location(uri), storage_options=storage_options)
+        committed = table.transaction_version(app_id)
+        if committed is not None and committed >= attempt:
+            return False
+        if committed is None:  # a blind append: concurrent writers never conflict
+            write_deltalake(table, data, mode="append", schema_mode="merge", commit_properties=commit)
+            return True
+        try:
+            (
+                table.merge(
+                    data,
+                    predicate="t.sweep_id = s.sweep_id AND t.model_id = s.model_id",
+                    source_alias="s",
+                    target_alias="t",
+                    commit_properties=commit,
+                )
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute()
+            )
+            return True
+        except CommitFailedError:  # a concurrent commit touched the table: read it again
+            continue
+    raise MlfleetError(f"results={uri}: the row of model {row.model_id} could not be committed (the table kept changing)")
 
 
 def append_once(uri: str, rows: list, arrow: Any, app_id: str, storage_options: dict[str, str] | None = None) -> bool:
@@ -178,6 +269,7 @@ def append_once(uri: str, rows: list, arrow: Any, app_id: str, storage_options: 
         table,
         pa.Table.from_pylist([asdict(r) for r in rows], schema=arrow),
         mode="append",
+        schema_mode="merge",
         commit_properties=CommitProperties(app_transactions=[Transaction(app_id=app_id, version=1)]),
     )
     return True
@@ -192,6 +284,23 @@ def read_results(uri: str, sweep_id: str | None = None, storage_options: dict[st
     if sweep_id is not None:
         frame = frame[frame["sweep_id"] == sweep_id].reset_index(drop=True)
     return frame
+
+
+def row_from_record(record: dict[str, Any]) -> ResultRow:
+    """A :class:`ResultRow` from a row read back from the table (NaN and NaT as None)."""
+    values = {}
+    for f in fields(ResultRow):
+        value = record.get(f.name)
+        if value is None or (isinstance(value, float) and value != value) or str(value) == "NaT":
+            value = None
+        elif str(f.type).startswith("int"):
+            value = int(value)
+        elif str(f.type).startswith("float"):
+            value = float(value)
+        elif str(f.type).startswith("datetime"):
+            value = value.to_pydatetime() if hasattr(value, "to_pydatetime") else value
+        values[f.name] = value
+    return ResultRow(**values)
 
 
 def rows_to_frame(rows: list[ResultRow]):

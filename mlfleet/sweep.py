@@ -1,12 +1,16 @@
 """A whole sweep, from a frozen config to both stores: what ``train_cpu`` calls.
 
 Everything the user can get wrong is checked before anything is created: the data, the
-target, the metric, the split, the results location, the Ray address and the tracking
-store. Only then are the Delta table and the parent run made and the jobs submitted.
+target, the metric, the split, the results location, the tracking store and the Ray
+address. Only then are the Delta table and the parent run made (or, with ``resume``, the
+sweep's parent found, its configuration checked and its state reconciled) and the jobs
+submitted.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import secrets
 import statistics
 import sys
@@ -20,9 +24,13 @@ from typing import TextIO
 from mlfleet import fleet, results, tracking
 from mlfleet.config import FleetConfig
 from mlfleet.data import load_dataset, split_dataset
+from mlfleet.errors import first_line
 from mlfleet.jobs import expand_jobs
 from mlfleet.metrics import resolve_metric
 from mlfleet.progress import Progress
+from mlfleet.redaction import redact
+from mlfleet.resume import check_config
+from mlfleet.resume import plan as resume_plan
 from mlfleet.train import Outcome, SweepSpec
 from mlfleet.zoo import family
 
@@ -38,6 +46,7 @@ class SweepReport:
     metric: str
     outcomes: tuple[Outcome, ...]
     figures: dict[str, float] = field(default_factory=dict)
+    unclosed: str = ""  # why the parent run could not be closed (the tracking store went away)
 
     @property
     def failed(self) -> int:
@@ -45,8 +54,8 @@ class SweepReport:
 
     @property
     def exit_code(self) -> int:
-        """0 when every model succeeded, 1 when any failed (the others are still recorded)."""
-        return 1 if self.failed else 0
+        """0 when every model succeeded and the sweep was recorded; 1 otherwise (what ran is still recorded)."""
+        return 1 if self.failed or self.unclosed else 0
 
 
 def new_sweep_id(entry_point: str) -> str:
@@ -63,10 +72,11 @@ def run_sweep(config: FleetConfig, *, stream: TextIO | None = None) -> SweepRepo
     results.check_writable(config.results)
     results_uri = results.resolve_location(config.results)
     uri = tracking.tracking_uri()
+    tracking.limit_http_retries()  # before Ray starts, so that its workers inherit the bounds
+    tracking.prepare_store(uri)  # an unreachable server fails here, in seconds, before Ray starts
     cluster = fleet.connect(config.address)
     try:
         gpus = fleet.gpus_per_model(config.device, config.gpus_per_model, cluster) if _wants_gpus(config) else 0.0
-        tracking.prepare_store(uri)
         jobs = expand_jobs(
             config.models,
             first_id=config.first_id,
@@ -77,30 +87,51 @@ def run_sweep(config: FleetConfig, *, stream: TextIO | None = None) -> SweepRepo
         )
         if _wants_gpus(config) and not gpus and config.device == "auto":
             print("no GPU in the Ray cluster: the GPU families train on CPU (device=auto)", file=stream, flush=True)
-        results.ensure_table(results_uri)
-        sweep_id = new_sweep_id(config.entry_point)
+        added = results.ensure_table(results_uri)
+        if added:
+            print(f"results table {results_uri}: added the columns {', '.join(added)} (schema evolution; earlier rows read them as null)", file=stream, flush=True)
         entity = tracking.dataset_entity(
             dataset.X, dataset.y, name=dataset.name, source=dataset.source, digest=dataset.digest, target=dataset.target
         )
-        sweep = tracking.open_sweep(
-            uri=uri,
-            experiment=config.experiment,
-            sweep_id=sweep_id,
-            entry_point=config.entry_point,
-            params={**config.params(), "n_models": str(len(jobs))},
-            tags={"task": dataset.task, "primary_metric": metric.name, "dataset": dataset.name, "dataset_digest": dataset.digest},
-            dataset=entity,
-            pip_requirements=tracking.model_requirements({j.family for j in jobs}),
-        )
+        requirements = tracking.model_requirements({j.family for j in jobs})
+        if config.resume:
+            parent = tracking.find_sweep(uri, config.resume)
+            check_config(parent, config, dataset.digest)
+            sweep_id = config.resume
+            sweep = tracking.reopen_sweep(uri, parent, entry_point=config.entry_point, dataset=entity, pip_requirements=requirements)
+        else:
+            sweep_id = new_sweep_id(config.entry_point)
+            sweep = tracking.open_sweep(
+                uri=uri,
+                experiment=config.experiment,
+                sweep_id=sweep_id,
+                entry_point=config.entry_point,
+                params={**config.params(), "n_models": str(len(jobs))},
+                tags={
+                    "task": dataset.task,
+                    "primary_metric": metric.name,
+                    "dataset": dataset.name,
+                    "dataset_digest": dataset.digest,
+                    tracking.CONFIG_TAG: json.dumps(config.params(), sort_keys=True),
+                },
+                dataset=entity,
+                pip_requirements=requirements,
+            )
         print(
             f"sweep {sweep_id}: {len(jobs)} models, {dataset.task} on {dataset.name} "
             f"({len(dataset.y)} rows, {dataset.X.shape[1]} columns), metric {metric.name}; "
             f"Ray {cluster.address} with {cluster.nodes} node(s), {cluster.total_cpus:g} CPUs; "
-            f"MLflow {uri} run {sweep.context.parent_run_id}; Delta {results_uri}",
+            f"MLflow {redact(uri)} run {sweep.context.parent_run_id}; Delta {redact(results_uri)}\n"
+            f"  to continue this sweep after an interruption, run the same command with resume={sweep_id}",
             file=stream,
             flush=True,
         )
         spec = SweepSpec(sweep.context, results_uri, metric.name, config.n_trials, dataset.name, dataset.digest)
+        done: tuple[Outcome, ...] = ()
+        if config.resume:
+            plan = resume_plan(spec, jobs, dataset.task)
+            print(plan.describe(sweep_id), file=stream, flush=True)
+            done, jobs = plan.complete, plan.to_train
         progress = Progress(len(jobs), metric, stream=stream)
 
         def on_update(done: int, failed: int, running: int, outcome: Outcome | None) -> None:
@@ -115,21 +146,28 @@ def run_sweep(config: FleetConfig, *, stream: TextIO | None = None) -> SweepRepo
 
         start = time.perf_counter()
         try:
-            outcomes = fleet.run_jobs(jobs, split, spec, on_update=on_update)
+            outcomes = sorted([*done, *(fleet.run_jobs(jobs, split, spec, on_update=on_update) if jobs else [])], key=lambda o: o.row.model_id)
         except BaseException as exc:
             progress.close()
-            tracking.abort_sweep(sweep, "interrupted" if isinstance(exc, KeyboardInterrupt) else f"driver error: {exc!r}")
+            with contextlib.suppress(Exception):  # the store may be what failed
+                tracking.abort_sweep(sweep, "interrupted" if isinstance(exc, KeyboardInterrupt) else f"driver error: {exc!r}")
             raise
         progress.close()
         wall = time.perf_counter() - start
         figures = sweep_figures(outcomes, wall_s=wall, cpus=cluster.total_cpus, metric=metric)
-        with tempfile.TemporaryDirectory() as tmp:
-            csv = Path(tmp) / "results.csv"
-            results.rows_to_frame([o.row for o in outcomes]).to_csv(csv, index=False)
-            tracking.close_sweep(sweep, metrics=figures, artifacts=[csv], failed=figures["n_failed"] > 0)
+        unclosed = ""
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                csv = Path(tmp) / "results.csv"
+                results.rows_to_frame([o.row for o in outcomes]).to_csv(csv, index=False)
+                tracking.close_sweep(sweep, metrics=figures, artifacts=[csv], failed=figures["n_failed"] > 0)
+        except Exception as exc:  # the tracking store went away: the rows are in Delta, resume later
+            unclosed = f"{type(exc).__name__}: {first_line(exc)}"
     finally:
         fleet.disconnect(cluster)
-    report = SweepReport(sweep_id, sweep.context.experiment_id, sweep.context.parent_run_id, results_uri, metric.name, tuple(outcomes), figures)
+    report = SweepReport(
+        sweep_id, sweep.context.experiment_id, sweep.context.parent_run_id, results_uri, metric.name, tuple(outcomes), figures, unclosed
+    )
     print(summary_lines(report), file=stream, flush=True)
     return report
 
@@ -140,19 +178,21 @@ def _wants_gpus(config: FleetConfig) -> bool:
 
 def sweep_figures(outcomes: list[Outcome], *, wall_s: float, cpus: float, metric) -> dict[str, float]:
     """The sweep's figures: counts, best score, wall time, tracking cost, parallel efficiency."""
-    ok = [o for o in outcomes if o.row.ok]
+    every_ok = [o for o in outcomes if o.row.ok]
+    ok = [o for o in every_ok if not o.resumed]  # what this run of the sweep did and cost
     tracking_s = sorted(o.tracking_s for o in ok)
     model_s = sum((o.row.tuning_s or 0.0) + (o.row.train_s or 0.0) for o in ok)
     # model work in CPU-seconds: the seconds each model tuned and trained, times the CPUs it held
     work_cpu_s = sum(((o.row.tuning_s or 0.0) + (o.row.train_s or 0.0)) * o.row.cpus for o in ok)
     cpu_s = sum(o.cpu_s for o in outcomes)
     capacity = wall_s * cpus
-    scores = [o.row.score for o in ok if o.row.score is not None]
+    scores = [o.row.score for o in every_ok if o.row.score is not None]
     best = (max if metric.greater_is_better else min)(scores) if scores else float("nan")
     return {
         "n_models": float(len(outcomes)),
-        "n_succeeded": float(len(ok)),
-        "n_failed": float(len(outcomes) - len(ok)),
+        "n_succeeded": float(len(every_ok)),
+        "n_failed": float(len(outcomes) - len(every_ok)),
+        "n_trained": float(sum(not o.resumed for o in outcomes)),
         "best_score": best,
         "wall_s": wall_s,
         "model_work_cpu_s": work_cpu_s,
@@ -182,5 +222,9 @@ def summary_lines(report: SweepReport) -> str:
     for o in report.outcomes:
         if not o.row.ok:
             lines.append(f"failed: model {o.row.model_id} ({o.row.family}): {o.row.error}")
-    lines.append(f"results: Delta {report.results}; runs: experiment {report.experiment_id}, parent run {report.parent_run_id}")
+    lines.append(f"results: Delta {redact(report.results)}; runs: experiment {report.experiment_id}, parent run {report.parent_run_id}")
+    if report.unclosed:
+        lines.append(f"error: the sweep's parent run could not be closed ({report.unclosed}); when the tracking store is back, resume={report.sweep_id}")
+    elif report.failed:
+        lines.append(f"to train the failed models again: the same command with resume={report.sweep_id}")
     return "\n".join(lines)

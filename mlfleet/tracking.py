@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mlfleet.errors import MlfleetError, first_line
+from mlfleet.redaction import redact
 
 #: environment variables that ``mlflow run`` sets for the run it created; workers must not see them
 RUN_ENV = ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME")
@@ -27,6 +28,20 @@ TRUSTED_MODULES = ("sklearn.", "xgboost.", "numpy.", "scipy.", "builtins.", "mlf
 OWN_CODE = str(Path(__file__).resolve().parent)
 #: seconds a tracking server gets to answer at start
 STORE_TIMEOUT_S = 5.0
+#: MLflow's HTTP retry settings unless the user set them: a server that went away costs a
+#: model about 15 s of retries (MLflow's defaults: 7 retries with backoff, minutes per call)
+HTTP_RETRY_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
+#: tags a sweep's runs carry so that a sweep can be resumed and a row rebuilt from its run
+CONFIG_TAG = "mlfleet.config"
+MODEL_URI_TAG = "mlfleet.model_uri"
+PARAMS_TAG = "mlfleet.params_json"
+ATTEMPT_TAG = "mlfleet.attempt"
+STALE_TAG = "mlfleet.stale"
 
 
 @dataclass(frozen=True)
@@ -72,6 +87,12 @@ def _client(uri: str):
     return MlflowClient(tracking_uri=uri)
 
 
+def limit_http_retries() -> None:
+    """Bound MLflow's HTTP retries in this process (and the local Ray it starts), unless set."""
+    for key, value in HTTP_RETRY_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
 def prepare_store(uri: str) -> None:
     """Create the store's schema (a fresh sqlite file) or check that the server answers.
 
@@ -85,7 +106,7 @@ def prepare_store(uri: str) -> None:
             requests.get(f"{uri.rstrip('/')}/health", timeout=STORE_TIMEOUT_S).raise_for_status()
         _client(uri).search_experiments(max_results=1)
     except Exception as exc:
-        raise MlfleetError(f"the MLflow tracking store {uri} cannot be used: {first_line(exc)}; check MLFLOW_TRACKING_URI") from None
+        raise MlfleetError(f"the MLflow tracking store {redact(uri)} cannot be used: {redact(first_line(exc))}; check MLFLOW_TRACKING_URI") from None
 
 
 def open_sweep(
@@ -140,6 +161,80 @@ def open_sweep(
     return SweepRun(context, created_here)
 
 
+def find_sweep(uri: str, sweep_id: str):
+    """The parent run of sweep ``sweep_id`` in any experiment of the store; MlfleetError if none."""
+    from mlflow.entities import ViewType
+
+    client = _client(uri)
+    experiments = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ACTIVE_ONLY, max_results=50000)]
+    query = f"tags.sweep_id = '{_quoted(sweep_id)}' and tags.`mlfleet.role` = 'sweep'"
+    found = client.search_runs(experiments, query, max_results=2) if experiments else []
+    if not found:
+        raise MlfleetError(
+            f"resume={sweep_id}: no sweep with that id in the tracking store {uri}; pass the sweep id printed at the start of the sweep (also the parent run's sweep_id tag)"
+        )
+    return found[0]
+
+
+def reopen_sweep(uri: str, parent, *, entry_point: str, dataset: Any, pip_requirements: tuple[str, ...]) -> SweepRun:
+    """Continue the sweep of parent run ``parent``: it is RUNNING again and this process ends it.
+
+    Under ``mlflow run`` the run that command created is nested under the sweep's parent
+    (role ``resume``), so the UI shows each resume beside the models it trained.
+    """
+    from mlflow.entities import RunTag
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+    client = _client(uri)
+    info = parent.info
+    sweep_id = parent.data.tags["sweep_id"]
+    resumes = int(parent.data.tags.get("mlfleet.resumes", "0")) + 1
+    env_run_id = os.environ.get("MLFLOW_RUN_ID", "")
+    if env_run_id and env_run_id != info.run_id:
+        client.log_batch(
+            env_run_id,
+            tags=[RunTag(MLFLOW_PARENT_RUN_ID, info.run_id), RunTag("mlfleet.role", "resume"), RunTag("mlfleet.resumes", sweep_id)],
+        )
+    for key in RUN_ENV:
+        os.environ.pop(key, None)
+    client.update_run(info.run_id, status="RUNNING")
+    client.log_batch(info.run_id, tags=[RunTag("mlfleet.resumes", str(resumes)), RunTag("mlfleet.outcome", "resumed")])
+    context = TrackingContext(uri, info.experiment_id, info.run_id, sweep_id, entry_point, dataset, pip_requirements)
+    return SweepRun(context, created_here=True)
+
+
+def model_runs(ctx: TrackingContext) -> dict[int, list]:
+    """The sweep's model runs by model id (several when earlier attempts left stale runs)."""
+    client = _client(ctx.tracking_uri)
+    query = f"tags.sweep_id = '{_quoted(ctx.sweep_id)}' and tags.`mlfleet.role` = 'model'"
+    by_model: dict[int, list] = {}
+    token = None
+    while True:
+        page = client.search_runs([ctx.experiment_id], query, max_results=1000, page_token=token)
+        for run in page:
+            by_model.setdefault(int(run.data.tags["model_id"]), []).append(run)
+        token = page.token
+        if not token:
+            return by_model
+
+
+def get_run(ctx: TrackingContext, run_id: str):
+    return _client(ctx.tracking_uri).get_run(run_id)
+
+
+def mark_stale(ctx: TrackingContext, run_id: str, why: str) -> None:
+    """End an earlier attempt's run FAILED, saying why (it is never reused as a result)."""
+    from mlflow.entities import RunTag
+
+    client = _client(ctx.tracking_uri)
+    client.log_batch(run_id, tags=[RunTag(STALE_TAG, why)])
+    client.set_terminated(run_id, "FAILED")
+
+
+def _quoted(value: str) -> str:
+    return value.replace("'", "")
+
+
 def dataset_entity(X, y, *, name: str, source: str, digest: str, target: str):
     """The MLflow dataset entity of the sweep's data, built once by the driver."""
     import warnings
@@ -182,6 +277,7 @@ def warm_up(ctx: TrackingContext) -> None:
     """
     if ctx.tracking_uri in _WARM:
         return
+    limit_http_retries()
     import deltalake  # noqa: F401
     import mlflow.pyfunc  # noqa: F401
     import mlflow.sklearn  # noqa: F401
@@ -195,18 +291,35 @@ def warm_up(ctx: TrackingContext) -> None:
 _WARM: set[str] = set()
 
 
-def start_child(ctx: TrackingContext, *, run_name: str, tags: dict[str, str]) -> str:
-    """Create the model's nested run (RUNNING, so the UI shows it while it trains)."""
+def start_child(ctx: TrackingContext, *, run_name: str, tags: dict[str, str], previous: str = "", attempt: int = 1) -> str:
+    """Create the model's nested run (RUNNING, so the UI shows it while it trains).
+
+    ``previous`` is the run of an earlier attempt at this model (a task Ray retried after
+    its worker died): a run that logged nothing yet is reused, so the model keeps one run;
+    one that got part way is marked stale and a new run is created.
+    """
+    from mlflow.entities import RunTag
     from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+    client = _client(ctx.tracking_uri)
+    if previous:
+        earlier = client.get_run(previous)
+        if earlier.info.status != "FINISHED" and not earlier.data.params:
+            client.update_run(previous, status="RUNNING")
+            client.log_batch(previous, tags=[RunTag(ATTEMPT_TAG, str(attempt))])
+            return previous
+        if earlier.info.status != "FINISHED":
+            mark_stale(ctx, previous, f"its worker died; attempt {attempt} logs a new run")
 
     all_tags = {
         MLFLOW_PARENT_RUN_ID: ctx.parent_run_id,
         "sweep_id": ctx.sweep_id,
         "entry_point": ctx.entry_point,
         "mlfleet.role": "model",
+        ATTEMPT_TAG: str(attempt),
         **tags,
     }
-    run = _client(ctx.tracking_uri).create_run(ctx.experiment_id, run_name=run_name, tags=all_tags)
+    run = client.create_run(ctx.experiment_id, run_name=run_name, tags=all_tags)
     return run.info.run_id
 
 
@@ -249,6 +362,7 @@ def finish_child(
             if "untrusted types" not in str(exc):
                 raise
             info = _log_pipeline(model, input_example, ctx.pip_requirements, trusted_types(model))
+        mlflow.set_tag(MODEL_URI_TAG, info.model_uri)  # what a row rebuilt from this run points to
     return info.model_uri
 
 

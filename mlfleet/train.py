@@ -53,32 +53,51 @@ class Outcome:
     started: float
     finished: float
     delta_s: float = 0.0
+    resumed: bool = False  # complete before this run of the sweep (resume): no cost of this run
 
 
-def train_one(job: ModelJob, split: Split, spec: SweepSpec, *, node: str = "") -> Outcome:
+def train_one(job: ModelJob, split: Split, spec: SweepSpec, *, node: str = "", previous_run: str = "", tries: int = 1, on_run=None) -> Outcome:
     """Train ``job`` and record it in both stores; a model that raises becomes a FAILED run and row.
 
     A job holding a GPU trains on CUDA; the run's and row's ``device`` say where it really did.
+    ``previous_run`` is the run of an earlier try (Ray retrying a task whose worker died; this is try ``tries``):
+    one that finished is only mirrored into its row, one that did not is reused or replaced,
+    so a model ends with one finished run. ``on_run(run_id)`` is told the run once it exists.
+    When the tracking store cannot be reached the model is recorded as such in its row.
     """
     from threadpoolctl import threadpool_limits
 
     for key in tracking.RUN_ENV:  # a worker must never log into the run `mlflow run` created
         os.environ.pop(key, None)
-    tracking.warm_up(spec.tracking)
     started_wall, started = time.time(), _now()
     metric = resolve_metric(spec.metric, split.task)
     device = "gpu" if job.gpus > 0 else "cpu"
     tags = {"model_id": str(job.model_id), "family": job.family, "device": device, "feature_strategy": job.feature_strategy}
-    t0 = time.perf_counter()
-    run_id = tracking.start_child(spec.tracking, run_name=job.run_name, tags=tags)
-    tracking_s = time.perf_counter() - t0
+    run_id = ""
+    try:
+        tracking.warm_up(spec.tracking)
+        t0 = time.perf_counter()
+        if previous_run:
+            recovered = recover_row(spec, job, split.task, previous_run, node=node)
+            if recovered is not None:
+                return Outcome(recovered, time.perf_counter() - t0, 0.0, started_wall, time.time())
+        run_id = tracking.start_child(spec.tracking, run_name=job.run_name, tags=tags, previous=previous_run, attempt=tries)
+        tracking_s = time.perf_counter() - t0
+    except Exception as exc:
+        error = f"MLflow: the model's run could not be started ({type(exc).__name__}: {first_line(exc)})"
+        return _record(job, spec, split.task, metric.name, started, started_wall, node, device, run_id=run_id, error=error)
+    if on_run is not None:
+        on_run(run_id)
     cpu_s = delta_s = 0.0
     try:
         _injected_failure(job.model_id)
         with threadpool_limits(limits=job.cpus):
             tuned = tune_and_fit(job, split, metric, spec.n_trials, n_jobs=job.cpus, device="cuda" if job.gpus > 0 else "cpu")
-        cpu_s = tuned.cpu_s
-        t1 = time.perf_counter()
+    except Exception as exc:
+        return _record(job, spec, split.task, metric.name, started, started_wall, node, device, run_id=run_id, error=f"{type(exc).__name__}: {first_line(exc)}")
+    cpu_s = tuned.cpu_s
+    t1 = time.perf_counter()
+    try:
         model_uri = tracking.finish_child(
             spec.tracking,
             run_id,
@@ -102,21 +121,89 @@ def train_one(job: ModelJob, split: Split, spec: SweepSpec, *, node: str = "") -
                 **tuned.extra_metrics,
             },
             history={f"val_{metric.name}": tuned.trial_scores},
-            tags={"node": node, "model_type": tuned.model_type, "device": tuned.device},
+            tags={
+                "node": node,
+                "model_type": tuned.model_type,
+                "device": tuned.device,
+                "cpus": str(job.cpus),
+                "gpus": str(job.gpus),
+                tracking.PARAMS_TAG: json.dumps(tuned.best_params, sort_keys=True),
+            },
             model=tuned.pipeline,
             input_example=split.X_test.head(INPUT_EXAMPLE_ROWS),
         )
-        row = _row(job, spec, split.task, metric.name, started, node, tuned.device, run_id=run_id, model_uri=model_uri, tuned=tuned)
-        t2 = time.perf_counter()
-        results.append_row(spec.results, row)
-        delta_s = time.perf_counter() - t2
-        tracking_s += time.perf_counter() - t1
     except Exception as exc:
-        error = f"{type(exc).__name__}: {first_line(exc)}"
-        tracking.fail_child(spec.tracking, run_id, error)
-        row = _row(job, spec, split.task, metric.name, started, node, device, run_id=run_id, error=error)
-        results.append_row(spec.results, row)
+        error = f"MLflow: the model trained but its run could not be logged ({type(exc).__name__}: {first_line(exc)})"
+        return _record(job, spec, split.task, metric.name, started, started_wall, node, tuned.device, run_id=run_id, error=error, cpu_s=cpu_s)
+    row = _row(job, spec, split.task, metric.name, started, node, tuned.device, run_id=run_id, model_uri=model_uri, tuned=tuned)
+    t2 = time.perf_counter()
+    results.append_row(spec.results, row, attempt=job.attempt)
+    delta_s = time.perf_counter() - t2
+    tracking_s += time.perf_counter() - t1
     return Outcome(row, tracking_s, cpu_s, started_wall, time.time(), delta_s)
+
+
+def _record(job, spec, task, metric_name, started, started_wall, node, device, *, run_id, error, cpu_s=0.0) -> Outcome:
+    """End the model's run FAILED with ``error`` (if the store takes it) and write its FAILED row."""
+    if run_id:
+        try:
+            tracking.fail_child(spec.tracking, run_id, error)
+        except Exception as exc:  # the store went away: the row still says what happened
+            error = f"{error}; the run could not be marked FAILED either ({type(exc).__name__}: {first_line(exc)})"
+    row = _row(job, spec, task, metric_name, started, node, device, run_id=run_id, error=error)
+    results.append_row(spec.results, row, attempt=job.attempt)
+    return Outcome(row, 0.0, cpu_s, started_wall, time.time())
+
+
+def recover_row(spec: SweepSpec, job: ModelJob, task: str, run_id: str, *, node: str = "") -> ResultRow | None:
+    """If run ``run_id`` finished, write the model's row from it and return the row; else None.
+
+    For a model whose run was logged but whose task or driver died before its row was written.
+    """
+    run = tracking.get_run(spec.tracking, run_id)
+    if run.info.status != "FINISHED" or tracking.MODEL_URI_TAG not in run.data.tags:
+        return None
+    row = row_from_run(run, job, spec, task, node=node)
+    results.append_row(spec.results, row, attempt=job.attempt)
+    return row
+
+
+def row_from_run(run, job: ModelJob, spec: SweepSpec, task: str, *, node: str = "") -> ResultRow:
+    """The row a finished model run stands for, rebuilt from what the run logged."""
+    tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
+    metric_name = params.get("primary_metric") or resolve_metric(spec.metric, task).name
+    scores = {k: _finite(metrics.get(k)) for k in results.CLASSIFICATION_METRICS + results.REGRESSION_METRICS}
+    n_features = params.get("n_features")
+    return ResultRow(
+        sweep_id=spec.sweep_id,
+        model_id=job.model_id,
+        model_type=tags.get("model_type", family(job.family).model_type(task)),
+        family=job.family,
+        device=tags.get("device", "gpu" if job.gpus > 0 else "cpu"),
+        feature_strategy=job.feature_strategy,
+        n_features=int(n_features) if n_features else None,
+        task=task,
+        params_json=tags.get(tracking.PARAMS_TAG, "{}"),
+        primary_metric=metric_name,
+        score=_finite(metrics.get("score")),
+        **scores,
+        n_trials=spec.n_trials,
+        tuning_s=metrics.get("tuning_s"),
+        train_s=metrics.get("train_s"),
+        cpus=float(job.cpus),
+        gpus=float(job.gpus),
+        status="FINISHED",
+        error="",
+        mlflow_run_id=run.info.run_id,
+        model_uri=tags[tracking.MODEL_URI_TAG],
+        experiment_id=spec.tracking.experiment_id,
+        dataset=spec.dataset,
+        dataset_digest=spec.dataset_digest,
+        started_at=datetime.fromtimestamp(run.info.start_time / 1000, timezone.utc),
+        finished_at=datetime.fromtimestamp((run.info.end_time or run.info.start_time) / 1000, timezone.utc),
+        node=tags.get("node", node),
+        entry_point=spec.tracking.entry_point,
+    )
 
 
 def failed_row(job: ModelJob, spec: SweepSpec, task: str, error: str, *, run_id: str = "", node: str = "") -> ResultRow:

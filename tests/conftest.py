@@ -90,3 +90,38 @@ def mlflow_run(project: Path, entry_point: str, params: dict[str, str], *, exper
     """Run ``mlflow run . -e ENTRY --env-manager local -P k=v ...`` in ``project``, as a user types it."""
     cmd, full_env = mlflow_run_command(project, entry_point, params, experiment=experiment, env=env)
     return subprocess.run(cmd, cwd=project, env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+def sweep_counts(client, results_uri: str, sweep_id: str) -> dict[str, object]:
+    """What a sweep left in both stores: runs by status, rows, duplicates, rows without their run."""
+    from mlfleet import results
+
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(experiments, f"tags.sweep_id = '{sweep_id}' and tags.`mlfleet.role` = 'model'", max_results=5000)
+    finished = [r for r in runs if r.info.status == "FINISHED"]
+    rows = results.read_results(results_uri, sweep_id)
+    finished_ids = [int(r.data.tags["model_id"]) for r in finished]
+    return {
+        "runs": len(runs),
+        "finished_runs": len(finished),
+        "running_runs": sum(r.info.status == "RUNNING" for r in runs),
+        "models_with_two_finished_runs": len(finished_ids) - len(set(finished_ids)),
+        "rows": len(rows),
+        "duplicate_rows": int(rows["model_id"].duplicated().sum()),
+        "finished_rows": int((rows["status"] == "FINISHED").sum()),
+        "rows_not_on_their_finished_run": int((~rows["mlflow_run_id"].isin({r.info.run_id for r in finished})).sum()),
+        "model_ids": sorted(set(finished_ids)),
+    }
+
+
+def assert_sweep_complete(client, results_uri: str, sweep_id: str, model_ids) -> dict[str, object]:
+    """Every model of the sweep: exactly one FINISHED run and one FINISHED row on it; nothing RUNNING."""
+    counts = sweep_counts(client, results_uri, sweep_id)
+    n = len(list(model_ids))
+    assert counts["model_ids"] == sorted(model_ids), counts
+    assert counts["finished_runs"] == n and counts["models_with_two_finished_runs"] == 0, counts
+    assert counts["running_runs"] == 0, counts
+    assert counts["rows"] == n and counts["duplicate_rows"] == 0 and counts["finished_rows"] == n, counts
+    assert counts["rows_not_on_their_finished_run"] == 0, counts
+    print(f"sweep {sweep_id}: {counts}")
+    return counts

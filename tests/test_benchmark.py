@@ -78,7 +78,8 @@ def test_benchmark_end_to_end(tmp_path, monkeypatch):
     assert set(modes) == {"sequential", "ray", "joblib"}
     assert all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in modes.values())
     m = parent.data.metrics
-    assert m["speedup_sequential"] == 1.0 and m["ceiling_speedup"] > 0.5
+    assert m["speedup_sequential"] == 1.0 and m["ceiling_speedup"] > 0.5 and m["work_ceiling_speedup"] > 0.5
+    assert m["share_of_work_ceiling_ray"] == pytest.approx(m["speedup_ray"] / m["work_ceiling_speedup"])
     assert {"wall_s_ray", "speedup_ray", "efficiency_joblib", "best_accuracy"} <= set(m)
     assert parent.data.params["cpu_count"] and "scikit-learn" in parent.data.params["versions_json"]
     assert len(client.get_metric_history(modes["ray"].info.run_id, "model_s")) == 4
@@ -88,3 +89,4 @@ def test_benchmark_end_to_end(tmp_path, monkeypatch):
     assert sorted(rows["mode"]) == ["joblib", "ray", "sequential"]
     assert set(rows["mlflow_run_id"]) == {r.info.run_id for r in modes.values()}
     assert (rows["repeats"] == 2).all() and (rows["n_models"] == 4).all()
+    assert (rows["work_ceiling_speedup"] == m["work_ceiling_speedup"]).all()

@@ -4,6 +4,7 @@ import multiprocessing
 from dataclasses import replace
 from datetime import datetime, timezone
 
+import pandas as pd
 import pytest
 from deltalake import DeltaTable
 
@@ -99,3 +100,90 @@ def test_new_and_existing_locations_are_writable(tmp_path):
     assert not (tmp_path / "a").exists()  # the check writes nothing that stays
     results.ensure_table(str(tmp_path / "t"))
     results.check_writable(str(tmp_path / "t"))
+
+
+def old_table(uri: str, without: str = "entry_point") -> None:
+    """A results table as an earlier mlfleet wrote it: one column fewer, one row."""
+    import pyarrow as pa
+    from dataclasses import asdict
+    from deltalake import write_deltalake
+
+    old = pa.schema([f for f in results.schema() if f.name != without])
+    DeltaTable.create(uri, old, name=results.TABLE_NAME)
+    row = asdict(make_row(0, sweep_id="old"))
+    row.pop(without)
+    write_deltalake(uri, pa.Table.from_pylist([row], schema=old), mode="append")
+
+
+def test_a_table_of_an_earlier_schema_is_evolved_not_rewritten(tmp_path):
+    uri = str(tmp_path / "results")
+    old_table(uri)
+    files_before = set(DeltaTable(uri).file_uris())
+
+    assert results.ensure_table(uri) == ["entry_point"]
+    assert results.ensure_table(uri) == []  # once
+    assert results.append_row(uri, make_row(1, sweep_id="new"))
+
+    table = DeltaTable(uri)
+    assert [h["operation"] for h in reversed(table.history())] == ["CREATE TABLE", "WRITE", "ADD COLUMN", "WRITE"]
+    assert files_before <= set(table.file_uris())  # the old rows' file is still the table's
+    frame = results.read_results(uri).set_index("sweep_id")
+    assert len(frame) == 2 and pd.isna(frame.loc["old", "entry_point"]) and frame.loc["new", "entry_point"] == "train_cpu"
+    assert frame.loc["old", "score"] == pytest.approx(0.9)
+
+
+def test_rows_append_to_a_table_with_a_column_this_version_does_not_know(tmp_path):
+    import pyarrow as pa
+    from deltalake import Field
+
+    uri = str(tmp_path / "results")
+    results.ensure_table(uri)
+    DeltaTable(uri).alter.add_columns([Field.from_arrow(pa.field("added_later", pa.string()))])
+    assert results.append_row(uri, make_row(1))
+    frame = results.read_results(uri)
+    assert len(frame) == 1 and frame["added_later"].isna().all()
+
+
+def test_a_column_of_another_type_is_refused(tmp_path):
+    import pyarrow as pa
+
+    uri = str(tmp_path / "results")
+    fields = [pa.field("score", pa.string()) if f.name == "score" else f for f in results.schema()]
+    DeltaTable.create(uri, pa.schema(fields), name=results.TABLE_NAME)
+    with pytest.raises(MlfleetError, match=r"columns score \(string where mlfleet writes double\) differ; use another location"):
+        results.ensure_table(uri)
+
+
+def _evolve(uri: str) -> list[str]:
+    return results.ensure_table(uri)
+
+
+def test_sweeps_evolving_the_table_at_once_add_the_column_once(tmp_path):
+    uri = str(tmp_path / "results")
+    old_table(uri)
+    with multiprocessing.get_context("spawn").Pool(3) as pool:
+        added = pool.map(_evolve, [uri] * 3)
+    assert sum(a == ["entry_point"] for a in added) >= 1 and all(a in ([], ["entry_point"]) for a in added)
+    table = DeltaTable(uri)
+    assert [h["operation"] for h in table.history()].count("ADD COLUMN") == 1
+    assert "entry_point" in table.schema().to_arrow().names
+
+
+def test_a_later_generation_replaces_the_row_and_an_earlier_one_is_skipped(tmp_path):
+    uri = str(tmp_path / "results")
+    results.ensure_table(uri)
+    assert results.append_row(uri, make_row(3, status="FAILED", error="RuntimeError: boom", score=None))
+    assert results.append_row(uri, make_row(3, score=0.7), attempt=2)  # resumed: trained again
+    assert not results.append_row(uri, make_row(3, score=0.1), attempt=2)  # a retried write of it
+    assert not results.append_row(uri, make_row(3, score=0.2))  # a stale first generation
+    frame = results.read_results(uri)
+    assert len(frame) == 1 and frame["status"][0] == "FINISHED" and frame["score"][0] == pytest.approx(0.7)
+    assert [h["operation"] for h in reversed(DeltaTable(uri).history())] == ["CREATE TABLE", "WRITE", "MERGE"]
+
+
+def test_rows_read_back_as_result_rows(tmp_path):
+    uri = str(tmp_path / "results")
+    results.ensure_table(uri)
+    row = make_row(4, rmse=None, n_features=None)
+    results.append_row(uri, row)
+    assert results.row_from_record(results.read_results(uri).to_dict("records")[0]) == row

@@ -110,6 +110,25 @@ def run_joblib(specs: tuple[ModelSpec, ...], data: BenchData, cpus: int) -> tupl
     return wall, sorted(fitted, key=lambda f: f.index)
 
 
+def measure_work_ceiling(spec: ModelSpec, data: BenchData, cpus: int) -> dict[str, float]:
+    """This workload's own ceiling: ``cpus`` copies of one of its models fitted at once against in a row.
+
+    The spinning ceiling measures the cores; fitting a model also contends for caches and
+    memory bandwidth, which two cores of one chip share. Fitting ``spec`` (the benchmark's
+    median model) in ``cpus`` processes at once, and ``cpus`` times in one process, gives
+    the best speedup any scheduler could reach on this work on this machine.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=cpus, mp_context=multiprocessing.get_context("spawn")) as executor:
+        list(executor.map(_warm, range(cpus)))
+        t0 = time.perf_counter()
+        list(executor.map(fit_one, [spec] * cpus, [data] * cpus))
+        parallel = time.perf_counter() - t0
+        sequential, _ = executor.submit(_fit_all, (spec,) * cpus, data).result()
+    return {"work_ceiling_sequential_s": sequential, "work_ceiling_parallel_s": parallel, "work_ceiling_speedup": sequential / parallel}
+
+
 def _spin(units: int) -> float:
     total = 0.0
     for _ in range(units * 1_000_000):

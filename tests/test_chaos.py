@@ -1,0 +1,98 @@
+"""Real kills: a Ray worker SIGKILLed while its model trains; the driver of `mlflow run` SIGKILLed mid-sweep.
+
+Either way the sweep ends (after a resume, for the driver) with exactly one FINISHED run
+and one row per model. The counts each test saw are printed (``pytest -s`` shows them).
+"""
+
+import io
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import mlflow
+import pytest
+
+from conftest import assert_sweep_complete, mlflow_run, mlflow_run_command, project_copy, sweep_counts
+from procs import kill_group, processes, wait_for_rows, worker_of
+from mlfleet import results
+from mlfleet.config import DataConfig, FleetConfig
+from mlfleet.sweep import run_sweep
+
+
+def test_a_worker_killed_mid_model_is_retried_into_the_same_run(ray_local, tmp_path):
+    config = FleetConfig(
+        data=DataConfig(n_samples=800),
+        models=(("random_forest", 1), ("logistic", 2)),
+        n_trials=6,
+        results=str(tmp_path / "results"),
+        experiment="chaos",
+    )
+    killed: dict[str, object] = {}
+    stop = threading.Event()
+
+    def kill_a_training_worker():
+        client = mlflow.MlflowClient()
+        while not stop.is_set():
+            experiment = client.get_experiment_by_name("chaos")
+            training = client.search_runs([experiment.experiment_id], "tags.`mlfleet.role` = 'model' and attributes.status = 'RUNNING'") if experiment else []
+            for run in training:
+                pid = worker_of(run.info.run_name)
+                if pid:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.update(pid=pid, run_id=run.info.run_id, model_id=int(run.data.tags["model_id"]))
+                    return
+            time.sleep(0.1)
+
+    killer = threading.Thread(target=kill_a_training_worker, daemon=True)
+    killer.start()
+    try:
+        report = run_sweep(config, stream=io.StringIO())
+    finally:
+        stop.set()
+        killer.join(5)
+
+    assert killed, "no worker was caught training"
+    assert report.exit_code == 0, [o.row.error for o in report.outcomes]
+    client = mlflow.MlflowClient()
+    counts = assert_sweep_complete(client, str(tmp_path / "results"), report.sweep_id, [0, 1, 2])
+    run = client.get_run(killed["run_id"])
+    if run.info.status == "FINISHED":  # killed while training: the retry reused the model's run
+        assert run.data.tags["mlfleet.attempt"] == "2" and counts["runs"] == 3
+    else:  # killed while logging: that run is marked stale and the retry logged a new one
+        assert run.data.tags["mlfleet.stale"].startswith("its worker died") and counts["runs"] == 4
+    print(f"worker kill: model {killed['model_id']} (pid {killed['pid']}); {counts}")
+
+
+@pytest.mark.e2e
+def test_driver_killed_mid_sweep_then_resume_completes_the_sweep(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    project = project_copy(tmp_path)
+    params = {"models": "logistic:4,naive_bayes:4,svm:2", "n_trials": "3", "n_samples": "400"}
+    table = str(project / "lakehouse" / "model_training_results")
+    cmd, env = mlflow_run_command(project, "train_cpu", params)
+    log = (tmp_path / "first.log").open("w")
+    proc = subprocess.Popen(cmd, cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        rows = wait_for_rows(table, 2, proc)
+        driver = next(pid for pid, (ppid, args) in processes().items() if ppid == proc.pid and "entrypoints/train_cpu.py" in args)
+        os.kill(driver, signal.SIGKILL)
+        assert proc.wait(60) != 0
+        time.sleep(2)  # a worker that outlived its driver would write now
+        left = len(results.read_results(table))
+        assert rows <= left < 10, f"the kill came too late to be mid-sweep: {left} rows"
+    finally:
+        kill_group(proc)
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    parent = client.search_runs(["0"], "tags.`mlfleet.role` = 'sweep'")[0]
+    sweep_id = parent.data.tags["sweep_id"]
+    before = sweep_counts(client, table, sweep_id)
+
+    second = mlflow_run(project, "train_cpu", {**params, "resume": sweep_id})
+
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert f"resuming sweep {sweep_id}" in second.stderr
+    after = assert_sweep_complete(client, table, sweep_id, range(10))
+    assert client.get_run(parent.info.run_id).info.status == "FINISHED"
+    print(f"driver kill: before resume {before}; after {after}")

@@ -1,0 +1,123 @@
+"""resume=<sweep id>: complete models skipped, missing rows rebuilt, the rest trained again.
+
+The states an interrupted sweep leaves are made here directly in the stores (a row deleted,
+a run left RUNNING); test_chaos.py makes them with real kills.
+"""
+
+import io
+import json
+
+import mlflow
+import pytest
+from deltalake import DeltaTable
+
+from conftest import assert_sweep_complete, mlflow_run, project_copy
+from mlfleet import results, tracking
+from mlfleet.config import DataConfig, FleetConfig
+from mlfleet.errors import MlfleetError
+from mlfleet.sweep import run_sweep
+
+MODELS = (("logistic", 2), ("naive_bayes", 2))
+
+
+def config(tmp_path, **overrides) -> FleetConfig:
+    values = {"data": DataConfig(n_samples=300), "models": MODELS, "n_trials": 2, "results": str(tmp_path / "results"), "experiment": "resume"}
+    values.update(overrides)
+    return FleetConfig(**values)
+
+
+def test_resume_rebuilds_a_missing_row_and_retrains_a_stale_run(ray_local, tmp_path):
+    first = run_sweep(config(tmp_path), stream=io.StringIO())
+    assert first.exit_code == 0
+    client = mlflow.MlflowClient()
+    table = str(tmp_path / "results")
+    before = {r.model_id: r for r in (o.row for o in first.outcomes)}
+    # the process died after model 1's run finished, before its row; model 2's run never ended
+    DeltaTable(table).delete("model_id = 1")
+    client.update_run(before[2].mlflow_run_id, status="RUNNING")
+    client.update_run(first.parent_run_id, status="FAILED")
+
+    out = io.StringIO()
+    resumed = run_sweep(config(tmp_path, resume=first.sweep_id), stream=out)
+
+    assert resumed.exit_code == 0 and resumed.sweep_id == first.sweep_id
+    assert f"resuming sweep {first.sweep_id}: 3 of 4 models complete (1 row(s) rebuilt from finished runs), 1 stale run(s) marked FAILED, 1 to train" in out.getvalue()
+    counts = assert_sweep_complete(client, table, first.sweep_id, [0, 1, 2, 3])
+    assert counts["runs"] == 5  # model 2's stale run stays, FAILED
+    rows = {int(r["model_id"]): r for r in results.read_results(table).to_dict("records")}
+    rebuilt = rows[1]
+    assert rebuilt["mlflow_run_id"] == before[1].mlflow_run_id and rebuilt["model_uri"] == before[1].model_uri
+    assert rebuilt["score"] == pytest.approx(before[1].score) and json.loads(rebuilt["params_json"]) == before[1].params
+    assert rebuilt["n_features"] == before[1].n_features and rebuilt["feature_strategy"] == before[1].feature_strategy
+    stale = client.get_run(before[2].mlflow_run_id)
+    assert stale.info.status == "FAILED" and "trained again on resume" in stale.data.tags[tracking.STALE_TAG]
+    assert rows[2]["mlflow_run_id"] != before[2].mlflow_run_id  # the row follows the new run
+    assert rows[0]["mlflow_run_id"] == before[0].mlflow_run_id and rows[3]["mlflow_run_id"] == before[3].mlflow_run_id
+    parent = client.get_run(first.parent_run_id)
+    assert parent.info.status == "FINISHED" and parent.data.tags["mlfleet.resumes"] == "1"
+    assert parent.data.metrics["n_succeeded"] == 4 and parent.data.metrics["n_trained"] == 1
+    operations = [h["operation"] for h in DeltaTable(table).history()]
+    assert operations.count("MERGE") == 2 and operations.count("DELETE") == 1  # rows replaced, never appended twice
+
+
+def test_resuming_a_complete_sweep_trains_nothing(ray_local, tmp_path):
+    first = run_sweep(config(tmp_path, models=(("naive_bayes", 2),)), stream=io.StringIO())
+    out = io.StringIO()
+    again = run_sweep(config(tmp_path, models=(("naive_bayes", 2),), resume=first.sweep_id), stream=out)
+    assert again.exit_code == 0 and "2 of 2 models complete" in out.getvalue() and "0 to train" in out.getvalue()
+    assert_sweep_complete(mlflow.MlflowClient(), str(tmp_path / "results"), first.sweep_id, [0, 1])
+    assert DeltaTable(str(tmp_path / "results")).version() == 2  # the create and the first run's two rows
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"n_trials": 3}, r"was run with n_trials='2' \(now '3'\); resume with the sweep's own parameters, or start a new sweep"),
+        ({"models": (("logistic", 1),)}, r"models='naive_bayes:1' \(now 'logistic:1'\)"),
+        ({"data": DataConfig(n_samples=300, seed=7), "seed": 7}, r"seed='42' \(now '7'\), the data \(digest"),
+    ],
+)
+def test_resume_with_another_configuration_is_refused_and_changes_nothing(ray_local, tmp_path, change, message):
+    one = (("naive_bayes", 1),)
+    first = run_sweep(config(tmp_path, models=one), stream=io.StringIO())
+    client = mlflow.MlflowClient()
+    version = DeltaTable(str(tmp_path / "results")).version()
+    runs = len(client.search_runs([first.experiment_id]))
+    with pytest.raises(MlfleetError, match=message):
+        run_sweep(config(tmp_path, **{"models": one, **change}, resume=first.sweep_id), stream=io.StringIO())
+    assert DeltaTable(str(tmp_path / "results")).version() == version
+    assert len(client.search_runs([first.experiment_id])) == runs
+    assert client.get_run(first.parent_run_id).info.status == "FINISHED"
+
+
+def test_resume_of_an_unknown_sweep_is_one_line(ray_local, tmp_path):
+    with pytest.raises(MlfleetError, match=r"resume=train_cpu-nope: no sweep with that id in the tracking store .*pass the sweep id printed at the start"):
+        run_sweep(config(tmp_path, resume="train_cpu-nope"), stream=io.StringIO())
+    assert not (tmp_path / "results").exists() or DeltaTable(str(tmp_path / "results")).version() == 0
+
+
+@pytest.mark.e2e
+def test_failed_models_are_trained_again_on_resume_under_mlflow_run(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    project = project_copy(tmp_path)
+    params = {"models": "logistic:2,naive_bayes:2", "n_trials": "2", "n_samples": "300"}
+    first = mlflow_run(project, "train_cpu", params, env={"MLFLEET_FAIL_MODEL_IDS": "1,3"})
+    assert first.returncode == 1, first.stderr[-3000:]
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    parent = client.search_runs(["0"], "tags.`mlfleet.role` = 'sweep'")[0]
+    sweep_id = parent.data.tags["sweep_id"]
+    assert f"to train the failed models again: the same command with resume={sweep_id}" in first.stderr
+
+    second = mlflow_run(project, "train_cpu", {**params, "resume": sweep_id})
+
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "2 of 4 models complete" in second.stderr and "4 of 4 models succeeded" in second.stderr
+    table = str(project / "lakehouse" / "model_training_results")
+    counts = assert_sweep_complete(client, table, sweep_id, [0, 1, 2, 3])
+    assert counts["runs"] == 6  # the two failed runs stay FAILED beside their models' finished runs
+    parent = client.get_run(parent.info.run_id)
+    assert parent.info.status == "FINISHED" and parent.data.tags["mlfleet.resumes"] == "1"
+    # the run `mlflow run` made for the resume sits under the sweep's parent
+    resume_runs = client.search_runs(["0"], "tags.`mlfleet.role` = 'resume'")
+    assert len(resume_runs) == 1 and resume_runs[0].data.tags["mlflow.parentRunId"] == parent.info.run_id
+    assert resume_runs[0].info.status == "FINISHED"
