@@ -90,5 +90,7 @@ def plan(spec: SweepSpec, jobs: tuple[ModelJob, ...], task: str) -> Plan:
             if run.info.status == "RUNNING":
                 tracking.mark_stale(spec.tracking, run.info.run_id, "left RUNNING by an interrupted sweep; the model was trained again on resume")
                 stale += 1
+            elif tracking.STALE_TAG not in run.data.tags:  # a FAILED attempt stays FAILED, superseded
+                tracking.mark_stale(spec.tracking, run.info.run_id, "the model was trained again on resume", end=False)
         to_train.append(job)
     return Plan(tuple(complete), tuple(to_train), rebuilt, stale)

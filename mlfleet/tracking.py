@@ -222,13 +222,17 @@ def get_run(ctx: TrackingContext, run_id: str):
     return _client(ctx.tracking_uri).get_run(run_id)
 
 
-def mark_stale(ctx: TrackingContext, run_id: str, why: str) -> None:
-    """End an earlier attempt's run FAILED, saying why (it is never reused as a result)."""
+def mark_stale(ctx: TrackingContext, run_id: str, why: str, *, end: bool = True) -> None:
+    """Tag an earlier attempt's run as superseded, saying why, and (``end``) end it FAILED.
+
+    Analyses leave stale runs out: the model's result is the run that replaced it.
+    """
     from mlflow.entities import RunTag
 
     client = _client(ctx.tracking_uri)
     client.log_batch(run_id, tags=[RunTag(STALE_TAG, why)])
-    client.set_terminated(run_id, "FAILED")
+    if end:
+        client.set_terminated(run_id, "FAILED")
 
 
 def _quoted(value: str) -> str:

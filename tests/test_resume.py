@@ -13,6 +13,8 @@ from deltalake import DeltaTable
 
 from conftest import assert_sweep_complete, mlflow_run, project_copy
 from mlfleet import results, tracking
+from mlfleet.analysis import join_stores
+from mlfleet.analyze._readback import model_runs, read_rows
 from mlfleet.config import DataConfig, FleetConfig
 from mlfleet.errors import MlfleetError
 from mlfleet.sweep import run_sweep
@@ -115,6 +117,13 @@ def test_failed_models_are_trained_again_on_resume_under_mlflow_run(tmp_path, mo
     table = str(project / "lakehouse" / "model_training_results")
     counts = assert_sweep_complete(client, table, sweep_id, [0, 1, 2, 3])
     assert counts["runs"] == 6  # the two failed runs stay FAILED beside their models' finished runs
+    experiment_id = parent.info.experiment_id
+    superseded = [r for r in client.search_runs([experiment_id], "tags.`mlfleet.role` = 'model'") if r.info.status == "FAILED"]
+    assert len(superseded) == 2 and all(r.data.tags["mlfleet.stale"] == "the model was trained again on resume" for r in superseded)
+    # and analyze sees the stores agree: superseded runs are not "runs without a row"
+    runs = model_runs(client, experiment_id, [sweep_id])
+    check = join_stores(read_rows(table, experiment_id), runs.assign(run_score=runs["f1"]), "f1")
+    assert check.mismatches.empty and len(check.joined) == 4
     parent = client.get_run(parent.info.run_id)
     assert parent.info.status == "FINISHED" and parent.data.tags["mlfleet.resumes"] == "1"
     # the run `mlflow run` made for the resume sits under the sweep's parent

@@ -20,6 +20,8 @@ import pandas as pd
 from mlfleet import results
 from mlfleet.errors import MlfleetError, first_line
 
+#: the tag of a run that a later attempt at the same model superseded (see mlfleet.resume)
+STALE_TAG = "mlfleet.stale"
 #: runs per page of search_runs (MLflow's own ceiling for one page is 50,000)
 PAGE = 5000
 SUMMARY_TABLE = "model_training_summary"
@@ -72,12 +74,16 @@ def model_runs(client, experiment_id: str, sweep_ids: list[str]) -> pd.DataFrame
     """One row per model run of the sweeps: run_id, sweep_id, model_id, run_status and every metric.
 
     A run without a ``model_id`` tag has model_id -1 (it still shows in the mismatch report).
+    Runs of earlier attempts that a retry or a resume superseded (tag ``mlfleet.stale``) are
+    left out: the model's result is the run that replaced them.
     """
     records = []
     for sweep_id in sweep_ids:
         quoted = sweep_id.replace("'", "\\'")
         for run in search_all(client, experiment_id, f"tags.`mlfleet.role` = 'model' and tags.sweep_id = '{quoted}'"):
             tags = run.data.tags
+            if STALE_TAG in tags:
+                continue
             records.append(
                 {
                     "run_id": run.info.run_id,
