@@ -217,7 +217,8 @@ def append_row(uri: str, row: ResultRow, storage_options: dict[str, str] | None 
 
     The commit carries the Delta transaction ``mlfleet/<sweep>/<model>`` at version
     ``attempt``. A generation already committed is skipped (a retried write never
-    duplicates); an earlier one's row (a model that failed, trained again on resume) is
+    duplicates; of two writers racing with one key, delta-rs refuses the second commit and
+    it finds the first's on its next look); an earlier one's row (a model that failed, trained again on resume) is
     replaced in one MERGE commit. Returns True when this call wrote the row.
     """
     import pyarrow as pa
@@ -232,24 +233,24 @@ def append_row(uri: str, row: ResultRow, storage_options: dict[str, str] | None 
         committed = table.transaction_version(app_id)
         if committed is not None and committed >= attempt:
             return False
-        if committed is None:  # a blind append: concurrent writers never conflict
-            write_deltalake(table, data, mode="append", schema_mode="merge", commit_properties=commit)
-            return True
         try:
-            (
-                table.merge(
-                    data,
-                    predicate="t.sweep_id = s.sweep_id AND t.model_id = s.model_id",
-                    source_alias="s",
-                    target_alias="t",
-                    commit_properties=commit,
+            if committed is None:  # a blind append: writers of other keys never conflict with it
+                write_deltalake(table, data, mode="append", schema_mode="merge", commit_properties=commit)
+            else:
+                (
+                    table.merge(
+                        data,
+                        predicate="t.sweep_id = s.sweep_id AND t.model_id = s.model_id",
+                        source_alias="s",
+                        target_alias="t",
+                        commit_properties=commit,
+                    )
+                    .when_matched_update_all()
+                    .when_not_matched_insert_all()
+                    .execute()
                 )
-                .when_matched_update_all()
-                .when_not_matched_insert_all()
-                .execute()
-            )
             return True
-        except CommitFailedError:  # a concurrent commit touched the table: read it again
+        except CommitFailedError:  # another writer committed first (maybe this very key): look again
             continue
     raise MlfleetError(f"results={uri}: the row of model {row.model_id} could not be committed (the table kept changing)")
 
@@ -262,17 +263,22 @@ def append_once(uri: str, rows: list, arrow: Any, app_id: str, storage_options: 
     import pyarrow as pa
     from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 
-    table = DeltaTable(resolve_location(uri), storage_options=storage_options)
-    if table.transaction_version(app_id) is not None:
-        return False
-    write_deltalake(
-        table,
-        pa.Table.from_pylist([asdict(r) for r in rows], schema=arrow),
-        mode="append",
-        schema_mode="merge",
-        commit_properties=CommitProperties(app_transactions=[Transaction(app_id=app_id, version=1)]),
-    )
-    return True
+    from deltalake.exceptions import CommitFailedError
+
+    data = pa.Table.from_pylist([asdict(r) for r in rows], schema=arrow)
+    for _ in range(COMMIT_ATTEMPTS):
+        table = DeltaTable(resolve_location(uri), storage_options=storage_options)
+        if table.transaction_version(app_id) is not None:
+            return False
+        try:
+            write_deltalake(
+                table, data, mode="append", schema_mode="merge",
+                commit_properties=CommitProperties(app_transactions=[Transaction(app_id=app_id, version=1)]),
+            )  # fmt: skip
+            return True
+        except CommitFailedError:  # delta-rs refuses a second commit of one transaction id: look again
+            continue
+    raise MlfleetError(f"results={uri}: the rows of {app_id} could not be committed (the table kept changing)")
 
 
 def read_results(uri: str, sweep_id: str | None = None, storage_options: dict[str, str] | None = None):

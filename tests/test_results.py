@@ -187,3 +187,38 @@ def test_rows_read_back_as_result_rows(tmp_path):
     row = make_row(4, rmse=None, n_features=None)
     results.append_row(uri, row)
     assert results.row_from_record(results.read_results(uri).to_dict("records")[0]) == row
+
+
+def _append_same_key(uri: str, barrier) -> bool:
+    barrier.wait()
+    return results.append_row(uri, make_row(7, sweep_id="race"))
+
+
+def test_writers_racing_with_one_key_leave_one_row(tmp_path):
+    uri = str(tmp_path / "results")
+    results.ensure_table(uri)
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Manager() as manager:
+        barrier = manager.Barrier(4)
+        with ctx.Pool(4) as pool:
+            wrote = pool.starmap(_append_same_key, [(uri, barrier)] * 4)
+    assert sorted(wrote) == [False, False, False, True]
+    assert len(results.read_results(uri)) == 1 and DeltaTable(uri).version() == 1
+
+
+def test_a_writer_with_a_stale_view_does_not_duplicate_a_key(tmp_path):
+    """delta-rs refuses a second commit of one application transaction from an older snapshot."""
+    import pyarrow as pa
+    from deltalake import CommitProperties, Transaction, write_deltalake
+    from deltalake.exceptions import CommitFailedError
+
+    uri = str(tmp_path / "results")
+    results.ensure_table(uri)
+    stale = DeltaTable(uri)
+    assert results.append_row(uri, make_row(8))
+    with pytest.raises(CommitFailedError):
+        write_deltalake(
+            stale, pa.Table.from_pylist([results.asdict(make_row(8))], schema=results.schema()), mode="append",
+            commit_properties=CommitProperties(app_transactions=[Transaction(app_id=results.transaction_id("s1", 8), version=1)]),
+        )  # fmt: skip
+    assert len(results.read_results(uri)) == 1
