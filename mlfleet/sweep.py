@@ -31,7 +31,7 @@ from mlfleet.progress import Progress
 from mlfleet.redaction import redact
 from mlfleet.resume import check_config
 from mlfleet.resume import plan as resume_plan
-from mlfleet.train import Outcome, SweepSpec
+from mlfleet.train import Outcome, SweepSpec, injected_failures
 from mlfleet.zoo import family
 
 
@@ -72,11 +72,11 @@ def run_sweep(config: FleetConfig, *, stream: TextIO | None = None) -> SweepRepo
     results.check_writable(config.results)
     results_uri = results.resolve_location(config.results)
     uri = tracking.tracking_uri()
-    tracking.limit_http_retries()  # before Ray starts, so that its workers inherit the bounds
-    tracking.prepare_store(uri)  # an unreachable server fails here, in seconds, before Ray starts
+    tracking.probe_server(uri)  # before Ray starts: a dead server fails in seconds, workers inherit the retry bounds
     cluster = fleet.connect(config.address)
     try:
         gpus = fleet.gpus_per_model(config.device, config.gpus_per_model, cluster) if _wants_gpus(config) else 0.0
+        tracking.prepare_store(uri)
         jobs = expand_jobs(
             config.models,
             first_id=config.first_id,
@@ -126,7 +126,7 @@ def run_sweep(config: FleetConfig, *, stream: TextIO | None = None) -> SweepRepo
             file=stream,
             flush=True,
         )
-        spec = SweepSpec(sweep.context, results_uri, metric.name, config.n_trials, dataset.name, dataset.digest)
+        spec = SweepSpec(sweep.context, results_uri, metric.name, config.n_trials, dataset.name, dataset.digest, injected_failures())
         done: tuple[Outcome, ...] = ()
         if config.resume:
             plan = resume_plan(spec, jobs, dataset.task)

@@ -93,20 +93,38 @@ def limit_http_retries() -> None:
         os.environ.setdefault(key, value)
 
 
+def probe_server(uri: str) -> None:
+    """For a tracking server: check that it answers, in seconds. Bounds MLflow's HTTP retries.
+
+    MLflow's client retries a dead server for minutes; one direct probe answers in
+    seconds. Bounding the retries here, in the driver, also bounds them in a local Ray
+    started after it. Raises MlfleetError when the server does not answer.
+    """
+    limit_http_retries()
+    if not uri.startswith(("http://", "https://")):
+        return
+    import requests
+
+    try:
+        requests.get(f"{uri.rstrip('/')}/health", timeout=STORE_TIMEOUT_S).raise_for_status()
+    except Exception as exc:
+        raise _store_error(uri, exc) from None
+
+
 def prepare_store(uri: str) -> None:
     """Create the store's schema (a fresh sqlite file) or check that the server answers.
 
     Raises MlfleetError when the store cannot be reached.
     """
+    probe_server(uri)
     try:
-        if uri.startswith(("http://", "https://")):
-            # MLflow's client retries a dead server for minutes; one direct probe answers in seconds.
-            import requests
-
-            requests.get(f"{uri.rstrip('/')}/health", timeout=STORE_TIMEOUT_S).raise_for_status()
         _client(uri).search_experiments(max_results=1)
     except Exception as exc:
-        raise MlfleetError(f"the MLflow tracking store {redact(uri)} cannot be used: {redact(first_line(exc))}; check MLFLOW_TRACKING_URI") from None
+        raise _store_error(uri, exc) from None
+
+
+def _store_error(uri: str, exc: BaseException) -> MlfleetError:
+    return MlfleetError(f"the MLflow tracking store {redact(uri)} cannot be used: {redact(first_line(exc))}; check MLFLOW_TRACKING_URI")
 
 
 def open_sweep(

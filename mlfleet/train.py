@@ -37,6 +37,7 @@ class SweepSpec:
     n_trials: int
     dataset: str
     dataset_digest: str
+    fail_ids: frozenset[int] = frozenset()  # the test seam, read once by the driver (see injected_failures)
 
     @property
     def sweep_id(self) -> str:
@@ -90,7 +91,8 @@ def train_one(job: ModelJob, split: Split, spec: SweepSpec, *, node: str = "", p
         on_run(run_id)
     cpu_s = delta_s = 0.0
     try:
-        _injected_failure(job.model_id)
+        if job.model_id in spec.fail_ids:
+            raise RuntimeError(f"injected failure of model {job.model_id} ({FAIL_ENV})")
         with threadpool_limits(limits=job.cpus):
             tuned = tune_and_fit(job, split, metric, spec.n_trials, n_jobs=job.cpus, device="cuda" if job.gpus > 0 else "cpu")
     except Exception as exc:
@@ -249,10 +251,14 @@ def _row(job, spec, task, metric_name, started, node, device, *, run_id, model_u
     )
 
 
-def _injected_failure(model_id: int) -> None:
+def injected_failures() -> frozenset[int]:
+    """The model ids listed in ``MLFLEET_FAIL_MODEL_IDS``, read where the sweep starts.
+
+    Read by the driver, not by workers: workers on a cluster (or in a Ray started earlier)
+    do not see the driver's environment.
+    """
     listed = os.environ.get(FAIL_ENV, "")
-    if str(model_id) in {part.strip() for part in listed.split(",")}:
-        raise RuntimeError(f"injected failure of model {model_id} ({FAIL_ENV})")
+    return frozenset(int(part) for part in listed.split(",") if part.strip().isdigit())
 
 
 def _finite(value):

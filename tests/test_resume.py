@@ -11,7 +11,7 @@ import mlflow
 import pytest
 from deltalake import DeltaTable
 
-from conftest import assert_sweep_complete, mlflow_run, project_copy
+from conftest import assert_sweep_complete
 from mlfleet import results, tracking
 from mlfleet.analysis import join_stores
 from mlfleet.analyze._readback import model_runs, read_rows
@@ -98,35 +98,27 @@ def test_resume_of_an_unknown_sweep_is_one_line(ray_local, tmp_path):
     assert not (tmp_path / "results").exists() or DeltaTable(str(tmp_path / "results")).version() == 0
 
 
-@pytest.mark.e2e
-def test_failed_models_are_trained_again_on_resume_under_mlflow_run(tmp_path, monkeypatch):
-    monkeypatch.delenv("MLFLOW_TRACKING_URI")
-    project = project_copy(tmp_path)
-    params = {"models": "logistic:2,naive_bayes:2", "n_trials": "2", "n_samples": "300"}
-    first = mlflow_run(project, "train_cpu", params, env={"MLFLEET_FAIL_MODEL_IDS": "1,3"})
-    assert first.returncode == 1, first.stderr[-3000:]
-    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
-    parent = client.search_runs(["0"], "tags.`mlfleet.role` = 'sweep'")[0]
-    sweep_id = parent.data.tags["sweep_id"]
-    assert f"to train the failed models again: the same command with resume={sweep_id}" in first.stderr
+def test_failed_models_are_trained_again_on_resume(ray_local, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLEET_FAIL_MODEL_IDS", "1,3")
+    out = io.StringIO()
+    first = run_sweep(config(tmp_path), stream=out)
+    assert first.exit_code == 1
+    assert f"to train the failed models again: the same command with resume={first.sweep_id}" in out.getvalue()
+    monkeypatch.delenv("MLFLEET_FAIL_MODEL_IDS")
 
-    second = mlflow_run(project, "train_cpu", {**params, "resume": sweep_id})
+    out = io.StringIO()
+    second = run_sweep(config(tmp_path, resume=first.sweep_id), stream=out)
 
-    assert second.returncode == 0, second.stderr[-3000:]
-    assert "2 of 4 models complete" in second.stderr and "4 of 4 models succeeded" in second.stderr
-    table = str(project / "lakehouse" / "model_training_results")
-    counts = assert_sweep_complete(client, table, sweep_id, [0, 1, 2, 3])
+    assert second.exit_code == 0
+    assert "2 of 4 models complete" in out.getvalue() and "4 of 4 models succeeded" in out.getvalue()
+    client = mlflow.MlflowClient()
+    table = str(tmp_path / "results")
+    counts = assert_sweep_complete(client, table, first.sweep_id, [0, 1, 2, 3])
     assert counts["runs"] == 6  # the two failed runs stay FAILED beside their models' finished runs
-    experiment_id = parent.info.experiment_id
-    superseded = [r for r in client.search_runs([experiment_id], "tags.`mlfleet.role` = 'model'") if r.info.status == "FAILED"]
+    superseded = [r for r in client.search_runs([first.experiment_id], "tags.`mlfleet.role` = 'model'") if r.info.status == "FAILED"]
     assert len(superseded) == 2 and all(r.data.tags["mlfleet.stale"] == "the model was trained again on resume" for r in superseded)
-    # and analyze sees the stores agree: superseded runs are not "runs without a row"
-    runs = model_runs(client, experiment_id, [sweep_id])
-    check = join_stores(read_rows(table, experiment_id), runs.assign(run_score=runs["f1"]), "f1")
+    assert [h["operation"] for h in DeltaTable(table).history()].count("MERGE") == 2  # the FAILED rows replaced
+    # analyze sees the stores agree: superseded runs are not "runs without a row"
+    runs = model_runs(client, first.experiment_id, [first.sweep_id])
+    check = join_stores(read_rows(table, first.experiment_id), runs.assign(run_score=runs["f1"]), "f1")
     assert check.mismatches.empty and len(check.joined) == 4
-    parent = client.get_run(parent.info.run_id)
-    assert parent.info.status == "FINISHED" and parent.data.tags["mlfleet.resumes"] == "1"
-    # the run `mlflow run` made for the resume sits under the sweep's parent
-    resume_runs = client.search_runs(["0"], "tags.`mlfleet.role` = 'resume'")
-    assert len(resume_runs) == 1 and resume_runs[0].data.tags["mlflow.parentRunId"] == parent.info.run_id
-    assert resume_runs[0].info.status == "FINISHED"

@@ -20,7 +20,7 @@ from mlfleet import results
 from procs import kill_group, wait_for_rows
 
 pytestmark = pytest.mark.e2e
-ARGS = ["--models", "logistic:4,naive_bayes:4", "--n_trials", "2", "--n_samples", "300", "--experiment", "outage"]
+ARGS = ["--models", "logistic:3,naive_bayes:3", "--n_trials", "2", "--n_samples", "300", "--experiment", "outage"]
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def test_a_server_that_drops_mid_sweep_costs_bounded_retries_and_resume_complete
     rows = results.read_results(table)
     sweep_id = rows["sweep_id"][0]
     assert code == 1, output[-3000:]
-    assert len(rows) == 8 and rows["model_id"].is_unique  # no model lost: each has its row
+    assert len(rows) == 6 and rows["model_id"].is_unique  # no model lost: each has its row
     unlogged = rows[rows["status"] == "FAILED"]
     assert len(unlogged) >= 1 and unlogged["error"].str.startswith("MLflow: ").all(), unlogged["error"].tolist()
     assert "the sweep's parent run could not be closed" in output and f"resume={sweep_id}" in output
@@ -78,7 +78,7 @@ def test_a_server_that_drops_mid_sweep_costs_bounded_retries_and_resume_complete
     second = subprocess.run(train_cpu(*ARGS, "--resume", sweep_id), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
 
     assert second.returncode == 0, second.stderr[-3000:]
-    after = assert_sweep_complete(client, table, sweep_id, range(8))
+    after = assert_sweep_complete(client, table, sweep_id, range(6))
     parent = client.search_runs([client.get_experiment_by_name("outage").experiment_id], "tags.`mlfleet.role` = 'sweep'")[0]
     assert parent.info.status == "FINISHED"
     print(f"server dropped mid-sweep: first run ended {after_drop:.1f} s after the drop, {len(unlogged)} model(s) not logged; before resume {before}; after {after}")
