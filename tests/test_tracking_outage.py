@@ -1,15 +1,19 @@
 """A real `mlflow server` on 127.0.0.1 that is gone at start, or goes away in the middle of a sweep.
 
-The driver runs as a user starts it by itself (`mlflow run` needs the server to create its
-own run, so it could not even start). Gone at start: one line, exit 2, in seconds, nothing
-trained. Gone mid-sweep: each model still running costs bounded retries and is recorded
-in its row as not logged; resume, once the server is back, completes the sweep.
+Gone at start, the driver runs as a user starts it by itself (`mlflow run` needs the server
+to create its own run, so it could not even start): one line, exit 2, in seconds, nothing
+trained. Gone mid-sweep (the sweep in this process): each model still running costs bounded
+retries and is recorded in its row as not logged; resume, once the server is back,
+completes the sweep.
 """
 
+import io
 import os
 import subprocess
 import sys
+import threading
 import time
+from dataclasses import replace
 
 import mlflow
 import pytest
@@ -17,7 +21,8 @@ import pytest
 from conftest import REPO, assert_sweep_complete, sweep_counts
 from mlflow_server import MlflowServer
 from mlfleet import results
-from procs import kill_group, wait_for_rows
+from mlfleet.config import DataConfig, FleetConfig
+from mlfleet.sweep import run_sweep
 
 pytestmark = pytest.mark.e2e
 ARGS = ["--models", "logistic:3,naive_bayes:3", "--n_trials", "2", "--n_samples", "300", "--experiment", "outage"]
@@ -50,35 +55,44 @@ def test_a_server_gone_at_start_fails_in_seconds_and_nothing_trains(server, tmp_
     print(f"server gone at start: exit 2 after {elapsed:.1f} s (Python, imports and the probe)")
 
 
-def test_a_server_that_drops_mid_sweep_costs_bounded_retries_and_resume_completes(server, tmp_path):
-    env = {**os.environ, "MLFLOW_TRACKING_URI": server.uri}
-    table = str(tmp_path / "lakehouse" / "model_training_results")
-    log = tmp_path / "first.log"
-    proc = subprocess.Popen(train_cpu(*ARGS), cwd=tmp_path, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        wait_for_rows(table, 2, proc)
-        server.stop()
-        dropped = time.monotonic()
-        code = proc.wait(300)
-        after_drop = time.monotonic() - dropped
-    finally:
-        kill_group(proc)
-    output = log.read_text()
+def test_a_server_that_drops_mid_sweep_costs_bounded_retries_and_resume_completes(server, tmp_path, ray_local, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server.uri)
+    config = FleetConfig(data=DataConfig(n_samples=300), models=(("logistic", 3), ("naive_bayes", 3)), n_trials=2, results=str(tmp_path / "results"), experiment="outage")
+    table = config.results
+    dropped: dict[str, float] = {}
+
+    def drop_after_two_rows():
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            try:
+                if len(results.read_results(table)) >= 2:
+                    server.stop()
+                    dropped["at"] = time.monotonic()
+                    return
+            except Exception:  # no table yet
+                pass
+            time.sleep(0.1)
+
+    dropper = threading.Thread(target=drop_after_two_rows, daemon=True)
+    dropper.start()
+    out = io.StringIO()
+    report = run_sweep(config, stream=out)
+    after_drop = time.monotonic() - dropped["at"]
+    dropper.join(5)
+
     rows = results.read_results(table)
-    sweep_id = rows["sweep_id"][0]
-    assert code == 1, output[-3000:]
+    assert report.exit_code == 1, out.getvalue()[-3000:]
     assert len(rows) == 6 and rows["model_id"].is_unique  # no model lost: each has its row
     unlogged = rows[rows["status"] == "FAILED"]
     assert len(unlogged) >= 1 and unlogged["error"].str.startswith("MLflow: ").all(), unlogged["error"].tolist()
-    assert "the sweep's parent run could not be closed" in output and f"resume={sweep_id}" in output
+    assert "the sweep's parent run could not be closed" in out.getvalue() and f"resume={report.sweep_id}" in out.getvalue()
 
     server.start()
     client = mlflow.MlflowClient(server.uri)
-    before = sweep_counts(client, table, sweep_id)
-    second = subprocess.run(train_cpu(*ARGS, "--resume", sweep_id), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    before = sweep_counts(client, table, report.sweep_id)
+    resumed = run_sweep(replace(config, resume=report.sweep_id), stream=io.StringIO())
 
-    assert second.returncode == 0, second.stderr[-3000:]
-    after = assert_sweep_complete(client, table, sweep_id, range(6))
-    parent = client.search_runs([client.get_experiment_by_name("outage").experiment_id], "tags.`mlfleet.role` = 'sweep'")[0]
-    assert parent.info.status == "FINISHED"
-    print(f"server dropped mid-sweep: first run ended {after_drop:.1f} s after the drop, {len(unlogged)} model(s) not logged; before resume {before}; after {after}")
+    assert resumed.exit_code == 0
+    after = assert_sweep_complete(client, table, report.sweep_id, range(6))
+    assert client.get_run(report.parent_run_id).info.status == "FINISHED"
+    print(f"server dropped mid-sweep: the sweep ended {after_drop:.1f} s after the drop, {len(unlogged)} model(s) not logged; before resume {before}; after {after}")
