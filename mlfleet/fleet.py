@@ -8,6 +8,7 @@ family's CPUs/GPUs capped to the largest node, with the data in the object store
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -42,10 +43,14 @@ class Cluster:
 def connect(address: str = "") -> Cluster:
     """Start a local Ray (empty ``address``) or join one (``auto``, ``host:port``, ``ray://host:port``).
 
-    Reuses a Ray already initialised in this process. Raises MlfleetError when the address
-    does not answer, within seconds rather than Ray's own minute of retries.
+    An empty or ``auto`` address takes ``RAY_ADDRESS`` from the environment when it is set
+    (as Ray itself does). Reuses a Ray already initialised in this process. Raises
+    MlfleetError when the address does not answer, within seconds rather than Ray's own
+    minute of retries.
     """
     started_here = False
+    if address in ("", "auto") and os.environ.get("RAY_ADDRESS"):
+        address = os.environ["RAY_ADDRESS"]
     if not ray.is_initialized():
         if address and address != "auto":
             _probe(address)
@@ -142,6 +147,7 @@ def run_jobs(
             num_gpus=job.gpus,
             max_retries=MAX_RETRIES,
             retry_exceptions=False,
+            scheduling_strategy="SPREAD",  # over a cluster's nodes, not packed onto the first
             name=job.run_name,
         ).remote(job, split_ref, spec_ref, board)
         pending[ref] = job

@@ -1,0 +1,58 @@
+"""train_cpu joining a running Ray head (`ray start --head` on 127.0.0.1, started and stopped here),
+by every way of naming it: host:port, RAY_ADDRESS with address=auto, and ray://host:port."""
+
+import mlflow
+import pytest
+
+from conftest import mlflow_run, project_copy
+from mlfleet import results
+from servers import ray_cluster, run_entry
+
+pytestmark = pytest.mark.e2e
+TABLE = "lakehouse/model_training_results"
+SMALL = {"n_trials": "2", "n_samples": "300", "n_features": "8"}
+
+
+@pytest.fixture(scope="module")
+def head():
+    with ray_cluster((2,)) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    return project_copy(tmp_path)
+
+
+def rows(project):
+    return results.read_results(str(project / TABLE))
+
+
+def test_train_cpu_joins_a_head_by_host_port(head, project):
+    # random_forest asks for 4 CPUs: capped to the head's 2, read from the cluster
+    proc = mlflow_run(project, "train_cpu", {"address": head.address, "models": "random_forest:1,logistic:1,naive_bayes:1", **SMALL})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"Ray {head.address} with 1 node(s), 2 CPUs" in proc.stderr
+    table = rows(project).set_index("family")
+    assert (table["status"] == "FINISHED").all() and len(table) == 3
+    assert table.loc["random_forest", "cpus"] == 2 and table.loc["logistic", "cpus"] == 1
+    assert table["node"].nunique() == 1
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    run = client.get_run(table.loc["logistic", "mlflow_run_id"])
+    assert run.data.tags["node"] == table.loc["logistic", "node"]
+
+
+def test_address_auto_takes_ray_address_from_the_environment(head, project):
+    proc = run_entry(project, "train_cpu", {"address": "auto", "models": "naive_bayes:2", **SMALL}, env={"RAY_ADDRESS": head.address})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"Ray {head.address} with 1 node(s)" in proc.stderr
+    assert len(rows(project)) == 2
+
+
+def test_ray_client_address(head, project):
+    proc = run_entry(project, "train_cpu", {"address": head.client_address, "models": "logistic:2", **SMALL})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"Ray {head.client_address} with 1 node(s), 2 CPUs" in proc.stderr
+    table = rows(project)
+    assert len(table) == 2 and (table["status"] == "FINISHED").all()
