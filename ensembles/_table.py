@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mlfleet import results
 from mlfleet.errors import MlfleetError
-from mlfleet.results import is_local, resolve_location
+from mlfleet.results import is_local, resolve_location, resolve_storage_options
 
 KINDS = ("member", "ensemble", "single")
 TABLE_NAME = "ensemble_results"
@@ -94,6 +94,7 @@ def check_columns(uri: str, storage_options: dict[str, str] | None = None) -> No
     location = resolve_location(uri)
     if is_local(location) and not Path(location).is_dir():
         return
+    storage_options = resolve_storage_options(storage_options)
     if not DeltaTable.is_deltatable(location, storage_options):
         return
     existing = set(DeltaTable(location, storage_options=storage_options).schema().to_arrow().names)
@@ -112,7 +113,7 @@ def append_rows(uri: str, rows: list[EnsembleRow], storage_options: dict[str, st
     import pyarrow as pa
     from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 
-    table = DeltaTable(resolve_location(uri), storage_options=storage_options)
+    table = DeltaTable(resolve_location(uri), storage_options=resolve_storage_options(storage_options))
     new = [row for row in rows if table.transaction_version(transaction_id(row)) is None]
     if not new:
         return 0
@@ -129,7 +130,7 @@ def read_rows(uri: str, ensemble_id: str | None = None, storage_options: dict[st
     """The table as a pandas DataFrame, optionally of one ensemble."""
     from deltalake import DeltaTable
 
-    frame = DeltaTable(resolve_location(uri), storage_options=storage_options).to_pandas()
+    frame = DeltaTable(resolve_location(uri), storage_options=resolve_storage_options(storage_options)).to_pandas()
     if ensemble_id is not None:
         frame = frame[frame["ensemble_id"] == ensemble_id].reset_index(drop=True)
     return frame

@@ -26,6 +26,19 @@ from mlfleet.train import Outcome, SweepSpec, failed_row, train_one
 CONNECT_TIMEOUT_S = 5.0
 #: Ray retries a task whose worker process died; application errors are not retried
 MAX_RETRIES = 2
+#: what the driver's environment gives the workers of a cluster it joins (Ray's runtime_env;
+#: a local Ray's workers inherit it anyway): storage options and MLflow's server credentials
+FORWARDED_ENV = (
+    "MLFLEET_STORAGE_OPTIONS",
+    "MLFLEET_SHARED_STORAGE",
+    "MLFLEET_FAIL_MODEL_IDS",
+    "MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD",
+    "MLFLOW_TRACKING_TOKEN",
+    "MLFLOW_TRACKING_INSECURE_TLS",
+    "MLFLOW_TRACKING_SERVER_CERT_PATH",
+    "MLFLOW_TRACKING_CLIENT_CERT_PATH",
+)
 
 
 @dataclass(frozen=True)
@@ -54,9 +67,11 @@ def connect(address: str = "") -> Cluster:
     if not ray.is_initialized():
         if address and address != "auto":
             _probe(address)
+        forwarded = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
         try:
             ray.init(
                 address=address or None,
+                runtime_env={"env_vars": forwarded} if address and forwarded else None,
                 include_dashboard=False,
                 log_to_driver=False,
                 logging_level=logging.WARNING,

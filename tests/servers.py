@@ -190,3 +190,46 @@ def run_entry(project: Path, entry_point: str, params: dict[str, str], *, env: d
     for key, value in params.items():
         cmd += [f"--{key}", value]
     return subprocess.run(cmd, cwd=project, env=child_env(**(env or {})), capture_output=True, text=True, timeout=timeout)
+
+
+#: a recognisable secret: tests check that it never reaches MLflow or a log line
+SECRET = "s3cr3t-never-logged"
+
+
+@contextmanager
+def s3_server(bucket: str = "lake"):
+    """A local S3 (moto's server) on a free port with ``bucket``; yields the delta-rs storage options for it."""
+    import boto3
+    import requests
+
+    port = free_port()
+    log = Path(tempfile.mkdtemp(prefix="s3")) / "moto.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out, stderr=subprocess.STDOUT, env=child_env(), start_new_session=True,
+        )
+    endpoint = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return requests.get(endpoint, timeout=2).status_code < 500
+        except requests.RequestException:
+            return False
+
+    options = {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": SECRET,
+        "AWS_REGION": "us-east-1",
+        "AWS_ALLOW_HTTP": "true",
+    }
+    try:
+        _wait_for(up, 60, "moto S3 server", proc, log)
+        boto3.client(
+            "s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key=SECRET, region_name="us-east-1"
+        ).create_bucket(Bucket=bucket)
+        yield options
+    finally:
+        _stop(proc)
+        shutil.rmtree(log.parent, ignore_errors=True)

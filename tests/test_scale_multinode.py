@@ -1,5 +1,8 @@
 """A multi-node Ray cluster on one machine (a head and a worker node, one CPU each, started and
-stopped here): the fleet spreads over both nodes, and the guard stops local stores at start."""
+stopped here): the fleet spreads over both nodes logging to a tracking server and writing its
+rows to S3 (moto), and the guard stops local stores at start unless declared shared."""
+
+import json
 
 import mlflow
 import pytest
@@ -9,7 +12,8 @@ from mlfleet import results
 from mlfleet.config import DataConfig
 from mlfleet.data import load_dataset
 from mlfleet.guard import SHARED_ENV
-from servers import mlflow_server, ray_cluster, run_entry
+from mlfleet.results import STORAGE_OPTIONS_ENV
+from servers import SECRET, mlflow_server, ray_cluster, run_entry, s3_server
 
 pytestmark = pytest.mark.e2e
 TABLE = "lakehouse/model_training_results"
@@ -35,14 +39,20 @@ def project(tmp_path, monkeypatch):
     return project_copy(tmp_path)
 
 
-def test_the_fleet_spreads_over_the_nodes_logging_to_a_tracking_server(cluster, server, project, monkeypatch):
-    # the tracking server takes the runs; the results folder is on a disk both nodes see (this
-    # machine), which is what MLFLEET_SHARED_STORAGE declares (an NFS mount on a real cluster)
-    env = {"MLFLOW_TRACKING_URI": server, SHARED_ENV: "1"}
-    proc = run_entry(project, "train_cpu", {"address": cluster.address, "models": "logistic:2,naive_bayes:2,random_forest:1", "experiment": "spread", **SMALL}, env=env)
+@pytest.fixture(scope="module")
+def s3():
+    with s3_server() as options:
+        yield options
+
+
+def test_the_fleet_spreads_over_the_nodes_into_a_tracking_server_and_s3(cluster, server, s3, project, monkeypatch):
+    # the nodes were started without the storage options: they reach the workers with the job
+    env = {"MLFLOW_TRACKING_URI": server, STORAGE_OPTIONS_ENV: json.dumps(s3)}
+    params = {"address": cluster.address, "models": "logistic:2,naive_bayes:2,random_forest:1", "results": "s3://lake/fleet", "experiment": "spread"}
+    proc = run_entry(project, "train_cpu", {**params, **SMALL}, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"Ray {cluster.address} with 2 node(s), 2 CPUs" in proc.stderr
-    table = results.read_results(str(project / TABLE))
+    table = results.read_results("s3://lake/fleet", storage_options=s3)
     assert len(table) == 5 and (table["status"] == "FINISHED").all()
     assert table["node"].nunique() == 2  # models ran on both nodes
     assert (table["cpus"] == 1).all()  # random_forest's 4 CPUs capped to the largest node's 1
@@ -50,10 +60,21 @@ def test_the_fleet_spreads_over_the_nodes_logging_to_a_tracking_server(cluster, 
     for row in table.itertuples():
         run = client.get_run(row.mlflow_run_id)
         assert run.info.status == "FINISHED" and run.data.tags["node"] == row.node
-    assert not (project / "mlflow.db").exists() and not (project / "mlruns").exists()  # nothing local
+        assert SECRET not in json.dumps({**run.data.params, **run.data.tags})
+    assert not (project / "mlflow.db").exists() and not (project / "mlruns").exists() and not (project / "lakehouse").exists()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", server)  # the model's artifacts come back through the server
     X = load_dataset(DataConfig(n_samples=300, n_features=8)).X.head(4)
     assert len(mlflow.pyfunc.load_model(table["model_uri"][0]).predict(X)) == 4
+
+
+def test_declared_shared_storage_lets_local_stores_through(cluster, project):
+    # on one machine every node sees the same disk, as every node sees an NFS mount on a real cluster
+    proc = run_entry(project, "train_cpu", {"address": cluster.address, "models": "naive_bayes:2", **SMALL}, env={SHARED_ENV: "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = results.read_results(str(project / TABLE))
+    assert len(table) == 2 and (table["status"] == "FINISHED").all()
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    assert {client.get_run(r).info.status for r in table["mlflow_run_id"]} == {"FINISHED"}
 
 
 @pytest.mark.parametrize(
