@@ -78,6 +78,11 @@ def connect(address: str = "") -> Cluster:
                 configure_logging=True,
             )
         except (ConnectionError, RuntimeError, ValueError) as exc:
+            if _auth_refused(exc):
+                raise MlfleetError(
+                    f"Ray at address={address!r} wants an authentication token; set RAY_AUTH_MODE=token and the "
+                    "cluster's token (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token)"
+                ) from None
             raise MlfleetError(
                 f"cannot join Ray at address={address!r} ({first_line(exc)}); start one with `ray start --head` or leave address empty for a local Ray"
             ) from None
@@ -122,6 +127,15 @@ def disconnect(cluster: Cluster) -> None:
     """Shut down a Ray this process started; leave one it joined or found running."""
     if cluster.started_here and ray.is_initialized():
         ray.shutdown()
+
+
+def _auth_refused(exc: BaseException | None) -> bool:
+    """Whether Ray refused us for want of a token (Ray joins an explicit address without one)."""
+    while exc is not None:
+        if type(exc).__name__ == "AuthenticationError" or "InvalidAuthToken" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _probe(address: str) -> None:

@@ -112,7 +112,7 @@ def parse_storage_options(text: str) -> dict[str, str]:
     text = text.strip()
     if not text:
         return {}
-    if text.startswith("{"):
+    if text.startswith(("{", "[", '"')):
         try:
             parsed = json.loads(text)
         except json.JSONDecodeError as exc:

@@ -97,7 +97,8 @@ def ray_cluster(cpus_per_node: tuple[int, ...] = (2,)):
                 f"--runtime-env-agent-port={free_port()}", f"--metrics-export-port={free_port()}",
             ]
             with open(log, "w") as out:
-                proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=child_env(), start_new_session=True)
+                # without it, `ray start` turns token authentication on wherever ~/.ray/auth_token exists
+                proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=child_env(RAY_AUTH_MODE="disabled"), start_new_session=True)
             procs.append(proc)
             _wait_for(lambda: "Ray runtime started" in log.read_text(errors="replace"), 90, f"Ray node {i}", proc, log)
         _wait_for(lambda: _alive_nodes(port) >= len(cpus_per_node), 60, f"{len(cpus_per_node)} Ray nodes")

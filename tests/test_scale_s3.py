@@ -57,6 +57,7 @@ def test_concurrent_writers_lose_no_row(s3):
     assert len(frame) == 32 and len(frame.groupby(["sweep_id", "model_id"])) == 32
 
 
+@pytest.mark.e2e
 def test_train_cpu_writes_its_rows_to_s3_and_no_secret_to_mlflow(s3, tmp_path):
     project = project_copy(tmp_path / "project")
     env = {STORAGE_OPTIONS_ENV: json.dumps(s3), "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
