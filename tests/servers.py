@@ -128,7 +128,7 @@ def postgres():
         import pytest
 
         pytest.skip("PostgreSQL is not installed (apt-get install postgresql; .ci/run does it)")
-    bindir = Path(initdb).parent
+    bindir = Path(initdb).resolve().parent  # /usr/local/bin may hold links to a few of them only
     root = os.geteuid() == 0
     temp = Path(tempfile.mkdtemp(prefix="pg", dir="/tmp"))
     if root:

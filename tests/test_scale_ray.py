@@ -1,12 +1,16 @@
-"""train_cpu joining a running Ray head (`ray start --head` on 127.0.0.1, started and stopped here),
-by every way of naming it: host:port, RAY_ADDRESS with address=auto, and ray://host:port."""
+"""Joining a running Ray head (`ray start --head` on 127.0.0.1, started and stopped here) by every
+way of naming it: host:port, RAY_ADDRESS with an empty address or address=auto, and ray://host:port;
+train_cpu end to end through `mlflow run` and through Ray Client."""
+
+import subprocess
+import sys
 
 import mlflow
 import pytest
 
 from conftest import mlflow_run, project_copy
 from mlfleet import results
-from servers import ray_cluster, run_entry
+from servers import child_env, ray_cluster, run_entry
 
 pytestmark = pytest.mark.e2e
 TABLE = "lakehouse/model_training_results"
@@ -43,11 +47,18 @@ def test_train_cpu_joins_a_head_by_host_port(head, project):
     assert run.data.tags["node"] == table.loc["logistic", "node"]
 
 
-def test_address_auto_takes_ray_address_from_the_environment(head, project):
-    proc = run_entry(project, "train_cpu", {"address": "auto", "models": "naive_bayes:2", **SMALL}, env={"RAY_ADDRESS": head.address})
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert f"Ray {head.address} with 1 node(s)" in proc.stderr
-    assert len(rows(project)) == 2
+@pytest.mark.parametrize(("address", "ray_address"), [("auto", True), ("", True), ("HEAD", False)])
+def test_the_ways_of_naming_the_head(head, address, ray_address):
+    # fleet.connect alone, in a process of its own (a Ray this test process started would be reused)
+    code = (
+        "import sys; from mlfleet import fleet; c = fleet.connect(sys.argv[1]); "
+        "print(c.address, c.nodes, c.total_cpus, c.max_cpus, c.started_here); fleet.disconnect(c)"
+    )
+    env = child_env(**({"RAY_ADDRESS": head.address} if ray_address else {}))
+    target = head.address if address == "HEAD" else address
+    proc = subprocess.run([sys.executable, "-c", code, target], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == [head.address, "1", "2.0", "2", "True"]
 
 
 def test_ray_client_address(head, project):
