@@ -87,11 +87,14 @@ def ray_cluster(cpus_per_node: tuple[int, ...] = (2,)):
     try:
         for i, cpus in enumerate(cpus_per_node):
             log = temp / f"node{i}.log"
-            args = ["--head", f"--port={port}", f"--ray-client-server-port={client_port}"] if i == 0 else [f"--address=127.0.0.1:{port}"]
+            if i == 0:
+                args = ["--head", f"--port={port}", f"--ray-client-server-port={client_port}", "--include-dashboard=false"]
+            else:
+                args = [f"--address=127.0.0.1:{port}"]
             cmd = [
                 str(BIN / "ray"), "start", "--block", *args,
                 "--node-ip-address=127.0.0.1", f"--num-cpus={cpus}", "--num-gpus=0",
-                f"--temp-dir={temp}", "--include-dashboard=false", "--disable-usage-stats",
+                f"--temp-dir={temp}", "--disable-usage-stats",
                 f"--object-store-memory={100 * 1024 * 1024}",
                 f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
                 f"--runtime-env-agent-port={free_port()}", f"--metrics-export-port={free_port()}",
