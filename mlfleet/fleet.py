@@ -84,7 +84,7 @@ def connect(address: str = "") -> Cluster:
                     "cluster's token (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token)"
                 ) from None
             raise MlfleetError(
-                f"cannot join Ray at address={address!r} ({first_line(exc)}); start one with `ray start --head` or leave address empty for a local Ray"
+                f"cannot join Ray at address={address!r} ({_reason(exc)}); start one with `ray start --head` or leave address empty for a local Ray"
             ) from None
         started_here = True
     nodes = [n for n in ray.nodes() if n.get("Alive")]
@@ -127,6 +127,14 @@ def disconnect(cluster: Cluster) -> None:
     """Shut down a Ray this process started; leave one it joined or found running."""
     if cluster.started_here and ray.is_initialized():
         ray.shutdown()
+
+
+def _reason(exc: BaseException) -> str:
+    """One line of why Ray refused: Ray Client puts it after a heading line ending in ':'."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].endswith(":"):
+        return f"{lines[0]} {lines[-1]}"
+    return first_line(exc)
 
 
 def _auth_refused(exc: BaseException | None) -> bool:

@@ -101,7 +101,9 @@ def ray_cluster(cpus_per_node: tuple[int, ...] = (2,)):
             ]
             with open(log, "w") as out:
                 # without it, `ray start` turns token authentication on wherever ~/.ray/auth_token exists
-                proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=child_env(RAY_AUTH_MODE="disabled"), start_new_session=True)
+                # and Ray Client's proxy gives a new client's server 30 s to answer, too little on a busy 2-core machine
+                env = child_env(RAY_AUTH_MODE="disabled", RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S="180")
+                proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
             procs.append(proc)
             _wait_for(lambda: "Ray runtime started" in log.read_text(errors="replace"), 90, f"Ray node {i}", proc, log)
         _wait_for(lambda: _alive_nodes(port) >= len(cpus_per_node), 60, f"{len(cpus_per_node)} Ray nodes")
