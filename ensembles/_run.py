@@ -117,7 +117,7 @@ def run_ensemble(config: EnsembleConfig, *, stream: TextIO | None = None) -> Ens
     uri = tracking.tracking_uri()
     cluster = fleet.connect(config.address)
     try:
-        guard.check_shared_stores(cluster.nodes, tracking_uri=uri)  # members log their runs; the driver writes the rows
+        guard.check_shared_stores(cluster, tracking_uri=uri)  # members log their runs; the driver writes the rows
         tracking.prepare_store(uri)
         ensure_table(results_uri)
         ensemble_id = new_sweep_id(config.entry_point)

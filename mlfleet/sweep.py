@@ -65,7 +65,7 @@ def run_sweep(config: FleetConfig, *, stream: TextIO | None = None) -> SweepRepo
     uri = tracking.tracking_uri()
     cluster = fleet.connect(config.address)
     try:
-        guard.check_shared_stores(cluster.nodes, tracking_uri=uri, results=(results_uri,))
+        guard.check_shared_stores(cluster, tracking_uri=uri, results=(results_uri,))
         gpus = fleet.gpus_per_model(config.device, config.gpus_per_model, cluster) if _wants_gpus(config) else 0.0
         tracking.prepare_store(uri)
         jobs = expand_jobs(

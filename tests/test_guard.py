@@ -3,7 +3,12 @@
 import pytest
 
 from mlfleet.errors import MlfleetError
+from mlfleet.fleet import Cluster
 from mlfleet.guard import SHARED_ENV, check_shared_stores, is_local_tracking
+
+
+def cluster(nodes: int, address: str = "head:6379") -> Cluster:
+    return Cluster(address=address, nodes=nodes, total_cpus=4.0 * nodes, max_cpus=4, max_gpus=0.0, started_here=False)
 
 
 @pytest.mark.parametrize(
@@ -33,7 +38,7 @@ def test_which_tracking_stores_are_local(uri, local):
 def test_local_stores_on_several_nodes_are_refused(tracking, results, message, monkeypatch):
     monkeypatch.delenv(SHARED_ENV, raising=False)
     with pytest.raises(MlfleetError, match=message) as caught:
-        check_shared_stores(3, tracking_uri=tracking, results=results)
+        check_shared_stores(cluster(3), tracking_uri=tracking, results=results)
     assert "\n" not in str(caught.value) and f"{SHARED_ENV}=1" in str(caught.value)
 
 
@@ -47,16 +52,23 @@ def test_local_stores_on_several_nodes_are_refused(tracking, results, message, m
 )
 def test_shared_or_single_node_stores_pass(nodes, tracking, results, monkeypatch):
     monkeypatch.delenv(SHARED_ENV, raising=False)
-    check_shared_stores(nodes, tracking_uri=tracking, results=results)
+    check_shared_stores(cluster(nodes), tracking_uri=tracking, results=results)
 
 
 @pytest.mark.parametrize("value", ["1", "true", "YES"])
 def test_shared_storage_declared_lets_local_paths_through(value, monkeypatch):
     monkeypatch.setenv(SHARED_ENV, value)
-    check_shared_stores(4, tracking_uri="sqlite:////nfs/mlflow.db", results=("/nfs/lakehouse/t",))
+    check_shared_stores(cluster(4), tracking_uri="sqlite:////nfs/mlflow.db", results=("/nfs/lakehouse/t",))
 
 
 def test_shared_storage_other_values_do_not(monkeypatch):
     monkeypatch.setenv(SHARED_ENV, "0")
     with pytest.raises(MlfleetError):
-        check_shared_stores(2, tracking_uri="sqlite:////nfs/mlflow.db")
+        check_shared_stores(cluster(2), tracking_uri="sqlite:////nfs/mlflow.db")
+
+
+def test_ray_client_runs_the_tasks_elsewhere_even_on_one_node(monkeypatch):
+    monkeypatch.delenv(SHARED_ENV, raising=False)
+    with pytest.raises(MlfleetError, match=r"^the Ray cluster at ray://head:10001 runs the tasks on its own machines \(Ray Client\) but MLflow"):
+        check_shared_stores(cluster(1, "ray://head:10001"), tracking_uri="sqlite:////tmp/mlflow.db")
+    check_shared_stores(cluster(1, "ray://head:10001"), tracking_uri="http://mlflow:5000", results=("s3://b/t",))

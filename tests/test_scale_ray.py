@@ -10,6 +10,7 @@ import pytest
 
 from conftest import mlflow_run, project_copy
 from mlfleet import results
+from mlfleet.guard import SHARED_ENV
 from servers import child_env, ray_cluster, run_entry
 
 pytestmark = pytest.mark.e2e
@@ -62,7 +63,9 @@ def test_the_ways_of_naming_the_head(head, address, ray_address):
 
 
 def test_ray_client_address(head, project):
-    proc = run_entry(project, "train_cpu", {"address": head.client_address, "models": "logistic:2", **SMALL})
+    # through Ray Client the driver is outside the cluster, so local stores need declaring shared
+    # (they are: one machine); without it the guard stops the run (test_guard.py)
+    proc = run_entry(project, "train_cpu", {"address": head.client_address, "models": "logistic:2", **SMALL}, env={SHARED_ENV: "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"Ray {head.client_address} with 1 node(s), 2 CPUs" in proc.stderr
     table = rows(project)
