@@ -36,8 +36,8 @@ import _harness  # noqa: E402
 DEFAULT_MODELS = "gradient_boosting:4,svm:4,logistic:4,naive_bayes:4"
 
 
-def one_run(address: str, args, label: str) -> tuple[float, float, int]:
-    """Run train_cpu against ``address`` in a fresh folder; return (sweep wall, command wall, distinct nodes)."""
+def one_run(address: str, args, label: str) -> tuple[float, float, int, float]:
+    """Run train_cpu against ``address`` in a fresh folder; return (sweep wall, command wall, distinct nodes, parallel efficiency)."""
     import mlflow
 
     from mlfleet import results
@@ -56,9 +56,17 @@ def one_run(address: str, args, label: str) -> tuple[float, float, int]:
         sys.exit(f"train_cpu on the {label} cluster failed with exit code {proc.returncode}")
     client = mlflow.MlflowClient(f"sqlite:///{work / 'mlflow.db'}")
     (parent,) = client.search_runs([e.experiment_id for e in client.search_experiments()], "tags.`mlfleet.role` = 'sweep'")
-    nodes = results.read_results(str(work / _harness.TABLE))["node"].nunique()
+    rows = results.read_results(str(work / _harness.TABLE))
     shutil.rmtree(work, ignore_errors=True)
-    return parent.data.metrics["wall_s"], command_s, nodes
+    # how busy each node was between the first model's start and the last model's end
+    start, end = rows["started_at"].min(), rows["finished_at"].max()
+    span = (end - start).total_seconds()
+    busy = {node: (part["finished_at"] - part["started_at"]).dt.total_seconds().sum() for node, part in rows.groupby("node")}
+    print(f"  {label}: models {len(rows)}, span {span:.1f} s; per node: "
+          + ", ".join(f"{n.split(':')[-1]} {len(rows[rows['node'] == n])} models, busy {b:.1f} s" for n, b in busy.items())
+          + f"; model work {parent.data.metrics['model_work_cpu_s']:.1f} CPU-s, efficiency {parent.data.metrics['parallel_efficiency']:.0%}",
+          flush=True)
+    return parent.data.metrics["wall_s"], command_s, rows["node"].nunique(), parent.data.metrics["parallel_efficiency"]
 
 
 def main() -> None:
@@ -72,12 +80,12 @@ def main() -> None:
 
     half = args.cpus // 2
     layouts = {"one-node": (args.cpus,), "two-node": (half, args.cpus - half)}
-    walls: dict[str, list[tuple[float, float, int]]] = {name: [] for name in layouts}
+    walls: dict[str, list[tuple[float, float, int, float]]] = {name: [] for name in layouts}
     for repeat in range(args.repeats):
         for name, cpus in layouts.items():
             with ray_cluster(cpus) as cluster:
-                sweep_s, command_s, nodes = one_run(cluster.address, args, name)
-            walls[name].append((sweep_s, command_s, nodes))
+                sweep_s, command_s, nodes, efficiency = one_run(cluster.address, args, name)
+            walls[name].append((sweep_s, command_s, nodes, efficiency))
             print(f"repeat {repeat + 1}/{args.repeats} {name:<9} nodes {cpus}: sweep {sweep_s:6.1f} s, command {command_s:6.1f} s, "
                   f"models ran on {nodes} node(s)", flush=True)
     one = statistics.median(w[0] for w in walls["one-node"])
@@ -87,6 +95,11 @@ def main() -> None:
     print(f"\nfleet {args.models}, {args.n_trials} trials, {args.n_samples} rows, {args.cpus} CPUs in all ({os.cpu_count()} on this machine)")
     print(f"sweep wall    one node {one:6.1f} s   two nodes {two:6.1f} s   overhead {two / one - 1:+.1%}")
     print(f"command wall  one node {one_cmd:6.1f} s   two nodes {two_cmd:6.1f} s   overhead {two_cmd / one_cmd - 1:+.1%}")
+    # the models' own seconds grow with whatever else runs on the machine; the efficiency (model
+    # work / (sweep wall x CPUs)) divides that out, so it is the steadier figure on a busy machine
+    eff_one = statistics.median(w[3] for w in walls["one-node"])
+    eff_two = statistics.median(w[3] for w in walls["two-node"])
+    print(f"efficiency    one node {eff_one:6.1%}   two nodes {eff_two:6.1%}   overhead {eff_one / eff_two - 1:+.1%} (wall per unit of model work)")
 
 
 if __name__ == "__main__":
