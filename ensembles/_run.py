@@ -27,7 +27,7 @@ from typing import TextIO
 
 import numpy as np
 
-from mlfleet import fleet, results, tracking
+from mlfleet import fleet, guard, results, tracking
 from mlfleet.data import load_dataset, split_dataset
 from mlfleet.errors import MlfleetError
 from mlfleet.jobs import ModelJob
@@ -117,6 +117,7 @@ def run_ensemble(config: EnsembleConfig, *, stream: TextIO | None = None) -> Ens
     uri = tracking.tracking_uri()
     cluster = fleet.connect(config.address)
     try:
+        guard.check_shared_stores(cluster, tracking_uri=uri)  # members log their runs; the driver writes the rows
         tracking.prepare_store(uri)
         ensure_table(results_uri)
         ensemble_id = new_sweep_id(config.entry_point)

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from mlfleet import results
-from mlfleet.results import resolve_location
+from mlfleet.results import resolve_location, resolve_storage_options
 
 KINDS = ("member", "ensemble", "single")
 TABLE_NAME = "ensemble_results"
@@ -100,7 +100,7 @@ def append_rows(uri: str, rows: list[EnsembleRow], storage_options: dict[str, st
     import pyarrow as pa
     from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 
-    table = DeltaTable(resolve_location(uri), storage_options=storage_options)
+    table = DeltaTable(resolve_location(uri), storage_options=resolve_storage_options(storage_options))
     new = [row for row in rows if table.transaction_version(transaction_id(row)) is None]
     if not new:
         return 0
@@ -117,7 +117,7 @@ def read_rows(uri: str, ensemble_id: str | None = None, storage_options: dict[st
     """The table as a pandas DataFrame, optionally of one ensemble."""
     from deltalake import DeltaTable
 
-    frame = DeltaTable(resolve_location(uri), storage_options=storage_options).to_pandas()
+    frame = DeltaTable(resolve_location(uri), storage_options=resolve_storage_options(storage_options)).to_pandas()
     if ensemble_id is not None:
         frame = frame[frame["ensemble_id"] == ensemble_id].reset_index(drop=True)
     return frame

@@ -8,6 +8,7 @@ family's CPUs/GPUs capped to the largest node, with the data in the object store
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -25,6 +26,19 @@ from mlfleet.train import Outcome, SweepSpec, failed_row, train_one
 CONNECT_TIMEOUT_S = 5.0
 #: Ray retries a task whose worker process died; application errors are not retried
 MAX_RETRIES = 2
+#: what the driver's environment gives the workers of a cluster it joins (Ray's runtime_env;
+#: a local Ray's workers inherit it anyway): storage options and MLflow's server credentials
+FORWARDED_ENV = (
+    "MLFLEET_STORAGE_OPTIONS",
+    "MLFLEET_SHARED_STORAGE",
+    "MLFLEET_FAIL_MODEL_IDS",
+    "MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD",
+    "MLFLOW_TRACKING_TOKEN",
+    "MLFLOW_TRACKING_INSECURE_TLS",
+    "MLFLOW_TRACKING_SERVER_CERT_PATH",
+    "MLFLOW_TRACKING_CLIENT_CERT_PATH",
+)
 
 
 @dataclass(frozen=True)
@@ -42,24 +56,35 @@ class Cluster:
 def connect(address: str = "") -> Cluster:
     """Start a local Ray (empty ``address``) or join one (``auto``, ``host:port``, ``ray://host:port``).
 
-    Reuses a Ray already initialised in this process. Raises MlfleetError when the address
-    does not answer, within seconds rather than Ray's own minute of retries.
+    An empty or ``auto`` address takes ``RAY_ADDRESS`` from the environment when it is set
+    (as Ray itself does). Reuses a Ray already initialised in this process. Raises
+    MlfleetError when the address does not answer, within seconds rather than Ray's own
+    minute of retries.
     """
     started_here = False
+    if address in ("", "auto") and os.environ.get("RAY_ADDRESS"):
+        address = os.environ["RAY_ADDRESS"]
     if not ray.is_initialized():
         if address and address != "auto":
             _probe(address)
+        forwarded = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
         try:
             ray.init(
                 address=address or None,
+                runtime_env={"env_vars": forwarded} if address and forwarded else None,
                 include_dashboard=False,
                 log_to_driver=False,
                 logging_level=logging.WARNING,
                 configure_logging=True,
             )
         except (ConnectionError, RuntimeError, ValueError) as exc:
+            if _auth_refused(exc):
+                raise MlfleetError(
+                    f"Ray at address={address!r} wants an authentication token; set RAY_AUTH_MODE=token and the "
+                    "cluster's token (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token)"
+                ) from None
             raise MlfleetError(
-                f"cannot join Ray at address={address!r} ({first_line(exc)}); start one with `ray start --head` or leave address empty for a local Ray"
+                f"cannot join Ray at address={address!r} ({_reason(exc)}); start one with `ray start --head` or leave address empty for a local Ray"
             ) from None
         started_here = True
     nodes = [n for n in ray.nodes() if n.get("Alive")]
@@ -104,6 +129,23 @@ def disconnect(cluster: Cluster) -> None:
         ray.shutdown()
 
 
+def _reason(exc: BaseException) -> str:
+    """One line of why Ray refused: Ray Client puts it after a heading line ending in ':'."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].endswith(":"):
+        return f"{lines[0]} {lines[-1]}"
+    return first_line(exc)
+
+
+def _auth_refused(exc: BaseException | None) -> bool:
+    """Whether Ray refused us for want of a token (Ray joins an explicit address without one)."""
+    while exc is not None:
+        if type(exc).__name__ == "AuthenticationError" or "InvalidAuthToken" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def _probe(address: str) -> None:
     parsed = urlparse(address if "://" in address else f"tcp://{address}")
     host, port = parsed.hostname, parsed.port
@@ -142,6 +184,7 @@ def run_jobs(
             num_gpus=job.gpus,
             max_retries=MAX_RETRIES,
             retry_exceptions=False,
+            scheduling_strategy="SPREAD",  # over a cluster's nodes, not packed onto the first
             name=job.run_name,
         ).remote(job, split_ref, spec_ref, board)
         pending[ref] = job

@@ -5,11 +5,17 @@ transaction ``mlfleet/<sweep_id>/<model_id>`` whose version is the row's generat
 writer that finds that generation committed skips, so a retried append never duplicates a
 row, and a model trained again on resume replaces its earlier row in one MERGE commit.
 A table written by an earlier schema is evolved (columns added), never rewritten.
+
+A table is a local folder or an object-store URI (``s3://``, ``abfss://``, ``gs://``). delta-rs
+reads the credentials of an object store from each process's environment (``AWS_*``,
+``AZURE_*``, ``GOOGLE_*``); ``MLFLEET_STORAGE_OPTIONS`` adds explicit delta-rs storage options
+(JSON or ``key=value,...``). They hold secrets, so they are never logged anywhere.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
@@ -92,8 +98,49 @@ def arrow_schema(row_type) -> Any:
     return pa.schema(columns)
 
 
+#: explicit delta-rs storage options for every table mlfleet reads or writes: JSON or key=value,...
+STORAGE_OPTIONS_ENV = "MLFLEET_STORAGE_OPTIONS"
+#: URI schemes of the object stores delta-rs writes to
+OBJECT_STORE_SCHEMES = ("s3", "s3a", "gs", "gcs", "abfs", "abfss", "az", "azure", "adl")
+
+
 def is_local(uri: str) -> bool:
     return "://" not in uri or uri.startswith("file://")
+
+
+def parse_storage_options(text: str) -> dict[str, str]:
+    """delta-rs storage options from ``{"key": "value"}`` or ``key=value,key=value``.
+
+    Raises MlfleetError for text of neither form; the message never shows a value (they are
+    credentials).
+    """
+    text = text.strip()
+    if not text:
+        return {}
+    if text.startswith(("{", "[", '"')):
+        try:
+            parsed = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise MlfleetError(f"{STORAGE_OPTIONS_ENV} is not valid JSON (at character {exc.pos}); use a JSON object or key=value,...") from None
+        if not isinstance(parsed, dict):
+            raise MlfleetError(f"{STORAGE_OPTIONS_ENV} must be a JSON object or key=value,..., but got a JSON {type(parsed).__name__}")
+        return {str(k): json.dumps(v) if isinstance(v, bool) else str(v) for k, v in parsed.items()}
+    options = {}
+    for number, part in enumerate(text.split(","), start=1):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise MlfleetError(
+                f"{STORAGE_OPTIONS_ENV} must be key=value,... or a JSON object, but item {number} is not key=value (values are not shown)"
+            )
+        options[key.strip()] = value.strip()
+    return options
+
+
+def resolve_storage_options(given: dict[str, str] | None = None) -> dict[str, str] | None:
+    """``given``, else the options in ``MLFLEET_STORAGE_OPTIONS``, else None (delta-rs then reads its environment)."""
+    if given is not None:
+        return given
+    return parse_storage_options(os.environ.get(STORAGE_OPTIONS_ENV, "")) or None
 
 
 def resolve_location(uri: str) -> str:
@@ -105,9 +152,12 @@ def check_writable(uri: str) -> None:
     """Raise MlfleetError unless a Delta table can be written at ``uri``; writes nothing lasting.
 
     A local location must be an existing Delta table, an empty or new folder under a
-    folder this process can write to. Object-store URIs are checked when first written.
+    folder this process can write to. An object-store URI must have a known scheme and answer
+    (with the storage options in force); whether it takes writes shows at the first write.
     """
+    resolve_storage_options()  # a malformed MLFLEET_STORAGE_OPTIONS stops here, before anything is written
     if not is_local(uri):
+        check_reachable(uri)
         return
     path = Path(resolve_location(uri))
     if path.exists() and not path.is_dir():
@@ -118,6 +168,22 @@ def check_writable(uri: str) -> None:
         probe_write(path)
     except OSError as exc:
         raise MlfleetError(f"results={uri} cannot be written ({first_line(exc)}); choose a location you can write to") from None
+
+
+def check_reachable(uri: str, storage_options: dict[str, str] | None = None) -> None:
+    """Raise MlfleetError unless ``uri`` is an object-store URI delta-rs can look into; writes nothing."""
+    from deltalake import DeltaTable
+
+    scheme = uri.split("://", 1)[0].lower()
+    if scheme not in OBJECT_STORE_SCHEMES:
+        raise MlfleetError(f"results={uri} has the unknown scheme {scheme}://; use a folder or an s3://, abfss:// or gs:// URI")
+    try:
+        DeltaTable.is_deltatable(uri, resolve_storage_options(storage_options))
+    except Exception as exc:
+        raise MlfleetError(
+            f"results={uri} cannot be reached ({first_line(exc)}); check the URI and the storage options "
+            f"(AWS_*, AZURE_*, GOOGLE_* variables or {STORAGE_OPTIONS_ENV})"
+        ) from None
 
 
 def probe_write(path: Path) -> None:
@@ -147,6 +213,7 @@ def ensure_table(uri: str, storage_options: dict[str, str] | None = None, *, arr
     from deltalake.exceptions import DeltaError
 
     arrow = arrow if arrow is not None else schema()
+    storage_options = resolve_storage_options(storage_options)
     location = resolve_location(uri)
     if not DeltaTable.is_deltatable(location, storage_options):
         if is_local(location):
@@ -184,6 +251,7 @@ def check_table(uri: str, storage_options: dict[str, str] | None = None, *, arro
     location = resolve_location(uri)
     if is_local(location) and not Path(location).is_dir():
         return []
+    storage_options = resolve_storage_options(storage_options)
     if not DeltaTable.is_deltatable(location, storage_options):
         return []
     table = DeltaTable(location, storage_options=storage_options)
@@ -228,6 +296,7 @@ def append_row(uri: str, row: ResultRow, storage_options: dict[str, str] | None 
     app_id = transaction_id(row.sweep_id, row.model_id)
     data = pa.Table.from_pylist([asdict(row)], schema=schema())
     commit = CommitProperties(app_transactions=[Transaction(app_id=app_id, version=attempt)])
+    storage_options = resolve_storage_options(storage_options)
     for _ in range(COMMIT_ATTEMPTS):
         table = DeltaTable(resolve_location(uri), storage_options=storage_options)
         committed = table.transaction_version(app_id)
@@ -267,7 +336,7 @@ def append_once(uri: str, rows: list, arrow: Any, app_id: str, storage_options: 
 
     data = pa.Table.from_pylist([asdict(r) for r in rows], schema=arrow)
     for _ in range(COMMIT_ATTEMPTS):
-        table = DeltaTable(resolve_location(uri), storage_options=storage_options)
+        table = DeltaTable(resolve_location(uri), storage_options=resolve_storage_options(storage_options))
         if table.transaction_version(app_id) is not None:
             return False
         try:
@@ -285,7 +354,7 @@ def read_results(uri: str, sweep_id: str | None = None, storage_options: dict[st
     """The table's rows as a pandas DataFrame, optionally of one sweep."""
     from deltalake import DeltaTable
 
-    table = DeltaTable(resolve_location(uri), storage_options=storage_options)
+    table = DeltaTable(resolve_location(uri), storage_options=resolve_storage_options(storage_options))
     frame = table.to_pandas()
     if sweep_id is not None:
         frame = frame[frame["sweep_id"] == sweep_id].reset_index(drop=True)

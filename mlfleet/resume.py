@@ -68,7 +68,7 @@ def plan(spec: SweepSpec, jobs: tuple[ModelJob, ...], task: str) -> Plan:
 
     runs = tracking.model_runs(spec.tracking)
     rows = {int(r["model_id"]): results.row_from_record(r) for r in results.read_results(spec.results, spec.sweep_id).to_dict("records")}
-    table = DeltaTable(results.resolve_location(spec.results))
+    table = DeltaTable(results.resolve_location(spec.results), storage_options=results.resolve_storage_options())
     complete: list[Outcome] = []
     to_train: list[ModelJob] = []
     rebuilt = stale = 0

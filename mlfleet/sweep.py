@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
 
-from mlfleet import fleet, results, tracking
+from mlfleet import fleet, guard, results, tracking
 from mlfleet.config import FleetConfig
 from mlfleet.data import load_dataset, split_dataset
 from mlfleet.errors import first_line
@@ -75,6 +75,7 @@ def run_sweep(config: FleetConfig, *, stream: TextIO | None = None) -> SweepRepo
     tracking.probe_server(uri)  # before Ray starts: a dead server fails in seconds, workers inherit the retry bounds
     cluster = fleet.connect(config.address)
     try:
+        guard.check_shared_stores(cluster, tracking_uri=uri, results=(results_uri,))
         gpus = fleet.gpus_per_model(config.device, config.gpus_per_model, cluster) if _wants_gpus(config) else 0.0
         tracking.prepare_store(uri)
         jobs = expand_jobs(

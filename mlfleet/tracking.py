@@ -275,9 +275,18 @@ def dataset_entity(X, y, *, name: str, source: str, digest: str, target: str):
 
 def _log_dataset(client, run_id: str, entity) -> None:
     from mlflow.entities import DatasetInput, InputTag
+    from mlflow.exceptions import MlflowException
     from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
-    client.log_inputs(run_id, [DatasetInput(entity, tags=[InputTag(MLFLOW_DATASET_CONTEXT, "training")])])
+    inputs = [DatasetInput(entity, tags=[InputTag(MLFLOW_DATASET_CONTEXT, "training")])]
+    try:
+        client.log_inputs(run_id, inputs)
+    except MlflowException as exc:
+        # runs logging the same new dataset at once (two fleets, or a fleet's tasks, on a tracking
+        # server) race on MLflow's unique key of datasets; the loser finds it there on a second try
+        if "unique constraint" not in str(exc).lower():
+            raise
+        client.log_inputs(run_id, inputs)
 
 
 def model_requirements(families: set[str]) -> tuple[str, ...]:

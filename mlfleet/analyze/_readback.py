@@ -103,13 +103,13 @@ def read_rows(location: str, experiment_id: str) -> pd.DataFrame:
     """The results rows of one experiment. Raises MlfleetError when ``location`` holds no Delta table."""
     from deltalake import DeltaTable
 
-    if not DeltaTable.is_deltatable(location):
+    if not DeltaTable.is_deltatable(location, results.resolve_storage_options()):
         raise MlfleetError(
             f"results={location} is not a Delta table (nothing there, or no _delta_log); "
             "pass results=LOCATION where train_cpu or train_gpu wrote their rows"
         )
     try:
-        frame = DeltaTable(location).to_pandas()
+        frame = DeltaTable(location, storage_options=results.resolve_storage_options()).to_pandas()
     except Exception as exc:  # a table of another program, or a damaged log
         raise MlfleetError(f"results={location} cannot be read as a Delta table: {first_line(exc)}") from None
     missing = [c for c in results.schema().names if c not in frame.columns]
@@ -197,8 +197,8 @@ def check_summary_location(location: str) -> None:
     """Raise MlfleetError unless the summary table can be written at ``location``; writes nothing."""
     from deltalake import DeltaTable
 
-    if DeltaTable.is_deltatable(location):
-        existing = set(DeltaTable(location).schema().to_arrow().names)
+    if DeltaTable.is_deltatable(location, results.resolve_storage_options()):
+        existing = set(DeltaTable(location, storage_options=results.resolve_storage_options()).schema().to_arrow().names)
         missing = [n for n in summary_schema().names if n not in existing]
         if missing:
             raise MlfleetError(f"the summary table {location} lacks the columns {', '.join(missing)}; move it aside or pass another results location")

@@ -157,4 +157,6 @@ def _read(reader: Callable[[str], pd.DataFrame], location: str, source: str) -> 
 def _read_delta(uri: str) -> pd.DataFrame:
     from deltalake import DeltaTable
 
-    return _read(lambda u: DeltaTable(u).to_pandas(), uri, uri)
+    from mlfleet.results import resolve_storage_options
+
+    return _read(lambda u: DeltaTable(u, storage_options=resolve_storage_options()).to_pandas(), uri, uri)

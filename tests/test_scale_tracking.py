@@ -1,0 +1,114 @@
+"""Every entry point against a real MLflow tracking server (``MLFLOW_TRACKING_URI=http://...``) serving
+the artifacts, with a sqlite backend and with PostgreSQL, as teams run it in production.
+
+One server per backend and one Ray head serve the whole module; the entry points run through
+`mlflow run`, as users type it. On each backend, train_cpu and train_gpu run at the same time
+(both fleets' tasks logging through the server at once), then analyze reads them back. The
+ensemble and the benchmark talk to the server as the others do and never to its database, so
+they run against the sqlite-backed server only, which keeps the module's time down.
+"""
+
+import subprocess
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from conftest import mlflow_run, mlflow_run_command, project_copy
+from mlfleet import results
+from servers import mlflow_server, postgres, ray_cluster
+
+pytestmark = pytest.mark.e2e
+SMALL = {"n_trials": "2", "n_samples": "300", "n_features": "8"}
+EXPERIMENT = "fleet"
+
+
+@pytest.fixture(scope="module")
+def head():
+    with ray_cluster((2,)) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def stack(request, tmp_path_factory, head):
+    """A project folder, an `mlflow server` on ``request.param`` and the environment that points at it."""
+    root = tmp_path_factory.mktemp(request.param)
+    project = project_copy(root / "project")
+    with _backend(request.param, root) as backend, mlflow_server(backend, root / "artifacts") as uri:
+        yield Stack(project, uri, root / "artifacts", head.address)
+
+
+class Stack:
+    def __init__(self, project: Path, uri: str, artifacts: Path, address: str):
+        self.project, self.uri, self.artifacts, self.address = project, uri, artifacts, address
+        self.client = mlflow.MlflowClient(uri)
+        self.env = {"MLFLOW_TRACKING_URI": uri}
+
+    def run(self, entry_point: str, params: dict[str, str]):
+        proc = mlflow_run(self.project, entry_point, params, experiment=EXPERIMENT, env=self.env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return proc
+
+    def run_together(self, *commands: tuple[str, dict[str, str]]) -> None:
+        self.client.create_experiment(EXPERIMENT)  # once, before the runs that share it start
+        lines = [mlflow_run_command(self.project, e, p, experiment=EXPERIMENT, env=self.env) for e, p in commands]
+        procs = [subprocess.Popen(cmd, cwd=self.project, env=env, stderr=subprocess.PIPE, text=True) for cmd, env in lines]
+        for proc in procs:
+            _, err = proc.communicate(timeout=600)
+            assert proc.returncode == 0, err[-3000:]
+
+    def runs(self, role: str):
+        experiment = self.client.get_experiment_by_name(EXPERIMENT)
+        return self.client.search_runs([experiment.experiment_id], f"tags.`mlfleet.role` = '{role}'")
+
+    def nothing_local(self) -> bool:
+        return not (self.project / "mlflow.db").exists() and not (self.project / "mlruns").exists()
+
+
+def _backend(name: str, root: Path):
+    from contextlib import nullcontext
+
+    return postgres() if name == "postgresql" else nullcontext(f"sqlite:///{root / 'server.db'}")
+
+
+def test_both_fleets_at_once(stack):
+    stack.run_together(
+        ("train_cpu", {"address": stack.address, "models": "logistic:1,naive_bayes:1,random_forest:1", **SMALL}),
+        ("train_gpu", {"address": stack.address, "models": "mlp:2", "device": "cpu", **SMALL}),
+    )
+    parents = {r.data.tags["entry_point"]: r for r in stack.runs("sweep")}
+    assert sorted(parents) == ["train_cpu", "train_gpu"]
+    assert parents["train_cpu"].data.metrics["n_succeeded"] == 3 and parents["train_gpu"].data.metrics["n_succeeded"] == 2
+    table = results.read_results(str(stack.project / "lakehouse" / "model_training_results"))
+    assert len(table) == 5 and (table["status"] == "FINISHED").all()
+    for row in table.itertuples():
+        run = stack.client.get_run(row.mlflow_run_id)
+        assert run.info.status == "FINISHED" and run.data.tags["mlflow.parentRunId"] == parents[row.entry_point].info.run_id
+        assert run.info.artifact_uri.startswith("mlflow-artifacts:")  # served by the server, stored under its destination
+    assert len(list(stack.artifacts.rglob("MLmodel"))) >= 5 and stack.nothing_local()
+
+
+@pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
+def test_ensemble(stack):
+    stack.run("ensemble", {"address": stack.address, "partitions": "2", "model": "naive_bayes", "register": "fleet-ensemble", **SMALL, "n_trials": "0"})
+    (parent,) = stack.runs("ensemble")
+    assert parent.info.status == "FINISHED"
+    assert stack.client.get_registered_model("fleet-ensemble").name == "fleet-ensemble"
+
+
+@pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
+def test_benchmark(stack):
+    params = {"address": stack.address, "model": "random_forest", "n_models": "2", "ladder": "n_estimators=5:10", "modes": "sequential,ray"}
+    stack.run("benchmark", {**params, "n_samples": "300", "n_features": "8"})
+    (parent,) = stack.runs("benchmark")
+    assert parent.info.status == "FINISHED" and "wall_s_ray" in parent.data.metrics
+
+
+def test_analyze(stack):
+    proc = stack.run("analyze", {"k": "2", "output": "reports/one"})
+    (analysis,) = stack.runs("analysis")
+    assert analysis.data.metrics["n_models"] == 5, proc.stderr[-2000:]
+    champion = stack.client.get_model_version_by_alias(f"{EXPERIMENT}-champion", "champion")
+    assert champion.tags["sweep_id"].startswith(("train_cpu-", "train_gpu-"))
+    assert any(a.path == "report.html" for a in stack.client.list_artifacts(analysis.info.run_id))
+    assert stack.nothing_local()
