@@ -37,7 +37,12 @@ def ray_local():
     """One local Ray for the tests that need it (2 CPUs, no dashboard), shut down at the end."""
     import ray
 
+    before = dict(os.environ)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    # ray.init sets RAY_AUTH_MODE=token (and more) in this process; commands the tests start
+    # later inherit the environment and would then demand a token from clusters without one
+    for key in set(os.environ) - set(before):
+        del os.environ[key]
     yield ray
     ray.shutdown()
 

@@ -4,7 +4,8 @@
   127.0.0.1, each with its own CPUs, in a temp dir of their own. ``--block`` keeps each node's
   processes under the one ``ray start`` we launched, and SIGTERM to it stops exactly those
   (``ray stop`` would stop every Ray on the machine, other people's included).
-* :func:`mlflow_server`: ``mlflow server`` with a sqlite or PostgreSQL backend, serving artifacts.
+* :class:`MlflowServer` / :func:`mlflow_server`: ``mlflow server`` with a sqlite or PostgreSQL
+  backend, serving artifacts (the class can stop it and start it again on the same port).
 * :func:`postgres`: a throwaway PostgreSQL cluster (``initdb`` + ``pg_ctl``) in a temp dir, run
   as the ``postgres`` user when we are root (PostgreSQL refuses root).
 """
@@ -161,33 +162,68 @@ def postgres():
         shutil.rmtree(temp, ignore_errors=True)
 
 
-@contextmanager
-def mlflow_server(backend: str, artifacts: Path):
-    """``mlflow server`` on 127.0.0.1 with ``backend`` as its store, serving artifacts from ``artifacts``; yields its URI."""
-    import requests
+class MlflowServer:
+    """``mlflow server`` on 127.0.0.1 serving artifacts, that a test can stop and start again.
 
-    port = free_port()
-    artifacts.mkdir(parents=True, exist_ok=True)
-    log = artifacts.parent / f"mlflow-server-{port}.log"
-    cmd = [
-        str(BIN / "mlflow"), "server", "--backend-store-uri", backend, "--artifacts-destination", str(artifacts),
-        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-    ]
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=child_env(), start_new_session=True)
-    uri = f"http://127.0.0.1:{port}"
+    The backend defaults to a sqlite file in ``root``; a restart keeps the port and the store.
+    """
 
-    def healthy() -> bool:
+    def __init__(self, root: Path, backend: str = "", artifacts: Path | None = None) -> None:
+        self.root = root
+        self.backend = backend or f"sqlite:///{root / 'server.db'}"
+        self.artifacts = artifacts or root / "artifacts"
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def healthy(self) -> bool:
+        import requests
+
         try:
-            return requests.get(f"{uri}/health", timeout=2).ok
+            return requests.get(f"{self.uri}/health", timeout=2).ok
         except requests.RequestException:
             return False
 
+    def start(self, timeout: float = 120) -> MlflowServer:
+        self.artifacts.mkdir(parents=True, exist_ok=True)
+        log = self.root / f"mlflow-server-{self.port}.log"
+        cmd = [
+            str(BIN / "mlflow"), "server", "--backend-store-uri", self.backend, "--artifacts-destination", str(self.artifacts),
+            "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
+        ]  # fmt: skip
+        with open(log, "a") as out:
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=child_env(), start_new_session=True)
+        try:
+            _wait_for(self.healthy, timeout, "mlflow server", self.proc, log)
+        except RuntimeError:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop the server and everything it started (its workers and job runners); the port is free after."""
+        if self.proc is not None:
+            _stop(self.proc)
+            self.proc = None
+        _wait_for(lambda: not _listening(self.port), 10, "the port to be free")
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextmanager
+def mlflow_server(backend: str, artifacts: Path):
+    """``mlflow server`` on 127.0.0.1 with ``backend`` as its store, serving artifacts from ``artifacts``; yields its URI."""
+    server = MlflowServer(artifacts.parent, backend=backend, artifacts=artifacts).start()
     try:
-        _wait_for(healthy, 120, "mlflow server", proc, log)
-        yield uri
+        yield server.uri
     finally:
-        _stop(proc)
+        server.stop()
 
 
 def run_entry(project: Path, entry_point: str, params: dict[str, str], *, env: dict[str, str] | None = None, timeout: int = 600):

@@ -81,11 +81,12 @@ def test_declared_shared_storage_lets_local_stores_through(cluster, project):
     ("entry_point", "env", "message"),
     [
         ("train_cpu", {}, "error: the Ray cluster has 2 nodes but MLflow tracks to sqlite:///"),
-        ("train_cpu", {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}, "error: the Ray cluster has 2 nodes but results="),
+        ("train_cpu", {"MLFLOW_TRACKING_URI": "<server>"}, "error: the Ray cluster has 2 nodes but results="),
         ("ensemble", {}, "error: the Ray cluster has 2 nodes but MLflow tracks to sqlite:///"),
     ],
 )
-def test_local_stores_on_a_multi_node_cluster_stop_at_start(cluster, project, entry_point, env, message):
+def test_local_stores_on_a_multi_node_cluster_stop_at_start(cluster, server, project, entry_point, env, message):
+    env = {key: server if value == "<server>" else value for key, value in env.items()}  # a tracking server that answers
     params = {"address": cluster.address, "n_samples": "300"}
     if entry_point == "train_cpu":
         params["models"] = "naive_bayes:1"

@@ -19,10 +19,10 @@ import mlflow
 import pytest
 
 from conftest import REPO, assert_sweep_complete, sweep_counts
-from mlflow_server import MlflowServer
 from mlfleet import results
 from mlfleet.config import DataConfig, FleetConfig
 from mlfleet.sweep import run_sweep
+from servers import MlflowServer
 
 pytestmark = pytest.mark.e2e
 ARGS = ["--models", "logistic:3,naive_bayes:3", "--n_trials", "2", "--n_samples", "300", "--experiment", "outage"]
