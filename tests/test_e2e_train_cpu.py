@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from conftest import mlflow_run, project_copy
+from test_secrets import SECRETS, assert_no_secret_left
 from mlfleet import results
 from mlfleet.zoo import cpu_families
 
@@ -33,7 +34,8 @@ def only_parent(client):
 
 
 def test_train_cpu_end_to_end(project, mixed_csv):
-    proc = mlflow_run(project, "train_cpu", {"data": mixed_csv.name, "target": "churn", "models": ONE_PER_FAMILY, "n_trials": "2"})
+    # secrets in the environment, as on a real machine: they must appear nowhere in what the sweep leaves
+    proc = mlflow_run(project, "train_cpu", {"data": mixed_csv.name, "target": "churn", "models": ONE_PER_FAMILY, "n_trials": "2"}, env=SECRETS)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "6 of 6 models succeeded" in proc.stderr
 
@@ -74,6 +76,7 @@ def test_train_cpu_end_to_end(project, mixed_csv):
     again = results.ResultRow(**{k: getattr(row, k) for k in results.schema().names})
     assert results.append_row(str(project / "lakehouse" / "model_training_results"), again) is False
     assert len(results.read_results(str(project / "lakehouse" / "model_training_results"))) == 6
+    assert_no_secret_left(project, proc.stdout + proc.stderr)
 
 
 def test_a_failing_model_is_recorded_and_the_others_go_on(project):

@@ -85,6 +85,8 @@ def run_benchmark(config: BenchmarkConfig, *, stream: TextIO | None = None) -> B
     results.check_writable(config.results)
     table = results.resolve_location(config.results)
     uri = tracking.tracking_uri()
+    # a local Ray's ceiling is measured before it starts: its agents are busy for seconds after
+    ceiling = None if config.address else measure_ceiling(os.cpu_count() or 1)
     cluster = fleet.connect(config.address)
     try:
         tracking.prepare_store(uri)
@@ -97,7 +99,7 @@ def run_benchmark(config: BenchmarkConfig, *, stream: TextIO | None = None) -> B
             tags={"task": dataset.task, "dataset": dataset.name}, role="benchmark",
         )
         try:
-            report = _measure(config, specs, data, dataset.name, run, table, machine, int(cluster.total_cpus), bench_id, stream)
+            report = _measure(config, specs, data, dataset.name, run, table, machine, int(cluster.total_cpus), bench_id, stream, ceiling)
         except BaseException as exc:
             tracking.abort_sweep(run, "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc))
             raise
@@ -106,11 +108,11 @@ def run_benchmark(config: BenchmarkConfig, *, stream: TextIO | None = None) -> B
     return report
 
 
-def _measure(config, specs, data, dataset_name, run, table, machine, cpus, bench_id, stream) -> BenchmarkReport:
+def _measure(config, specs, data, dataset_name, run, table, machine, cpus, bench_id, stream, ceiling=None) -> BenchmarkReport:
     started = datetime.now(timezone.utc)
     print(f"benchmark {bench_id}: {len(specs)} {config.model} models ({config.ladder}) on {dataset_name}, "
           f"modes {', '.join(config.modes)}, {config.repeats} repeat(s), {cpus} CPUs", file=stream, flush=True)
-    ceiling = measure_ceiling(cpus)
+    ceiling = dict(ceiling) if ceiling else measure_ceiling(cpus)
     print(f"ceiling: {cpus} CPU-bound processes at once run {ceiling['ceiling_speedup']:.2f}x faster than one after another", file=stream, flush=True)
     median_spec = sorted(specs, key=lambda s: s.cost)[len(specs) // 2]
     ceiling.update(measure_work_ceiling(median_spec, data, min(cpus, len(specs))))
