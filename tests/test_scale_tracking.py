@@ -2,8 +2,9 @@
 the artifacts, with a sqlite backend and with PostgreSQL, as teams run it in production.
 
 One server per backend and one Ray head serve the whole module; the entry points run through
-`mlflow run`, as users type it. On each backend, train_cpu and train_gpu run at the same time
-(both fleets' tasks logging through the server at once), then analyze reads them back. The
+`mlflow run`, as users type it. On each backend, two train_cpu sweeps and a train_gpu sweep run
+at the same time into one experiment and one table (all their tasks logging through the
+server at once), then analyze reads them back. The
 ensemble and the benchmark talk to the server as the others do and never to its database, so
 they run against the sqlite-backed server only, which keeps the module's time down.
 """
@@ -14,7 +15,9 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from conftest import mlflow_run, mlflow_run_command, project_copy
+from deltalake import DeltaTable
+
+from conftest import assert_sweep_complete, mlflow_run, mlflow_run_command, project_copy
 from mlfleet import results
 from servers import mlflow_server, postgres, ray_cluster
 
@@ -71,21 +74,28 @@ def _backend(name: str, root: Path):
     return postgres() if name == "postgresql" else nullcontext(f"sqlite:///{root / 'server.db'}")
 
 
-def test_both_fleets_at_once(stack):
+def test_two_cpu_fleets_and_a_gpu_fleet_at_once(stack):
     stack.run_together(
         ("train_cpu", {"address": stack.address, "models": "logistic:1,naive_bayes:1,random_forest:1", **SMALL}),
+        ("train_cpu", {"address": stack.address, "models": "naive_bayes:2", "first_id": "10", **SMALL}),
         ("train_gpu", {"address": stack.address, "models": "mlp:2", "device": "cpu", **SMALL}),
     )
-    parents = {r.data.tags["entry_point"]: r for r in stack.runs("sweep")}
-    assert sorted(parents) == ["train_cpu", "train_gpu"]
-    assert parents["train_cpu"].data.metrics["n_succeeded"] == 3 and parents["train_gpu"].data.metrics["n_succeeded"] == 2
-    table = results.read_results(str(stack.project / "lakehouse" / "model_training_results"))
-    assert len(table) == 5 and (table["status"] == "FINISHED").all()
+    parents = {r.data.tags["sweep_id"]: r for r in stack.runs("sweep")}
+    assert sorted(r.data.tags["entry_point"] for r in parents.values()) == ["train_cpu", "train_cpu", "train_gpu"]
+    assert sorted(r.data.metrics["n_succeeded"] for r in parents.values()) == [2, 2, 3]
+    location = str(stack.project / "lakehouse" / "model_training_results")
+    table = results.read_results(location)
+    assert sorted(table["model_id"]) == [0, 1, 2, 10, 11, 90, 91] and (table["status"] == "FINISHED").all()
+    history = DeltaTable(location).history()
+    assert sorted(h["version"] for h in history) == list(range(len(history)))  # no gap in the table's history
+    assert sum(h["operation"] == "WRITE" for h in history) == 7  # one append per model, none lost or doubled
+    for sweep_id, parent in parents.items():
+        assert_sweep_complete(stack.client, location, sweep_id, table[table["sweep_id"] == sweep_id]["model_id"].tolist())
     for row in table.itertuples():
         run = stack.client.get_run(row.mlflow_run_id)
-        assert run.info.status == "FINISHED" and run.data.tags["mlflow.parentRunId"] == parents[row.entry_point].info.run_id
+        assert run.data.tags["mlflow.parentRunId"] == parents[row.sweep_id].info.run_id
         assert run.info.artifact_uri.startswith("mlflow-artifacts:")  # served by the server, stored under its destination
-    assert len(list(stack.artifacts.rglob("MLmodel"))) >= 5 and stack.nothing_local()
+    assert len(list(stack.artifacts.rglob("MLmodel"))) >= 7 and stack.nothing_local()
 
 
 @pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
@@ -105,9 +115,10 @@ def test_benchmark(stack):
 
 
 def test_analyze(stack):
-    proc = stack.run("analyze", {"k": "2", "output": "reports/one"})
+    sweeps = ",".join(r.data.tags["sweep_id"] for r in stack.runs("sweep"))  # all three (by default: the latest per entry point)
+    proc = stack.run("analyze", {"k": "2", "output": "reports/one", "sweep": sweeps})
     (analysis,) = stack.runs("analysis")
-    assert analysis.data.metrics["n_models"] == 5, proc.stderr[-2000:]
+    assert analysis.data.metrics["n_models"] == 7, proc.stderr[-2000:]
     champion = stack.client.get_model_version_by_alias(f"{EXPERIMENT}-champion", "champion")
     assert champion.tags["sweep_id"].startswith(("train_cpu-", "train_gpu-"))
     assert any(a.path == "report.html" for a in stack.client.list_artifacts(analysis.info.run_id))
