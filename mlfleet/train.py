@@ -89,7 +89,6 @@ def train_one(job: ModelJob, split: Split, spec: SweepSpec, *, node: str = "", p
         return _record(job, spec, split.task, metric.name, started, started_wall, node, device, run_id=run_id, error=error)
     if on_run is not None:
         on_run(run_id)
-    cpu_s = delta_s = 0.0
     try:
         if job.model_id in spec.fail_ids:
             raise RuntimeError(f"injected failure of model {job.model_id} ({FAIL_ENV})")
