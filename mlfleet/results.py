@@ -285,67 +285,46 @@ def append_row(uri: str, row: ResultRow, storage_options: dict[str, str] | None 
 
     The commit carries the Delta transaction ``mlfleet/<sweep>/<model>`` at version
     ``attempt``. A generation already committed is skipped (a retried write never
-    duplicates; of two writers racing with one key, delta-rs refuses the second commit and
-    it finds the first's on its next look); an earlier one's row (a model that failed, trained again on resume) is
+    duplicates); an earlier one's row (a model that failed, trained again on resume) is
     replaced in one MERGE commit. Returns True when this call wrote the row.
+    """
+    return append_once(
+        uri, [row], schema(), transaction_id(row.sweep_id, row.model_id), storage_options, version=attempt, key=("sweep_id", "model_id")
+    )
+
+
+def append_once(
+    uri: str, rows: list, arrow: Any, app_id: str, storage_options: dict[str, str] | None = None, *, version: int = 1, key: tuple[str, ...] = ()
+) -> bool:
+    """Write dataclass ``rows`` in one commit carrying the transaction ``app_id`` at ``version``.
+
+    Skipped when that version (or a later one) is committed. With none committed, a blind
+    append (writers of other transactions never conflict with it); with an earlier version
+    committed, a MERGE on the ``key`` columns replaces its rows. Of two writers racing with
+    one ``app_id``, delta-rs refuses the second commit, and it finds the first's on its next
+    look. Returns True when this call wrote the rows.
     """
     import pyarrow as pa
     from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
     from deltalake.exceptions import CommitFailedError
 
-    app_id = transaction_id(row.sweep_id, row.model_id)
-    data = pa.Table.from_pylist([asdict(row)], schema=schema())
-    commit = CommitProperties(app_transactions=[Transaction(app_id=app_id, version=attempt)])
+    data = pa.Table.from_pylist([asdict(r) for r in rows], schema=arrow)
+    commit = CommitProperties(app_transactions=[Transaction(app_id=app_id, version=version)])
     storage_options = resolve_storage_options(storage_options)
     for _ in range(COMMIT_ATTEMPTS):
         table = DeltaTable(resolve_location(uri), storage_options=storage_options)
         committed = table.transaction_version(app_id)
-        if committed is not None and committed >= attempt:
+        if committed is not None and committed >= version:
             return False
         try:
-            if committed is None:  # a blind append: writers of other keys never conflict with it
+            if committed is None:
                 write_deltalake(table, data, mode="append", schema_mode="merge", commit_properties=commit)
             else:
-                (
-                    table.merge(
-                        data,
-                        predicate="t.sweep_id = s.sweep_id AND t.model_id = s.model_id",
-                        source_alias="s",
-                        target_alias="t",
-                        commit_properties=commit,
-                    )
-                    .when_matched_update_all()
-                    .when_not_matched_insert_all()
-                    .execute()
-                )
+                predicate = " AND ".join(f"t.{column} = s.{column}" for column in key)
+                merge = table.merge(data, predicate=predicate, source_alias="s", target_alias="t", commit_properties=commit)
+                merge.when_matched_update_all().when_not_matched_insert_all().execute()
             return True
-        except CommitFailedError:  # another writer committed first (maybe this very key): look again
-            continue
-    raise MlfleetError(f"results={uri}: the row of model {row.model_id} could not be committed (the table kept changing)")
-
-
-def append_once(uri: str, rows: list, arrow: Any, app_id: str, storage_options: dict[str, str] | None = None) -> bool:
-    """Append dataclass ``rows`` in one commit carrying the transaction ``app_id``, unless it is committed.
-
-    Returns True when this call wrote them, False when ``app_id`` was already in the table.
-    """
-    import pyarrow as pa
-    from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
-
-    from deltalake.exceptions import CommitFailedError
-
-    data = pa.Table.from_pylist([asdict(r) for r in rows], schema=arrow)
-    for _ in range(COMMIT_ATTEMPTS):
-        table = DeltaTable(resolve_location(uri), storage_options=resolve_storage_options(storage_options))
-        if table.transaction_version(app_id) is not None:
-            return False
-        try:
-            write_deltalake(
-                table, data, mode="append", schema_mode="merge",
-                commit_properties=CommitProperties(app_transactions=[Transaction(app_id=app_id, version=1)]),
-            )  # fmt: skip
-            return True
-        except CommitFailedError:  # delta-rs refuses a second commit of one transaction id: look again
+        except CommitFailedError:  # another writer committed first (maybe this very transaction): look again
             continue
     raise MlfleetError(f"results={uri}: the rows of {app_id} could not be committed (the table kept changing)")
 

@@ -67,8 +67,9 @@ def plan(spec: SweepSpec, jobs: tuple[ModelJob, ...], task: str) -> Plan:
     from deltalake import DeltaTable
 
     runs = tracking.model_runs(spec.tracking)
-    rows = {int(r["model_id"]): results.row_from_record(r) for r in results.read_results(spec.results, spec.sweep_id).to_dict("records")}
     table = DeltaTable(results.resolve_location(spec.results), storage_options=results.resolve_storage_options())
+    frame = table.to_pandas(filters=[("sweep_id", "=", spec.sweep_id)])  # one read for the rows and the transactions
+    rows = {int(r["model_id"]): results.row_from_record(r) for r in frame.to_dict("records")}
     complete: list[Outcome] = []
     to_train: list[ModelJob] = []
     rebuilt = stale = 0

@@ -17,11 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlfleet import results
+from mlfleet import results, tracking
 from mlfleet.errors import MlfleetError, first_line
 
-#: the tag of a run that a later attempt at the same model superseded (see mlfleet.resume)
-STALE_TAG = "mlfleet.stale"
 #: runs per page of search_runs (MLflow's own ceiling for one page is 50,000)
 PAGE = 5000
 SUMMARY_TABLE = "model_training_summary"
@@ -82,7 +80,7 @@ def model_runs(client, experiment_id: str, sweep_ids: list[str]) -> pd.DataFrame
         quoted = sweep_id.replace("'", "\\'")
         for run in search_all(client, experiment_id, f"tags.`mlfleet.role` = 'model' and tags.sweep_id = '{quoted}'"):
             tags = run.data.tags
-            if STALE_TAG in tags:
+            if tracking.STALE_TAG in tags:  # superseded by a retry or a resume (see mlfleet.resume)
                 continue
             records.append(
                 {
