@@ -88,6 +88,9 @@ def run_sweep(config: FleetConfig, *, stream: TextIO | None = None) -> SweepRepo
         )
         if _wants_gpus(config) and not gpus and config.device == "auto":
             print("no GPU in the Ray cluster: the GPU families train on CPU (device=auto)", file=stream, flush=True)
+        if config.resume:  # the sweep and its configuration are checked before anything is written
+            parent = tracking.find_sweep(uri, config.resume)
+            check_config(parent, config, dataset.digest)
         added = results.ensure_table(results_uri)
         if added:
             print(f"results table {results_uri}: added the columns {', '.join(added)} (schema evolution; earlier rows read them as null)", file=stream, flush=True)
@@ -96,8 +99,6 @@ def run_sweep(config: FleetConfig, *, stream: TextIO | None = None) -> SweepRepo
         )
         requirements = tracking.model_requirements({j.family for j in jobs})
         if config.resume:
-            parent = tracking.find_sweep(uri, config.resume)
-            check_config(parent, config, dataset.digest)
             sweep_id = config.resume
             sweep = tracking.reopen_sweep(uri, parent, entry_point=config.entry_point, dataset=entity, pip_requirements=requirements)
         else:
