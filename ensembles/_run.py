@@ -111,6 +111,7 @@ def run_ensemble(config: EnsembleConfig, *, stream: TextIO | None = None) -> Ens
         classes=dataset.classes,
         min_class_rows=2 if config.n_trials > 0 else 1,  # a tuning member holds out rows of every class
     )
+    results.check_not_spark(config.results, "ensemble")
     results.check_writable(config.results)
     results_uri = results.resolve_location(config.results)
     check_columns(config.results)

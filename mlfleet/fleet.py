@@ -12,7 +12,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlparse
 
 import ray
@@ -200,6 +200,9 @@ def run_jobs(
                 outcome = ray.get(ref)
             except Exception as exc:  # the task died: worker crash, OOM kill, an error outside train_one
                 outcome = _died(job, split, spec, exc, board)
+            else:
+                if spec.rows_by_driver:  # a Spark table: the driver holds the only SparkSession
+                    outcome = _write_here(outcome, job, spec)
             outcomes.append(outcome)
             finished_ids.add(job.model_id)
             failed += not outcome.row.ok
@@ -251,6 +254,14 @@ def _died(job: ModelJob, split: Split, spec: SweepSpec, exc: BaseException, boar
     results.append_row(spec.results, row, attempt=job.attempt)
     now = time.time()
     return Outcome(row, 0.0, 0.0, now, now)
+
+
+def _write_here(outcome: Outcome, job: ModelJob, spec: SweepSpec) -> Outcome:
+    from mlfleet import results
+
+    start = time.perf_counter()
+    results.append_row(spec.results, outcome.row, attempt=job.attempt)
+    return replace(outcome, delta_s=outcome.delta_s + time.perf_counter() - start)
 
 
 def _running(board, finished: set[int]) -> int:

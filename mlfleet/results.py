@@ -6,7 +6,9 @@ writer that finds that generation committed skips, so a retried append never dup
 row, and a model trained again on resume replaces its earlier row in one MERGE commit.
 A table written by an earlier schema is evolved (columns added), never rewritten.
 
-A table is a local folder or an object-store URI (``s3://``, ``abfss://``, ``gs://``). delta-rs
+A table is a local folder, an object-store URI (``s3://``, ``abfss://``, ``gs://``), or a Spark
+catalog table (``catalog.schema.table``), written through the driver's SparkSession
+(:mod:`mlfleet.spark`). delta-rs
 reads the credentials of an object store from each process's environment (``AWS_*``,
 ``AZURE_*``, ``GOOGLE_*``); ``MLFLEET_STORAGE_OPTIONS`` adds explicit delta-rs storage options
 (JSON or ``key=value,...``). They hold secrets, so they are never logged anywhere.
@@ -105,7 +107,29 @@ OBJECT_STORE_SCHEMES = ("s3", "s3a", "gs", "gcs", "abfs", "abfss", "az", "azure"
 
 
 def is_local(uri: str) -> bool:
-    return "://" not in uri or uri.startswith("file://")
+    return ("://" not in uri or uri.startswith("file://")) and not is_spark_table(uri)
+
+
+def is_spark_table(uri: str) -> bool:
+    """Whether ``uri`` names a Spark catalog table (``catalog.schema.table``) rather than a location."""
+    from mlfleet import spark
+
+    return spark.is_table_name(uri)
+
+
+def check_not_spark(uri: str, entry_point: str) -> None:
+    """Raise MlfleetError when ``uri`` names a Spark table: ``entry_point`` writes through delta-rs only."""
+    if is_spark_table(uri):
+        raise MlfleetError(
+            f"results={uri} names a Spark table, which {entry_point} does not write (train_cpu, train_gpu and analyze do); "
+            "pass a folder or an s3://, abfss://, gs:// URI"
+        )
+
+
+def _spark_table(uri: str):
+    from mlfleet import spark
+
+    return spark.Table(uri)
 
 
 def parse_storage_options(text: str) -> dict[str, str]:
@@ -148,14 +172,17 @@ def resolve_location(uri: str) -> str:
     return str(Path(uri.removeprefix("file://")).resolve()) if is_local(uri) else uri
 
 
-def check_writable(uri: str) -> None:
+def check_writable(uri: str, *, arrow: Any = None, name: str = TABLE_NAME) -> None:
     """Raise MlfleetError unless a Delta table can be written at ``uri``; writes nothing lasting.
 
-    A local location must be an existing Delta table, an empty or new folder under a
+    A Spark table needs a SparkSession with Delta and, if it exists, to be ours. A local location must be an existing Delta table, an empty or new folder under a
     folder this process can write to. An object-store URI must have a known scheme and answer
     (with the storage options in force); whether it takes writes shows at the first write.
     """
     resolve_storage_options()  # a malformed MLFLEET_STORAGE_OPTIONS stops here, before anything is written
+    if is_spark_table(uri):
+        _spark_table(uri).check_writable(arrow if arrow is not None else schema(), name)
+        return
     if not is_local(uri):
         check_reachable(uri)
         return
@@ -213,6 +240,8 @@ def ensure_table(uri: str, storage_options: dict[str, str] | None = None, *, arr
     from deltalake.exceptions import DeltaError
 
     arrow = arrow if arrow is not None else schema()
+    if is_spark_table(uri):
+        return _spark_table(uri).ensure(arrow, name)
     storage_options = resolve_storage_options(storage_options)
     location = resolve_location(uri)
     if not DeltaTable.is_deltatable(location, storage_options):
@@ -248,6 +277,8 @@ def check_table(uri: str, storage_options: dict[str, str] | None = None, *, arro
     from deltalake import DeltaTable, Schema
 
     arrow = arrow if arrow is not None else schema()
+    if is_spark_table(uri):
+        return _spark_table(uri).missing_columns(arrow, name)
     location = resolve_location(uri)
     if is_local(location) and not Path(location).is_dir():
         return []
@@ -308,6 +339,8 @@ def append_once(
     from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
     from deltalake.exceptions import CommitFailedError
 
+    if is_spark_table(uri):
+        return _spark_table(uri).append([asdict(r) for r in rows], arrow, app_id, version)
     data = pa.Table.from_pylist([asdict(r) for r in rows], schema=arrow)
     commit = CommitProperties(app_transactions=[Transaction(app_id=app_id, version=version)])
     storage_options = resolve_storage_options(storage_options)
@@ -333,6 +366,8 @@ def read_results(uri: str, sweep_id: str | None = None, storage_options: dict[st
     """The table's rows as a pandas DataFrame, optionally of one sweep."""
     from deltalake import DeltaTable
 
+    if is_spark_table(uri):
+        return _spark_table(uri).read(**({"sweep_id": sweep_id} if sweep_id is not None else {}))
     table = DeltaTable(resolve_location(uri), storage_options=resolve_storage_options(storage_options))
     frame = table.to_pandas()
     if sweep_id is not None:

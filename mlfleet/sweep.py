@@ -24,7 +24,7 @@ from typing import TextIO
 from mlfleet import fleet, guard, results, tracking
 from mlfleet.config import FleetConfig
 from mlfleet.data import load_dataset, split_dataset
-from mlfleet.errors import first_line
+from mlfleet.errors import MlfleetError, first_line
 from mlfleet.jobs import expand_jobs
 from mlfleet.metrics import resolve_metric
 from mlfleet.progress import Progress
@@ -69,6 +69,11 @@ def run_sweep(config: FleetConfig, *, stream: TextIO | None = None) -> SweepRepo
     dataset = load_dataset(config.data)
     metric = resolve_metric(config.metric, dataset.task)
     split = split_dataset(dataset, test_size=config.data.test_size, val_size=config.data.val_size, seed=config.seed)
+    if config.resume and results.is_spark_table(config.results):
+        raise MlfleetError(
+            f"resume={config.resume}: resuming reads the table's Delta transactions through delta-rs, which a Spark table "
+            f"({config.results}) does not offer; start a new sweep, or use a results folder or URI for sweeps you may resume"
+        )
     results.check_writable(config.results)
     results_uri = results.resolve_location(config.results)
     uri = tracking.tracking_uri()
@@ -128,7 +133,16 @@ def run_sweep(config: FleetConfig, *, stream: TextIO | None = None) -> SweepRepo
             file=stream,
             flush=True,
         )
-        spec = SweepSpec(sweep.context, results_uri, metric.name, config.n_trials, dataset.name, dataset.digest, injected_failures())
+        spec = SweepSpec(
+            sweep.context,
+            results_uri,
+            metric.name,
+            config.n_trials,
+            dataset.name,
+            dataset.digest,
+            injected_failures(),
+            rows_by_driver=results.is_spark_table(results_uri),
+        )
         done: tuple[Outcome, ...] = ()
         if config.resume:
             plan = resume_plan(spec, jobs, dataset.task)

@@ -38,6 +38,7 @@ class SweepSpec:
     dataset: str
     dataset_digest: str
     fail_ids: frozenset[int] = frozenset()  # the test seam, read once by the driver (see injected_failures)
+    rows_by_driver: bool = False  # results is a Spark table: workers return their rows, the driver writes them
 
     @property
     def sweep_id(self) -> str:
@@ -138,7 +139,7 @@ def train_one(job: ModelJob, split: Split, spec: SweepSpec, *, node: str = "", p
         return _record(job, spec, split.task, metric.name, started, started_wall, node, tuned.device, run_id=run_id, error=error, cpu_s=cpu_s)
     row = _row(job, spec, split.task, metric.name, started, node, tuned.device, run_id=run_id, model_uri=model_uri, tuned=tuned)
     t2 = time.perf_counter()
-    results.append_row(spec.results, row, attempt=job.attempt)
+    write_row(spec, row, job)
     delta_s = time.perf_counter() - t2
     tracking_s += time.perf_counter() - t1
     return Outcome(row, tracking_s, cpu_s, started_wall, time.time(), delta_s)
@@ -152,7 +153,7 @@ def _record(job, spec, task, metric_name, started, started_wall, node, device, *
         except Exception as exc:  # the store went away: the row still says what happened
             error = f"{error}; the run could not be marked FAILED either ({type(exc).__name__}: {first_line(exc)})"
     row = _row(job, spec, task, metric_name, started, node, device, run_id=run_id, error=error)
-    results.append_row(spec.results, row, attempt=job.attempt)
+    write_row(spec, row, job)
     return Outcome(row, 0.0, cpu_s, started_wall, time.time())
 
 
@@ -165,8 +166,14 @@ def recover_row(spec: SweepSpec, job: ModelJob, task: str, run_id: str, *, node:
     if run.info.status != "FINISHED" or tracking.MODEL_URI_TAG not in run.data.tags:
         return None
     row = row_from_run(run, job, spec, task, node=node)
-    results.append_row(spec.results, row, attempt=job.attempt)
+    write_row(spec, row, job)
     return row
+
+
+def write_row(spec: SweepSpec, row: ResultRow, job: ModelJob) -> None:
+    """Append ``row`` as the model's generation ``job.attempt``, unless the driver writes the sweep's rows."""
+    if not spec.rows_by_driver:
+        results.append_row(spec.results, row, attempt=job.attempt)
 
 
 def row_from_run(run, job: ModelJob, spec: SweepSpec, task: str, *, node: str = "") -> ResultRow:

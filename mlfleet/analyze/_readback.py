@@ -2,9 +2,9 @@
 and the per-type summary table written beside it.
 
 Sweeps are found by tags (``mlfleet.role`` = ``sweep`` or ``model``, ``sweep_id``) with
-``search_runs``, page by page; rows with delta-rs. Spark with Delta cannot start on a machine
-that cannot download Delta's jars, so the Spark SQL path is not here: on a cluster that has
-them, ``spark.read.format("delta").load(results)`` reads the same table.
+``search_runs``, page by page; rows with delta-rs, or through the driver's SparkSession when
+``results`` names a Spark table (:mod:`mlfleet.spark`), whose summary table then goes into
+the same catalog and schema.
 """
 
 from __future__ import annotations
@@ -101,19 +101,31 @@ def read_rows(location: str, experiment_id: str) -> pd.DataFrame:
     """The results rows of one experiment. Raises MlfleetError when ``location`` holds no Delta table."""
     from deltalake import DeltaTable
 
-    if not DeltaTable.is_deltatable(location, results.resolve_storage_options()):
+    if results.is_spark_table(location):
+        frame = _read_spark_rows(location)
+    elif not DeltaTable.is_deltatable(location, results.resolve_storage_options()):
         raise MlfleetError(
             f"results={location} is not a Delta table (nothing there, or no _delta_log); "
             "pass results=LOCATION where train_cpu or train_gpu wrote their rows"
         )
-    try:
-        frame = DeltaTable(location, storage_options=results.resolve_storage_options()).to_pandas()
-    except Exception as exc:  # a table of another program, or a damaged log
-        raise MlfleetError(f"results={location} cannot be read as a Delta table: {first_line(exc)}") from None
+    else:
+        try:
+            frame = DeltaTable(location, storage_options=results.resolve_storage_options()).to_pandas()
+        except Exception as exc:  # a table of another program, or a damaged log
+            raise MlfleetError(f"results={location} cannot be read as a Delta table: {first_line(exc)}") from None
     missing = [c for c in results.schema().names if c not in frame.columns]
     if missing:
         raise MlfleetError(f"results={location} is a Delta table without the columns {', '.join(missing)}; pass the results table of mlfleet's sweeps")
     return frame[frame["experiment_id"] == experiment_id].reset_index(drop=True)
+
+
+def _read_spark_rows(name: str) -> pd.DataFrame:
+    from mlfleet import spark
+
+    table = spark.Table(name)
+    if not table.exists():
+        raise MlfleetError(f"results={name} is no Spark table; pass results=NAME where train_cpu or train_gpu wrote their rows")
+    return table.read()
 
 
 def known_sweeps(parents: list, rows: pd.DataFrame) -> dict[str, SweepInfo]:
@@ -156,6 +168,8 @@ def known_sweeps(parents: list, rows: pd.DataFrame) -> dict[str, SweepInfo]:
 
 def summary_location(results_location: str) -> str:
     """Where the summary table goes: ``model_training_summary`` beside the results table."""
+    if results.is_spark_table(results_location):  # the same catalog and schema
+        return results_location.rsplit(".", 1)[0] + "." + SUMMARY_TABLE
     if results.is_local(results_location):
         return str(Path(results.resolve_location(results_location)).parent / SUMMARY_TABLE)
     return results_location.rstrip("/").rsplit("/", 1)[0] + "/" + SUMMARY_TABLE
@@ -195,6 +209,9 @@ def check_summary_location(location: str) -> None:
     """Raise MlfleetError unless the summary table can be written at ``location``; writes nothing."""
     from deltalake import DeltaTable
 
+    if results.is_spark_table(location):
+        results.check_writable(location, arrow=summary_schema(), name=SUMMARY_TABLE)
+        return
     if DeltaTable.is_deltatable(location, results.resolve_storage_options()):
         existing = set(DeltaTable(location, storage_options=results.resolve_storage_options()).schema().to_arrow().names)
         missing = [n for n in summary_schema().names if n not in existing]

@@ -82,6 +82,7 @@ def run_benchmark(config: BenchmarkConfig, *, stream: TextIO | None = None) -> B
     dataset = load_dataset(config.data)
     specs = expand_ladder(config, dataset.task)
     data = _split(dataset, config)
+    results.check_not_spark(config.results, "benchmark")
     results.check_writable(config.results)
     table = results.resolve_location(config.results)
     uri = tracking.tracking_uri()

@@ -1,4 +1,4 @@
-"""Where a dataset comes from: built-in names, files (CSV, Parquet) and Delta tables."""
+"""Where a dataset comes from: built-in names, files (CSV, Parquet), Delta tables and Spark tables."""
 
 from __future__ import annotations
 
@@ -118,6 +118,10 @@ def _is_remote(source: str) -> bool:
 
 
 def _read_file_or_table(source: str) -> pd.DataFrame:
+    from mlfleet import spark
+
+    if spark.is_table_name(source):  # catalog.schema.table, through the driver's SparkSession
+        return _read(spark.read_data, source, source)
     local = source.removeprefix("file://")
     lowered = source.lower()
     if not _is_remote(source):
@@ -126,7 +130,7 @@ def _read_file_or_table(source: str) -> pd.DataFrame:
             if os.sep not in source and not lowered.endswith(FILE_SUFFIXES):
                 raise MlfleetError(
                     f"unknown data {source!r}: not a built-in dataset and no such file; "
-                    f"use one of {', '.join(BUILTINS)} or a path to a CSV, Parquet file or Delta table"
+                    f"use one of {', '.join(BUILTINS)} or a path to a CSV, Parquet file or Delta table (or a Spark table, catalog.schema.table)"
                 )
             raise MlfleetError(f"data file not found: {source}; check the path (relative paths start at the current directory)")
         if path.is_dir():
@@ -147,6 +151,8 @@ def _read_file_or_table(source: str) -> pd.DataFrame:
 def _read(reader: Callable[[str], pd.DataFrame], location: str, source: str) -> pd.DataFrame:
     try:
         frame = reader(location)
+    except MlfleetError:
+        raise
     except Exception as exc:
         raise MlfleetError(f"cannot read data={source}: {first_line(exc)}") from None
     if frame.empty or frame.shape[1] < 2:

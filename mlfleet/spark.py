@@ -1,0 +1,194 @@
+"""The Spark path: results and data as Spark catalog tables (``catalog.schema.table``).
+
+Where a SparkSession with Delta Lake exists (Databricks, or Spark started with delta-spark's
+jars), ``results`` may name a catalog table, as the seed's notebooks did, and ``data`` may
+name a Spark table. mlfleet uses the process's active SparkSession, or starts one with
+``SparkSession.builder.getOrCreate()`` (which reads ``spark-defaults.conf``).
+
+Ray workers hold no SparkSession, so on this path they do not write their rows: they return
+them, and the driver writes each one as it arrives. A row's append carries Delta's
+idempotent-write options ``txnAppId``/``txnVersion`` with the same application id the
+delta-rs path uses (``mlfleet/<sweep>/<model>``), so Delta skips a repeated write.
+
+What runs where: on a machine whose Spark has no Delta (like the one this was built on, which
+cannot download Delta's jars) the path stops at start with one line saying so. The code below
+is exercised there with ``FORMAT = "parquet"`` (tables created ``USING parquet``); Delta's
+skipping of a repeated transaction was not run there.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from mlfleet.errors import MlfleetError, first_line
+
+#: ``catalog.schema.table``: three plain identifiers (Unity Catalog, or ``spark_catalog.default.t``)
+TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
+#: the format of the tables mlfleet creates through Spark; tests on a Spark without Delta use parquet
+FORMAT = "delta"
+_SPARK_TYPES = {"int64": "BIGINT", "double": "DOUBLE", "string": "STRING", "timestamp[us, tz=UTC]": "TIMESTAMP"}
+
+
+def is_table_name(text: str) -> bool:
+    """Whether ``text`` names a Spark catalog table rather than a file or folder (one that exists wins)."""
+    return bool(TABLE_NAME.match(text)) and not Path(text).exists()
+
+
+def session(what: str):
+    """The active SparkSession, else one from ``SparkSession.builder.getOrCreate()``.
+
+    ``what`` is the parameter being served (``results=a.b.c``), for the error when pyspark
+    is missing or Spark cannot start.
+    """
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise MlfleetError(
+            f"{what} names a Spark table, but pyspark is not installed; run where Spark with Delta runs (Databricks, "
+            "or pip install 'mlfleet[spark]'), or pass a folder or an s3:// URI"
+        ) from None
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    try:
+        started = SparkSession.builder.appName("mlfleet").config("spark.ui.enabled", "false").getOrCreate()
+    except Exception as exc:
+        raise MlfleetError(f"{what} names a Spark table, but Spark did not start ({first_line(exc)}); check JAVA_HOME and Spark's configuration") from None
+    started.sparkContext.setLogLevel("ERROR")
+    return started
+
+
+def ddl(arrow) -> str:
+    """A Spark column list (``sweep_id STRING, model_id BIGINT, ...``) for an Arrow schema of ours."""
+    return ", ".join(f"`{f.name}` {_spark_type(f.type)}" for f in arrow)
+
+
+def _spark_type(arrow_type) -> str:
+    try:
+        return _SPARK_TYPES[str(arrow_type)]
+    except KeyError:
+        raise TypeError(f"no Spark type for the Arrow type {arrow_type}") from None
+
+
+def has_delta(spark) -> bool:
+    """Whether ``spark`` can load Delta tables: a read of a missing path fails for another reason when it can."""
+    try:
+        spark.read.format("delta").load(str(Path(tempfile.gettempdir()) / "mlfleet-no-such-table")).limit(0).collect()
+    except Exception as exc:
+        return "DATA_SOURCE_NOT_FOUND" not in str(exc)
+    return True
+
+
+class Table:
+    """A catalog table mlfleet writes rows to through Spark (the driver's session)."""
+
+    def __init__(self, name: str, spark: Any = None, *, fmt: str | None = None, what: str | None = None) -> None:
+        self.name = name
+        self.what = what or f"results={name}"
+        self.spark = spark if spark is not None else session(self.what)
+        self.format = fmt or FORMAT
+
+    @property
+    def quoted(self) -> str:
+        return ".".join(f"`{part}`" for part in self.name.split("."))
+
+    def exists(self) -> bool:
+        return self.spark.catalog.tableExists(self.name)
+
+    def provider(self) -> str:
+        """The table's format (``delta``, ``parquet``, ...), lower case."""
+        for row in self.spark.sql(f"DESCRIBE TABLE EXTENDED {self.quoted}").collect():
+            if row[0] == "Provider":
+                return str(row[1]).strip().lower()
+        return ""
+
+    def check_writable(self, arrow, table_name: str) -> None:
+        """Raise MlfleetError unless rows of ``arrow`` can go to this table; writes nothing.
+
+        The format must load (Delta missing is the common case off Databricks), the schema
+        must exist, and a table already there must be ours, in the format we write.
+        """
+        if self.format == "delta" and not has_delta(self.spark):
+            raise MlfleetError(
+                f"{self.what}: this Spark has no Delta Lake (data source 'delta' not found); run on Databricks or start Spark "
+                "with delta-spark (spark.jars.packages io.delta:delta-spark_2.13, spark.sql.extensions "
+                "io.delta.sql.DeltaSparkSessionExtension), or pass a folder or an s3:// URI"
+            )
+        namespace = self.name.rsplit(".", 1)[0]
+        if not self.spark.catalog.databaseExists(namespace):
+            raise MlfleetError(f"{self.what}: the schema {namespace} does not exist; create it (CREATE SCHEMA {namespace}) or name another table")
+        self.missing_columns(arrow, table_name)
+
+    def missing_columns(self, arrow, table_name: str) -> list[str]:
+        """The columns of ``arrow`` the table lacks (``[]`` when there is no table); MlfleetError when it is not ours."""
+        if not self.exists():
+            return []
+        provider = self.provider()
+        if provider and provider != self.format:
+            raise MlfleetError(f"{self.what} is a {provider} table; mlfleet writes {self.format} tables: name a new table or a {self.format} one")
+        current = {f.name: f.dataType.simpleString().upper() for f in self.spark.table(self.name).schema.fields}
+        wanted = {f.name: _spark_type(f.type) for f in arrow}
+        clashes = [f"{n} ({current[n]} where mlfleet writes {t})" for n, t in wanted.items() if n in current and current[n] != t]
+        if clashes:
+            raise MlfleetError(f"{self.what} is a table whose columns {', '.join(clashes)} differ; name another table")
+        missing = [n for n in wanted if n not in current]
+        if missing and not (self.name.rsplit(".", 1)[-1] == table_name or len(missing) <= len(wanted) // 4):
+            shown = ", ".join(missing[:6]) + (", ..." if len(missing) > 6 else "")
+            raise MlfleetError(f"{self.what} is a table without the columns {shown}; name another table")
+        return missing
+
+    def ensure(self, arrow, table_name: str) -> list[str]:
+        """Create the table if it does not exist; add the columns a table of ours lacks. Returns those added."""
+        self.check_writable(arrow, table_name)
+        self.spark.sql(f"CREATE TABLE IF NOT EXISTS {self.quoted} ({ddl(arrow)}) USING {self.format}")
+        missing = self.missing_columns(arrow, table_name)
+        if missing:
+            added = ddl([arrow.field(n) for n in missing])
+            self.spark.sql(f"ALTER TABLE {self.quoted} ADD COLUMNS ({added})")
+        return missing
+
+    def append(self, rows: list[dict[str, Any]], arrow, app_id: str, version: int = 1) -> bool:
+        """Append ``rows`` (dicts of ``arrow``'s columns) in one write carrying Delta's ``txnAppId``/``txnVersion``.
+
+        Delta skips a write whose transaction version it has committed, so a repeated append
+        leaves one copy. Replacing rows (a later version) is the delta-rs path's MERGE; here
+        it is refused. Returns True (Spark does not say whether Delta skipped).
+        """
+        if version != 1:
+            raise MlfleetError(f"{self.what}: replacing rows (resume) needs a results folder or URI; the Spark path only appends")
+        frame = self.spark.createDataFrame([tuple(row.get(n) for n in arrow.names) for row in rows], ddl(arrow))
+        writer = frame.write.format(self.format).mode("append")  # by column name, into the table's own order
+        if self.format == "delta":
+            writer = writer.option("txnAppId", app_id).option("txnVersion", version)
+        writer.saveAsTable(self.name)
+        return True
+
+    def read(self, **equal: Any):
+        """The table as a pandas DataFrame, rows where each column of ``equal`` has its value; timestamps in UTC."""
+        frame = self.spark.table(self.name)
+        for column, value in equal.items():
+            frame = frame.where(frame[column] == value)
+        return to_pandas(frame, self.spark)
+
+
+def to_pandas(frame, spark):
+    """``frame.toPandas()`` with timestamps as UTC (Spark gives them naive, in the session's time zone)."""
+    import pandas as pd
+
+    out = frame.toPandas()
+    zone = spark.conf.get("spark.sql.session.timeZone")
+    for column, kind in frame.dtypes:
+        if kind == "timestamp" and column in out:
+            out[column] = pd.to_datetime(out[column]).dt.tz_localize(zone).dt.tz_convert("UTC")
+    return out
+
+
+def read_data(name: str):
+    """A Spark table as a pandas DataFrame (``data=catalog.schema.table``)."""
+    spark = session(f"data={name}")
+    if not spark.catalog.tableExists(name):
+        raise MlfleetError(f"data={name}: no such Spark table; check the name (catalog.schema.table) or pass a file path")
+    return to_pandas(spark.table(name), spark)
