@@ -100,6 +100,27 @@ def connect(address: str = "") -> Cluster:
     )
 
 
+def warm_workers(cluster: Cluster, tracking_uri: str) -> None:
+    """Have Ray's workers import the training and logging code now, while the driver opens the sweep.
+
+    One short task per CPU (at most 64), not waited for: Ray reuses worker processes, so
+    the fleet's tasks then start on workers that have done the seconds of imports (skops
+    imports torch) and opened the tracking store. A warm-up that fails costs nothing; the
+    first task of that worker does the work instead.
+    """
+    warm = ray.remote(_warm).options(num_cpus=1, max_retries=0)
+    for _ in range(max(1, min(int(cluster.total_cpus), 64))):
+        warm.remote(tracking_uri)
+
+
+def _warm(tracking_uri: str) -> None:
+    from mlfleet import tracking
+
+    for key in tracking.RUN_ENV:  # as train_one does: never touch the run `mlflow run` created
+        os.environ.pop(key, None)
+    tracking.warm_process(tracking_uri)
+
+
 def gpus_per_model(device: str, requested: float, cluster: Cluster) -> float:
     """What each GPU-family model asks Ray for, given ``device`` (auto, cuda, cpu).
 

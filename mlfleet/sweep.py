@@ -83,6 +83,7 @@ def run_sweep(config: FleetConfig, *, stream: TextIO | None = None) -> SweepRepo
         guard.check_shared_stores(cluster, tracking_uri=uri, results=(results_uri,))
         gpus = fleet.gpus_per_model(config.device, config.gpus_per_model, cluster) if _wants_gpus(config) else 0.0
         tracking.prepare_store(uri)
+        fleet.warm_workers(cluster, uri)  # the workers' seconds of imports overlap the sweep's opening
         jobs = expand_jobs(
             config.models,
             first_id=config.first_id,

@@ -300,13 +300,18 @@ def model_requirements(families: set[str]) -> tuple[str, ...]:
 
 
 def warm_up(ctx: TrackingContext) -> None:
-    """Ready this worker process for logging, once, outside any model's timing.
+    """Ready this worker process for logging, once, outside any model's timing (see :func:`warm_process`)."""
+    warm_process(ctx.tracking_uri)
 
-    Imports the model-logging code and opens the store (for sqlite, a schema check of about
-    a second). Pip requirements are pinned from the installed versions, so MLflow's check of
-    them against the installed versions is skipped.
+
+def warm_process(tracking_uri: str) -> None:
+    """Import the model-logging code and open the store, once per process and store.
+
+    Seconds of work: skops imports torch (through scikit-learn's array API support), and a
+    sqlite store checks its schema (about a second). Pip requirements are pinned from the
+    installed versions, so MLflow's check of them against the installed versions is skipped.
     """
-    if ctx.tracking_uri in _WARM:
+    if tracking_uri in _WARM:
         return
     limit_http_retries()
     import deltalake  # noqa: F401
@@ -315,8 +320,8 @@ def warm_up(ctx: TrackingContext) -> None:
     import skops.io  # noqa: F401
 
     os.environ.setdefault("MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK", "true")
-    _client(ctx.tracking_uri).get_experiment(ctx.experiment_id)
-    _WARM.add(ctx.tracking_uri)
+    _client(tracking_uri).search_experiments(max_results=1)
+    _WARM.add(tracking_uri)
 
 
 _WARM: set[str] = set()
