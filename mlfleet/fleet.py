@@ -223,7 +223,7 @@ def run_jobs(
                 outcome = _died(job, split, spec, exc, board)
             else:
                 if spec.rows_by_driver:  # a Spark table: the driver holds the only SparkSession
-                    outcome = _write_here(outcome, job, spec)
+                    outcome = _write_here(outcome, job, split, spec, board)
             outcomes.append(outcome)
             finished_ids.add(job.model_id)
             failed += not outcome.row.ok
@@ -257,7 +257,8 @@ def _train_task(job: ModelJob, split: Split, spec: SweepSpec, board) -> Outcome:
 
 
 def _died(job: ModelJob, split: Split, spec: SweepSpec, exc: BaseException, board) -> Outcome:
-    """The FAILED row (and run) of a model whose task died for good: Ray's retries are spent."""
+    """The FAILED row (and run) of a model whose task died for good (Ray's retries are spent), or
+    whose row the driver could not write."""
     from mlfleet import results, tracking
 
     cause = getattr(exc, "cause", None) or exc  # a RayTaskError wraps what the task raised
@@ -277,11 +278,15 @@ def _died(job: ModelJob, split: Split, spec: SweepSpec, exc: BaseException, boar
     return Outcome(row, 0.0, 0.0, now, now)
 
 
-def _write_here(outcome: Outcome, job: ModelJob, spec: SweepSpec) -> Outcome:
+def _write_here(outcome: Outcome, job: ModelJob, split: Split, spec: SweepSpec, board) -> Outcome:
+    """Write the row a task returned; a write that fails fails the model, as it does in a worker."""
     from mlfleet import results
 
     start = time.perf_counter()
-    results.append_row(spec.results, outcome.row, attempt=job.attempt)
+    try:
+        results.append_row(spec.results, outcome.row, attempt=job.attempt)
+    except Exception as exc:
+        return _died(job, split, spec, exc, board)
     return replace(outcome, delta_s=outcome.delta_s + time.perf_counter() - start)
 
 

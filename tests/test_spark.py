@@ -166,6 +166,28 @@ def test_a_sweep_reads_a_spark_table_and_its_driver_writes_the_rows(fresh, ray_l
     assert set(summary["model_type"]) == set(rows["model_type"])
 
 
+def test_a_row_the_driver_cannot_write_fails_its_model_and_the_others_go_on(fresh, ray_local, monkeypatch):
+    monkeypatch.setattr(spark, "FORMAT", "parquet")
+    append, refused = spark.Table.append, []
+
+    def append_once_refused(self, rows, arrow, app_id, version=1):  # the first write of model 0 fails, as a lost connection would
+        if rows[0]["model_id"] == 0 and not refused:
+            refused.append(app_id)
+            raise RuntimeError("the metastore went away")
+        return append(self, rows, arrow, app_id, version)
+
+    monkeypatch.setattr(spark.Table, "append", append_once_refused)
+    config = FleetConfig(models=(("naive_bayes", 2),), n_trials=1, results=RESULTS, experiment="spark")
+    report = run_sweep(config, stream=io.StringIO())
+    assert refused == [results.transaction_id(report.sweep_id, 0)] and report.exit_code == 1
+    rows = results.read_results(RESULTS, report.sweep_id).set_index("model_id")
+    assert rows.loc[0, "status"] == "FAILED" and "RuntimeError: the metastore went away" in rows.loc[0, "error"]
+    assert rows.loc[1, "status"] == "FINISHED"
+    client = mlflow.MlflowClient()
+    assert client.get_run(rows.loc[0, "mlflow_run_id"]).info.status == "FAILED"  # the run says so too
+    assert client.get_run(rows.loc[1, "mlflow_run_id"]).info.status == "FINISHED"
+
+
 def test_resume_ensemble_and_benchmark_refuse_a_spark_table_before_doing_anything(tmp_path):
     from ensembles import EnsembleConfig, run_ensemble
     from mlfleet.benchmark import BenchmarkConfig, run_benchmark
