@@ -127,7 +127,7 @@ def main() -> None:
     print(f"generated {args.models} models ({REAL} of them real logged pipelines) in {time.perf_counter() - t0:.1f} s: "
           + ", ".join(f"{k} {v:.1f}" for k, v in spent.items()) + f"  (in {work})")
 
-    from mlfleet.analyze import AnalysisConfig, run_analysis
+    from mlfleet.commands.analyze import AnalysisConfig, run_analysis
 
     t0 = time.perf_counter()
     report = run_analysis(AnalysisConfig(experiment="bench", output="reports/bench"), stream=open(os.devnull, "w"))

@@ -1,9 +1,9 @@
-"""A whole partition ensemble, from a frozen config to both stores: what ``ensemble`` calls.
+"""A whole partition ensemble, from a frozen config to both stores: what the ``ensemble`` command runs.
 
-As in :func:`mlfleet.sweep.run_sweep`, everything the user can get wrong is checked before
-anything is created: the model family, partitions, weights, the registry name, the data,
-target, metric and split, the shards (partition_by, their sizes and classes), the results
-location, the Ray address and the tracking store. Then, in order:
+As for a sweep, everything the user can get wrong is checked before anything is created:
+the model family, partitions, weights, the registry name, the data, target, metric and
+split, the shards (partition_by, their sizes and classes), the results location, the Ray
+address and the tracking store. Then, in order:
 
 1. the Delta table, the parent run, one child run per member and one for the single model
    (RUNNING while they train);
@@ -18,31 +18,39 @@ location, the Ray address and the tracking store. Then, in order:
 from __future__ import annotations
 
 import json
+import logging
 import re
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
+import ray
 
-from mlfleet import fleet, guard, results, tracking
-from mlfleet.data import load_dataset, split_dataset
+from mlfleet import logs
+from mlfleet.config import WEIGHTS, EnsembleConfig
+from mlfleet.data import Dataset, Split, load_dataset, split_dataset
 from mlfleet.errors import MlfleetError
-from mlfleet.jobs import ModelJob
-from mlfleet.metrics import resolve_metric
-from mlfleet.sweep import new_sweep_id
+from mlfleet.execution import cluster as ray_cluster
+from mlfleet.execution import guard, tasks
+from mlfleet.ids import new_id
+from mlfleet.metrics import Metric, resolve_metric
+from mlfleet.redaction import redact
+from mlfleet.stores import registry, tracking
+from mlfleet.stores.recorder import Recorder
+from mlfleet.stores.rows import rows_to_frame
+from mlfleet.stores.tables import ResultsTable, open_results, require_delta
+from mlfleet.training.jobs import ModelJob
 from mlfleet.zoo import FAMILIES, cpu_families, family
 
-from ensembles import _ray, _runs
+from ensembles import _waves
 from ensembles._compare import comparison_figures, plot_comparison, verdict
-from ensembles._config import WEIGHTS, EnsembleConfig
 from ensembles._partition import Shard, check_partitions, class_counts, make_shards
-from ensembles._rows import NOT_A_MEMBER, Model, RowContext, Vote, ensemble_row, model_row
-from ensembles._table import EnsembleRow, append_rows, check_columns, ensure_table, rows_to_frame
+from ensembles._rows import ENSEMBLES, NOT_A_MEMBER, EnsembleRow, Model, RowContext, Vote, ensemble_row, model_row
 from ensembles._vote import build_vote, member_weights, voting_kind
 
+log = logging.getLogger("mlfleet.ensembles")
 
 #: ``mlfleet.role`` of the parent run and of its nested runs (members, single model, vote)
 ROLE = "ensemble"
@@ -75,6 +83,31 @@ class EnsembleReport:
         return next(r for r in self.rows if r.kind == kind and r.member == member)
 
 
+@dataclass
+class _Run:
+    """One ensemble after validation, as it goes: its inputs, stores and the runs it started."""
+
+    config: EnsembleConfig
+    split: Split
+    shards: tuple[Shard, ...]
+    metric: Metric
+    cluster: ray_cluster.Cluster
+    sweep: tracking.SweepRun
+    rows_ctx: RowContext
+    table: ResultsTable
+    member_cpus: int = 1
+    split_ref: Any = None
+    started_runs: list[str] = field(default_factory=list)  # closed FAILED if the driver fails half-way
+
+    @property
+    def ctx(self) -> tracking.TrackingContext:
+        return self.sweep.context
+
+    @property
+    def recorder(self) -> Recorder:
+        return Recorder(self.sweep.context)  # the driver writes the rows, in one commit
+
+
 def check_family(name: str) -> None:
     """Raise MlfleetError unless ``name`` is a CPU family of the zoo (what members are made of)."""
     known = cpu_families()
@@ -90,14 +123,44 @@ def run_ensemble(config: EnsembleConfig, *, stream: TextIO | None = None) -> Ens
     model or the vote that fails is recorded (a FAILED run and row) and named in
     ``report.problems``; the rest goes on.
     """
-    stream = stream or sys.stderr
+    with logs.console(stream):
+        _check(config)
+        dataset, metric, split, shards = _prepare(config)
+        table = open_results(config.results, ENSEMBLES)
+        require_delta(table, "ensemble")
+        table.check_writable()
+        uri = tracking.tracking_uri()
+        cluster = ray_cluster.connect(config.address)
+        try:
+            guard.check_shared_stores(cluster, tracking_uri=uri)  # members log their runs; the driver writes the rows
+            tracking.prepare_store(uri)
+            table.ensure()
+            run = _open(config, dataset, metric, split, shards, cluster, table, uri)
+            try:
+                report = _go(run)
+            except BaseException as exc:
+                interrupted = isinstance(exc, KeyboardInterrupt)
+                reason = "interrupted" if interrupted else f"driver error: {exc!r}"
+                tracking.close_open_runs(run.ctx, run.started_runs, reason, "KILLED" if interrupted else "FAILED")
+                tracking.abort_sweep(run.sweep, reason)
+                raise
+        finally:
+            ray_cluster.disconnect(cluster)
+        log.info(summary_lines(report))
+        return report
+
+
+def _check(config: EnsembleConfig) -> None:
     check_family(config.model)
     check_partitions(config.partitions)
     if config.weights not in WEIGHTS:
         raise MlfleetError(f"weights must be one of {', '.join(WEIGHTS)}, but got weights={config.weights!r}")
     if config.n_trials < 0:
         raise MlfleetError(f"n_trials must be 0 (the family's defaults) or more, but got n_trials={config.n_trials}")
-    _runs.check_model_name(config.register)
+    registry.check_model_name(config.register)
+
+
+def _prepare(config: EnsembleConfig) -> tuple[Dataset, Metric, Split, tuple[Shard, ...]]:
     dataset = load_dataset(config.data)
     metric = resolve_metric(config.metric, dataset.task)
     split = split_dataset(dataset, test_size=config.data.test_size, val_size=config.data.val_size, seed=config.seed)
@@ -111,270 +174,263 @@ def run_ensemble(config: EnsembleConfig, *, stream: TextIO | None = None) -> Ens
         classes=dataset.classes,
         min_class_rows=2 if config.n_trials > 0 else 1,  # a tuning member holds out rows of every class
     )
-    results.check_not_spark(config.results, "ensemble")
-    results.check_writable(config.results)
-    results_uri = results.resolve_location(config.results)
-    check_columns(config.results)
-    uri = tracking.tracking_uri()
-    cluster = fleet.connect(config.address)
+    return dataset, metric, split, shards
+
+
+def _open(config, dataset: Dataset, metric: Metric, split: Split, shards, cluster, table: ResultsTable, uri: str) -> _Run:
+    partitioning = "by_column" if config.partition_by else ("stratified" if dataset.task == "classification" else "random")
+    sweep = tracking.open_sweep(
+        uri=uri,
+        experiment=config.experiment,
+        sweep_id=new_id(config.entry_point),
+        entry_point=config.entry_point,
+        params={**config.params(), "n_members": str(len(shards))},
+        tags={
+            "task": dataset.task,
+            "primary_metric": metric.name,
+            "dataset": dataset.name,
+            "dataset_digest": dataset.digest,
+            "partitioning": partitioning,
+        },
+        dataset=tracking.dataset_entity(
+            dataset.X, dataset.y, name=dataset.name, source=dataset.source, digest=dataset.digest, target=dataset.target
+        ),
+        pip_requirements=tracking.model_requirements({config.model}),
+        role=ROLE,  # not "sweep": analyze reads sweeps of the fleet's table, and this is none
+    )
+    ctx = sweep.context
+    rows_ctx = RowContext(
+        ctx.sweep_id, ctx.parent_run_id, ctx.experiment_id, config.entry_point, config.model, dataset.task, metric.name,
+        config.n_trials, partitioning, dataset.name, dataset.digest, dataset.classes, split.y_train,
+    )  # fmt: skip
+    return _Run(config, split, shards, metric, cluster, sweep, rows_ctx, table)
+
+
+def _go(run: _Run) -> EnsembleReport:
+    members, single = _plan_models(run)
+    member_wave, single_wave = _train(run, members, single)
+    voters = [m for m in members if m.ok]
+    vote = _vote(run, voters, member_wave.wall_s)
+    problems = [f"member {m.member}: {m.error}" for m in members if not m.ok]
+    if not single.ok:
+        problems.append(f"single model: {single.error}")
+    if vote.error:
+        problems.append(f"ensemble: {vote.error}")
+    registered = _register(run, vote, problems)
+    model_type = family(run.config.model).model_type(run.split.task)
+    rows = [model_row(run.rows_ctx, m, model_type=model_type) for m in members]
+    rows.append(model_row(run.rows_ctx, single, model_type=model_type, wall_s=single_wave.wall_s))
+    vote_type = "VotingRegressor" if run.split.task == "regression" else "VotingClassifier"
+    rows.append(ensemble_row(run.rows_ctx, vote, voters, model_type=vote_type, wall_s=member_wave.wall_s, started=member_wave.started))
+    run.table.append_new(rows)
+    figures, line = _close(run, rows, vote, member_wave, single_wave, problems, registered)
+    ctx = run.ctx
+    return EnsembleReport(
+        ctx.sweep_id, ctx.experiment_id, ctx.parent_run_id, run.table.uri, run.metric.name, vote.voting, tuple(rows),
+        figures, line, vote.model_uri, registered, tuple(problems),
+    )  # fmt: skip
+
+
+def _plan_models(run: _Run) -> tuple[list[Model], Model]:
+    """The members and the single model with their resources; their runs started; a header line."""
+    config, split, shards, cluster = run.config, run.split, run.shards, run.cluster
+    fam, n = family(config.model), len(shards)
+    # Members share the cluster: each asks for the family's CPUs, but no more than lets all
+    # of them run at once. The single model trains alone and gets what one model can use.
+    run.member_cpus = max(1, min(fam.cpus, cluster.max_cpus, int(cluster.total_cpus // n)))
+    single_cpus = max(1, min(fam.cpus, cluster.max_cpus))
+    everything = Shard(NOT_A_MEMBER, np.arange(len(split.y_train)), "all training rows")
+    members = [
+        Model("member", s, ModelJob(s.index, config.model, "all", run.member_cpus, 0.0, config.seed + 1 + s.index, fam.cost))
+        for s in shards
+    ]
+    single = Model("single", everything, ModelJob(NOT_A_MEMBER, config.model, "all", single_cpus, 0.0, config.seed, fam.cost))
+    sizes = sorted(s.size for s in shards)
+    tuning = f"{config.n_trials} Optuna trials each" if config.n_trials else "family defaults, no tuning"
+    log.info(
+        f"ensemble {run.ctx.sweep_id}: {n} {config.model} members on {run.rows_ctx.partitioning} shards of "
+        f"{sizes[0]}{'' if sizes[0] == sizes[-1] else f'-{sizes[-1]}'} rows vs one {config.model} on all "
+        f"{everything.size} training rows ({tuning}); {split.task} on {run.rows_ctx.dataset}, metric {run.metric.name}; "
+        f"Ray {cluster.address} with {cluster.total_cpus:g} CPUs ({run.member_cpus} per member, {single_cpus} for the "
+        f"single model); MLflow {redact(run.ctx.tracking_uri)} run {run.ctx.parent_run_id}; Delta {redact(run.table.uri)}"
+    )
+    if config.partition_by and config.partitions != n:
+        log.info(f"partition_by={config.partition_by}: {n} shards, one per value (partitions={config.partitions} is not used)")
+    for m in members:
+        m.run_id = _start(run, f"member-{m.member:02d}", m.kind, m.member, m.shard.label)
+    single.run_id = _start(run, f"single-{config.model}", "single", NOT_A_MEMBER, everything.label)
+    return members, single
+
+
+def _start(run: _Run, run_name: str, kind: str, member: int, shard: str) -> str:
+    tags = {
+        "mlfleet.role": CHILD_ROLE,
+        "kind": kind,
+        "member": str(member),
+        "family": run.config.model,
+        "device": "cpu",
+        "feature_strategy": "all",
+        "shard": shard,
+    }
+    run_id = run.recorder.start(run_name, tags)
+    run.started_runs.append(run_id)
+    return run_id
+
+
+def _train(run: _Run, members: list[Model], single: Model) -> tuple[_waves.Wave, _waves.Wave]:
+    """Warm the workers, fit the members together, then the single model alone; score and log them all."""
+    n = len(members)
+    warm_s = tasks.warm(min(n, max(1, int(run.cluster.total_cpus // run.member_cpus))), hold_s=0.5, wait=True)
+    run.split_ref = ray.put(run.split)
+    member_wave = _fit(run, members)
+    log.info(f"members: {sum(m.ok for m in members)} of {n} fitted in {member_wave.wall_s:.1f} s (Ray workers warmed first, in {warm_s:.1f} s)")
+    single_wave = _fit(run, [single])
+    log.info(f"single model: {'fitted' if single.ok else 'failed'} in {single_wave.wall_s:.1f} s")
+    _record(run, [m for m in [*members, single] if m.ok])
+    return member_wave, single_wave
+
+
+def _fit(run: _Run, models: list[Model]) -> _waves.Wave:
+    wave = _waves.fit_wave([m.job for m in models], run.split_ref, [m.shard.rows for m in models], run.metric.name, run.config.n_trials)
+    for m, fitted, ref, error, detail in zip(models, wave.fitted, wave.refs, wave.errors, wave.details, strict=True):
+        m.fitted, m.ref, m.error = fitted, ref, error
+        if error:
+            m.error, _ = run.recorder.fail(m.run_id, error, detail)
+            log.warning("%s %s failed: %s", m.kind, m.member if m.kind == "member" else "", m.error)
+        for note in fitted.notes if fitted else ():
+            log.debug("%s %s: %s", m.kind, m.member, note)
+    return wave
+
+
+def _record(run: _Run, models: list[Model]) -> None:
+    """Score and log the fitted members and single model in parallel."""
+    requests = []
+    for m in models:
+        counts = class_counts(run.split.y_train[m.shard.rows], run.rows_ctx.classes) if run.split.task == "classification" else {}
+        requests.append(
+            {
+                "run_id": m.run_id,
+                "fitted": m.ref,
+                "params": {
+                    "kind": m.kind,
+                    "family": run.config.model,
+                    "model_type": m.fitted.model_type,
+                    "shard": m.shard.label,
+                    "shard_rows": m.shard.size,
+                    "class_counts": json.dumps(counts),
+                    "n_trials": run.config.n_trials,
+                    "primary_metric": run.metric.name,
+                    **m.fitted.params,
+                },
+                "metrics": {
+                    "shard_rows": float(m.shard.size),
+                    "fit_s": m.fitted.fit_s,
+                    "cpu_s": m.fitted.cpu_s,
+                    **{f"class_share_{_metric_key(label)}": count / m.shard.size for label, count in counts.items()},
+                },
+                "tags": {"node": m.fitted.node, "model_type": m.fitted.model_type},
+                "history": {f"trial_val_{run.metric.name}": m.fitted.trial_scores} if m.fitted.trial_scores else {},
+            }
+        )
+    for m, recorded in zip(models, _waves.record_wave(requests, run.split_ref, run.recorder), strict=True):
+        m.scores, m.model_uri, m.error = recorded.scores, recorded.model_uri, recorded.error
+
+
+def _vote(run: _Run, voters: list[Model], members_wall_s: float) -> Vote:
+    """Weigh the members that succeeded, build the vote, score and log it in its own run."""
+    task, metric = run.split.task, run.metric
+    if not voters:
+        return Vote("mean" if task == "regression" else "", error="no member succeeded, so there is nothing to vote")
+    weights = member_weights(run.config.weights, [m.scores.val[metric.name] for m in voters], metric)
+    for m, w in zip(voters, weights, strict=True):
+        m.weight = w
+        tracking.log_metrics(run.ctx, m.run_id, {"weight": w})
+    pipelines = [(f"member_{m.member}", m.fitted.pipeline) for m in voters]
+    vote = Vote(voting_kind(task, [p for _, p in pipelines]), tuple(m.member for m in voters), tuple(weights))
+    vote.run_id = _start(run, f"ensemble-{vote.voting}", "ensemble", NOT_A_MEMBER, f"vote of {len(voters)} members")
+    voting = vote.voting if vote.voting != "mean" else ""
+    model = build_vote(pipelines, task, run.split.X_train, run.split.y_train, weights=weights, voting=voting)
+    # Scored and logged by a warm worker, like the members: the driver never loads the model-logging code.
+    request = {
+        "run_id": vote.run_id,
+        "fitted": model,
+        "params": {
+            "kind": "ensemble",
+            "family": run.config.model,
+            "voting": vote.voting,
+            "weights": run.config.weights,
+            "members": ",".join(map(str, vote.members)),
+            "member_weights": ",".join(f"{w:.6g}" for w in weights),
+            "n_members": len(voters),
+            "primary_metric": metric.name,
+        },
+        "metrics": {"n_members": float(len(voters)), "train_wall_s": members_wall_s},
+        "tags": {"model_type": type(model).__name__, "voting": vote.voting},
+        "history": {},
+    }
+    (recorded,) = _waves.record_wave([request], run.split_ref, run.recorder)
+    vote.scores, vote.model_uri, vote.error = recorded.scores, recorded.model_uri, recorded.error
+    return vote
+
+
+def _register(run: _Run, vote: Vote, problems: list[str]) -> str:
+    if not (run.config.register and vote.model_uri):
+        return ""
+    from mlflow import MlflowClient
+
+    tags = {"sweep_id": run.ctx.sweep_id, "entry_point": run.ctx.entry_point}
     try:
-        guard.check_shared_stores(cluster, tracking_uri=uri)  # members log their runs; the driver writes the rows
-        tracking.prepare_store(uri)
-        ensure_table(results_uri)
-        ensemble_id = new_sweep_id(config.entry_point)
-        partitioning = "by_column" if config.partition_by else ("stratified" if dataset.task == "classification" else "random")
-        sweep = tracking.open_sweep(
-            uri=uri,
-            experiment=config.experiment,
-            sweep_id=ensemble_id,
-            entry_point=config.entry_point,
-            params={**config.params(), "n_members": str(len(shards))},
-            tags={"task": dataset.task, "primary_metric": metric.name, "dataset": dataset.name, "dataset_digest": dataset.digest, "partitioning": partitioning},
-            dataset=tracking.dataset_entity(dataset.X, dataset.y, name=dataset.name, source=dataset.source, digest=dataset.digest, target=dataset.target),
-            pip_requirements=tracking.model_requirements({config.model}),
-            role=ROLE,  # not "sweep": analyze reads sweeps of the fleet's table, and this is none
+        registered = registry.register(
+            MlflowClient(tracking_uri=run.ctx.tracking_uri), vote.model_uri, run.config.register, run_id=vote.run_id, tags=tags
         )
-        rows_ctx = RowContext(
-            ensemble_id, sweep.context.parent_run_id, sweep.context.experiment_id, config.entry_point, config.model, dataset.task,
-            metric.name, config.n_trials, partitioning, dataset.name, dataset.digest, dataset.classes, split.y_train,
-        )
-        run = _Run(config, split, shards, metric, cluster, sweep, rows_ctx, results_uri, stream)
-        try:
-            report = run.go()
-        except BaseException as exc:
-            interrupted = isinstance(exc, KeyboardInterrupt)
-            reason = "interrupted" if interrupted else f"driver error: {exc!r}"
-            _runs.close_open_runs(sweep.context, run.started_runs, reason, "KILLED" if interrupted else "FAILED")
-            tracking.abort_sweep(sweep, reason)
-            raise
-    finally:
-        fleet.disconnect(cluster)
-    print(summary_lines(report), file=stream, flush=True)
-    return report
+    except MlfleetError as exc:
+        problems.append(str(exc))
+        return ""
+    log.info(f"registered the ensemble as {registered}")
+    return registered
 
 
-class _Run:
-    """One ensemble after validation: the waves, the vote, the records. Used once, by run_ensemble."""
-
-    def __init__(self, config: EnsembleConfig, split, shards, metric, cluster, sweep, rows_ctx: RowContext, results_uri: str, stream):
-        self.config, self.split, self.shards, self.metric = config, split, shards, metric
-        self.cluster, self.sweep, self.ctx, self.rows_ctx = cluster, sweep, sweep.context, rows_ctx
-        self.results_uri, self.stream = results_uri, stream
-        self.fam = family(config.model)
-        self.started_runs: list[str] = []  # closed FAILED if the driver fails half-way
-        self.split_ref = None
-        self.member_cpus = 1
-
-    def say(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
-
-    def go(self) -> EnsembleReport:
-        members, single = self._plan()
-        member_wave, single_wave = self._train(members, single)
-        voters = [m for m in members if m.ok]
-        vote = self._vote(voters, member_wave.wall_s)
-        problems = [f"member {m.member}: {m.error}" for m in members if not m.ok]
-        if not single.ok:
-            problems.append(f"single model: {single.error}")
-        if vote.error:
-            problems.append(f"ensemble: {vote.error}")
-        registered = ""
-        if self.config.register and vote.model_uri:
-            try:
-                registered = _runs.register(self.ctx, vote.model_uri, self.config.register, run_id=vote.run_id)
-                self.say(f"registered the ensemble as {registered}")
-            except MlfleetError as exc:
-                problems.append(str(exc))
-
-        model_type = self.fam.model_type(self.split.task)
-        rows = [model_row(self.rows_ctx, m, model_type=model_type) for m in members]
-        rows.append(model_row(self.rows_ctx, single, model_type=model_type, wall_s=single_wave.wall_s))
-        vote_type = "VotingRegressor" if self.split.task == "regression" else "VotingClassifier"
-        rows.append(ensemble_row(self.rows_ctx, vote, voters, model_type=vote_type, wall_s=member_wave.wall_s, started=member_wave.started))
-        append_rows(self.results_uri, rows)
-        figures, line = self._close(rows, vote, member_wave, single_wave, problems, registered)
-        return EnsembleReport(
-            ensemble_id=self.ctx.sweep_id,
-            experiment_id=self.ctx.experiment_id,
-            parent_run_id=self.ctx.parent_run_id,
-            results=self.results_uri,
-            metric=self.metric.name,
-            voting=vote.voting,
-            rows=tuple(rows),
-            figures=figures,
-            verdict=line,
-            model_uri=vote.model_uri,
-            registered=registered,
-            problems=tuple(problems),
-        )
-
-    def _plan(self) -> tuple[list[Model], Model]:
-        """The members and the single model with their resources; their runs started; a header line."""
-        config, split, shards, cluster, fam = self.config, self.split, self.shards, self.cluster, self.fam
-        n = len(shards)
-        # Members share the cluster: each asks for the family's CPUs, but no more than lets all
-        # of them run at once. The single model trains alone and gets what one model can use.
-        self.member_cpus = max(1, min(fam.cpus, cluster.max_cpus, int(cluster.total_cpus // n)))
-        single_cpus = max(1, min(fam.cpus, cluster.max_cpus))
-        everything = Shard(NOT_A_MEMBER, np.arange(len(split.y_train)), "all training rows")
-        members = [Model("member", s, ModelJob(s.index, config.model, "all", self.member_cpus, 0.0, config.seed + 1 + s.index, fam.cost)) for s in shards]
-        single = Model("single", everything, ModelJob(NOT_A_MEMBER, config.model, "all", single_cpus, 0.0, config.seed, fam.cost))
-        sizes = sorted(s.size for s in shards)
-        tuning = f"{config.n_trials} Optuna trials each" if config.n_trials else "family defaults, no tuning"
-        self.say(
-            f"ensemble {self.ctx.sweep_id}: {n} {config.model} members on {self.rows_ctx.partitioning} shards of "
-            f"{sizes[0]}{'' if sizes[0] == sizes[-1] else f'-{sizes[-1]}'} rows vs one {config.model} on all {everything.size} training rows "
-            f"({tuning}); {split.task} on {self.rows_ctx.dataset}, metric {self.metric.name}; "
-            f"Ray {cluster.address} with {cluster.total_cpus:g} CPUs ({self.member_cpus} per member, {single_cpus} for the single model); "
-            f"MLflow {self.ctx.tracking_uri} run {self.ctx.parent_run_id}; Delta {self.results_uri}"
-        )
-        if config.partition_by and config.partitions != n:
-            self.say(f"partition_by={config.partition_by}: {n} shards, one per value (partitions={config.partitions} is not used)")
-        for m in members:
-            m.run_id = self._start(f"member-{m.member:02d}", m.kind, m.member, m.shard.label)
-        single.run_id = self._start(f"single-{config.model}", "single", NOT_A_MEMBER, everything.label)
-        return members, single
-
-    def _train(self, members: list[Model], single: Model) -> tuple[_ray.Wave, _ray.Wave]:
-        """Warm the workers, fit the members together, then the single model alone; score and log them all."""
-        import ray
-
-        n = len(members)
-        warm_s = _ray.warm_workers(min(n, max(1, int(self.cluster.total_cpus // self.member_cpus))))
-        self.split_ref = ray.put(self.split)
-        member_wave = self._fit(members)
-        self.say(f"members: {sum(m.ok for m in members)} of {n} fitted in {member_wave.wall_s:.1f} s (Ray workers warmed first, in {warm_s:.1f} s)")
-        single_wave = self._fit([single])
-        self.say(f"single model: {'fitted' if single.ok else 'failed'} in {single_wave.wall_s:.1f} s")
-        self._record([m for m in [*members, single] if m.ok])
-        return member_wave, single_wave
-
-    def _start(self, run_name: str, kind: str, member: int, shard: str) -> str:
-        tags = {
-            "mlfleet.role": CHILD_ROLE,
-            "kind": kind,
-            "member": str(member),
-            "family": self.config.model,
-            "device": "cpu",
-            "feature_strategy": "all",
-            "shard": shard,
-        }
-        run_id = tracking.start_child(self.ctx, run_name=run_name, tags=tags)
-        self.started_runs.append(run_id)
-        return run_id
-
-    def _fit(self, models: list[Model]) -> _ray.Wave:
-        wave = _ray.fit_wave([m.job for m in models], self.split_ref, [m.shard.rows for m in models], self.metric.name, self.config.n_trials)
-        for m, fitted, ref, error in zip(models, wave.fitted, wave.refs, wave.errors):
-            m.fitted, m.ref, m.error = fitted, ref, error
-            if error:
-                tracking.fail_child(self.ctx, m.run_id, error)
-        return wave
-
-    def _record(self, models: list[Model]) -> None:
-        """Score and log the fitted members and single model in parallel."""
-        requests = []
-        for m in models:
-            counts = class_counts(self.split.y_train[m.shard.rows], self.rows_ctx.classes) if self.split.task == "classification" else {}
-            requests.append(
-                {
-                    "run_id": m.run_id,
-                    "fitted": m.ref,
-                    "params": {
-                        "kind": m.kind,
-                        "family": self.config.model,
-                        "model_type": m.fitted.model_type,
-                        "shard": m.shard.label,
-                        "shard_rows": m.shard.size,
-                        "class_counts": json.dumps(counts),
-                        "n_trials": self.config.n_trials,
-                        "primary_metric": self.metric.name,
-                        **m.fitted.params,
-                    },
-                    "metrics": {
-                        "shard_rows": float(m.shard.size),
-                        "fit_s": m.fitted.fit_s,
-                        "cpu_s": m.fitted.cpu_s,
-                        **{f"class_share_{_metric_key(label)}": count / m.shard.size for label, count in counts.items()},
-                    },
-                    "tags": {"node": m.fitted.node, "model_type": m.fitted.model_type},
-                    "history": {f"trial_val_{self.metric.name}": m.fitted.trial_scores} if m.fitted.trial_scores else {},
-                }
-            )
-        for m, recorded in zip(models, _ray.record_wave(requests, self.split_ref, self.ctx)):
-            m.scores, m.model_uri, m.error = recorded.scores, recorded.model_uri, recorded.error
-
-    def _vote(self, voters: list[Model], members_wall_s: float) -> Vote:
-        """Weigh the members that succeeded, build the vote, score and log it in its own run."""
-        task = self.split.task
-        if not voters:
-            return Vote("mean" if task == "regression" else "", error="no member succeeded, so there is nothing to vote")
-        weights = member_weights(self.config.weights, [m.scores.val[self.metric.name] for m in voters], self.metric)
-        for m, w in zip(voters, weights):
-            m.weight = w
-            _runs.log_metrics(self.ctx, m.run_id, {"weight": w})
-        pipelines = [(f"member_{m.member}", m.fitted.pipeline) for m in voters]
-        vote = Vote(voting_kind(task, [p for _, p in pipelines]), tuple(m.member for m in voters), tuple(weights))
-        vote.run_id = self._start(f"ensemble-{vote.voting}", "ensemble", NOT_A_MEMBER, f"vote of {len(voters)} members")
-        model = build_vote(pipelines, task, n_classes=self.split.n_classes, weights=weights, voting=vote.voting)
-        # Scored and logged by a warm worker, like the members: the driver never loads the model-logging code.
-        request = {
-            "run_id": vote.run_id,
-            "fitted": model,
-            "params": {
-                "kind": "ensemble",
-                "family": self.config.model,
-                "voting": vote.voting,
-                "weights": self.config.weights,
-                "members": ",".join(map(str, vote.members)),
-                "member_weights": ",".join(f"{w:.6g}" for w in weights),
-                "n_members": len(voters),
-                "primary_metric": self.metric.name,
-            },
-            "metrics": {"n_members": float(len(voters)), "train_wall_s": members_wall_s},
-            "tags": {"model_type": type(model).__name__, "voting": vote.voting},
-            "history": {},
-        }
-        (recorded,) = _ray.record_wave([request], self.split_ref, self.ctx)
-        vote.scores, vote.model_uri, vote.error = recorded.scores, recorded.model_uri, recorded.error
-        return vote
-
-    def _close(self, rows: list[EnsembleRow], vote: Vote, member_wave, single_wave, problems: list[str], registered: str):
-        """The parent run's figures, verdict, plot and CSV; the parent ended (FAILED when something failed)."""
-        metric = self.metric
-        by_kind = {r.kind: r for r in rows if r.kind != "member"}
-        member_scores = [r.score for r in rows if r.kind == "member"]
-        figures = comparison_figures(
+def _close(run: _Run, rows: list[EnsembleRow], vote: Vote, member_wave, single_wave, problems: list[str], registered: str):
+    """The parent run's figures, verdict, plot and CSV; the parent ended (FAILED when something failed)."""
+    metric = run.metric
+    by_kind = {r.kind: r for r in rows if r.kind != "member"}
+    member_scores = [r.score for r in rows if r.kind == "member"]
+    figures = comparison_figures(
+        metric,
+        member_scores=member_scores,
+        n_members=len(vote.members),
+        ensemble=vote.scores.test if vote.scores else None,
+        single=_test_scores(by_kind["single"]),
+        ensemble_wall_s=member_wave.wall_s,
+        single_wall_s=single_wave.wall_s,
+        members_fit_s=sum(f.fit_s for f in member_wave.fitted if f),
+        members_cpu_s=sum(f.cpu_s for f in member_wave.fitted if f),
+    )
+    figures["n_failed"] = float(len(problems))
+    n_voters = len(vote.members)
+    line = verdict(
+        metric,
+        by_kind["ensemble"].score,
+        by_kind["single"].score,
+        n_members=n_voters,
+        ensemble_wall_s=member_wave.wall_s,
+        single_wall_s=single_wave.wall_s,
+    )
+    log.info(f"verdict: {line}")
+    tracking.set_tags(run.ctx, run.ctx.parent_run_id, {"verdict": line, "voting": vote.voting, "registered_model": registered})
+    with tempfile.TemporaryDirectory() as tmp:
+        plot = plot_comparison(
+            Path(tmp) / "comparison.png",
             metric,
             member_scores=member_scores,
-            n_members=len(vote.members),
-            ensemble=vote.scores.test if vote.scores else None,
-            single=_test_scores(by_kind["single"]),
-            ensemble_wall_s=member_wave.wall_s,
-            single_wall_s=single_wave.wall_s,
-            members_fit_s=sum(f.fit_s for f in member_wave.fitted if f),
-            members_cpu_s=sum(f.cpu_s for f in member_wave.fitted if f),
+            ensemble_score=by_kind["ensemble"].score,
+            single_score=by_kind["single"].score,
+            title=f"{run.config.model}: {n_voters}-member {vote.voting} vote vs one model on all training rows ({run.rows_ctx.dataset})",
         )
-        figures["n_failed"] = float(len(problems))
-        n_voters = len(vote.members)
-        line = verdict(
-            metric, by_kind["ensemble"].score, by_kind["single"].score, n_members=n_voters, ensemble_wall_s=member_wave.wall_s, single_wall_s=single_wave.wall_s
-        )
-        self.say(f"verdict: {line}")
-        _runs.set_tags(self.ctx, self.ctx.parent_run_id, {"verdict": line, "voting": vote.voting, "registered_model": registered})
-        with tempfile.TemporaryDirectory() as tmp:
-            plot = plot_comparison(
-                Path(tmp) / "comparison.png",
-                metric,
-                member_scores=member_scores,
-                ensemble_score=by_kind["ensemble"].score,
-                single_score=by_kind["single"].score,
-                title=f"{self.config.model}: {n_voters}-member {vote.voting} vote vs one model on all training rows ({self.rows_ctx.dataset})",
-            )
-            csv = Path(tmp) / "ensemble_results.csv"
-            rows_to_frame(rows).to_csv(csv, index=False)
-            tracking.close_sweep(self.sweep, metrics=figures, artifacts=[plot, csv], failed=bool(problems))
-        return figures, line
+        csv = Path(tmp) / "ensemble_results.csv"
+        rows_to_frame(rows, EnsembleRow).to_csv(csv, index=False)
+        tracking.close_sweep(run.sweep, metrics=figures, artifacts=[plot, csv], failed=bool(problems))
+    return figures, line
 
 
 def summary_lines(report: EnsembleReport) -> str:
@@ -385,7 +441,10 @@ def summary_lines(report: EnsembleReport) -> str:
         registered = f", registered as {report.registered}" if report.registered else ""
         lines.append(f"ensemble model ({report.voting} vote of {ens.n_members} members): {report.model_uri}{registered}")
     lines += [f"failed: {problem}" for problem in report.problems]
-    lines.append(f"results: Delta {report.results} (ensemble_id {report.ensemble_id}); runs: experiment {report.experiment_id}, parent run {report.parent_run_id}")
+    lines.append(
+        f"results: Delta {redact(report.results)} (ensemble_id {report.ensemble_id}); runs: experiment "
+        f"{report.experiment_id}, parent run {report.parent_run_id}"
+    )
     return "\n".join(lines)
 
 

@@ -1,6 +1,6 @@
 """One model on a set of training rows (a shard, or all of them), and its scores.
 
-Plain functions over the split; :mod:`ensembles._ray` runs them as Ray tasks. A member and the
+Plain functions over the split; :mod:`ensembles._waves` runs them as Ray tasks. A member and the
 single all-data model are the same thing on different rows, so both go through here.
 """
 
@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 
 from mlfleet.data import Split
-from mlfleet.jobs import ModelJob
+from mlfleet.logs import ignore_known_noise, recorded_warnings
 from mlfleet.metrics import Metric, predict_with_proba, score_all
-from mlfleet.train import FAIL_ENV
-from mlfleet.tuning import build_pipeline, tune_and_fit
+from mlfleet.training.jobs import ModelJob
+from mlfleet.training.outcome import FAIL_ENV
+from mlfleet.training.tuning import build_pipeline, tune_and_fit
 from mlfleet.zoo import family
 
 #: share of a shard held out to score the trials of a member that tunes (n_trials > 0)
@@ -42,6 +43,7 @@ class Fitted:
     finished: float
     node: str = ""
     pid: int = 0
+    notes: tuple[str, ...] = ()  # the warnings fitting raised (known noise filtered)
 
 
 @dataclass(frozen=True)
@@ -85,8 +87,8 @@ def fit_rows(job: ModelJob, split: Split, rows: np.ndarray, metric: Metric, n_tr
     _injected_failure(job)
     started, cpu0, t0 = time.time(), time.process_time(), time.perf_counter()
     part = shard_split(split, rows, seed=job.seed, tuning=n_trials > 0)
-    with threadpool_limits(limits=job.cpus), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    notes: list[str] = []
+    with threadpool_limits(limits=job.cpus), recorded_warnings(notes):
         if n_trials > 0:
             tuned = tune_and_fit(job, part, metric, n_trials, n_jobs=job.cpus)
             pipeline, params, trials = tuned.pipeline, tuned.best_params, tuned.trial_scores
@@ -109,13 +111,14 @@ def fit_rows(job: ModelJob, split: Split, rows: np.ndarray, metric: Metric, n_tr
         finished=started + fit_s,
         node=socket.gethostname(),
         pid=os.getpid(),
+        notes=tuple(notes),
     )
 
 
 def score_model(model: Any, split: Split) -> Scores:
     """Every metric of the task on the validation and test splits."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        ignore_known_noise()
         out = {}
         for part, X, y in (("val", split.X_val, split.y_val), ("test", split.X_test, split.y_test)):
             pred, proba = predict_with_proba(model, X, split.task)

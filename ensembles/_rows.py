@@ -1,4 +1,11 @@
-"""The rows of one ensemble run: what each member, the single model and the ensemble came to.
+"""The ``ensemble_results`` rows of one ensemble run: a row per member, one for the ensemble, one for the single model.
+
+The key is ``(ensemble_id, kind, member)``; ``kind`` is ``member``, ``ensemble`` or
+``single`` and ``member`` is the member's index (-1 for the other two). The metric columns
+have the names and meanings of the fleet's ``model_training_results`` table, so one
+analysis reads both. An ensemble's rows go in one commit carrying a Delta application
+transaction per row, ``ensembles/<ensemble_id>/<kind>/<member>``; rows whose transaction is
+already committed are skipped, so writing them again leaves one copy.
 
 :class:`Model` is one trained model's record as the run goes on (its shard, job, run, fit,
 scores, error); :func:`model_row` and :func:`ensemble_row` turn them into table rows.
@@ -7,22 +14,76 @@ scores, error); :func:`model_row` and :func:`ensemble_row` turn them into table 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 
-from mlfleet.jobs import ModelJob
-from mlfleet.results import CLASSIFICATION_METRICS, REGRESSION_METRICS
+from mlfleet.metrics import finite
+from mlfleet.stores.rows import CLASSIFICATION_METRICS, REGRESSION_METRICS, TableSpec
+from mlfleet.training.jobs import ModelJob
 
 from ensembles._fit import Fitted, Scores
 from ensembles._partition import Shard, class_counts
-from ensembles._table import EnsembleRow
 
+KINDS = ("member", "ensemble", "single")
 #: the ``member`` of the ensemble's and the single model's rows
 NOT_A_MEMBER = -1
+
+
+@dataclass(frozen=True)
+class EnsembleRow:
+    """A member, the ensemble or the single all-data model of one ensemble run."""
+
+    ensemble_id: str
+    kind: str
+    member: int
+    family: str
+    model_type: str
+    task: str
+    partitioning: str  # random | stratified | by_column
+    shard: str  # "stratified 2/4", "segment='online'", "all training rows", "vote of 4 members"
+    shard_rows: int  # training rows the model learnt from (the ensemble: its members' together)
+    class_counts_json: str  # {"no": 120, "yes": 118} of those rows; "{}" for regression
+    voting: str  # the ensemble's: soft | hard | mean
+    weight: float | None  # a member's weight in the vote
+    n_members: int | None  # members in the vote (the ensemble's row)
+    params_json: str
+    primary_metric: str
+    score: float | None  # test score on primary_metric
+    val_score: float | None  # validation score on primary_metric (what weights=validation uses)
+    accuracy: float | None
+    f1: float | None
+    roc_auc: float | None
+    log_loss: float | None
+    rmse: float | None
+    mae: float | None
+    r2: float | None
+    n_trials: int
+    train_s: float | None  # seconds of fitting (the ensemble: its members' together)
+    wall_s: float | None  # wall time of the training wave (the ensemble: members in parallel)
+    cpu_s: float | None  # CPU seconds of fitting
+    cpus: float
+    status: str
+    error: str
+    mlflow_run_id: str
+    parent_run_id: str
+    model_uri: str
+    experiment_id: str
+    dataset: str
+    dataset_digest: str
+    started_at: datetime
+    finished_at: datetime
+    node: str
+    entry_point: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "FINISHED"
+
+
+ENSEMBLES = TableSpec("ensemble_results", EnsembleRow, ("ensemble_id", "kind", "member"), prefix="ensembles")
 
 
 @dataclass
@@ -177,10 +238,6 @@ def _row(ctx: RowContext, *, kind, member, model_type, shard, weight, n_members,
         node=node,
         entry_point=ctx.entry_point,
     )
-
-
-def finite(value) -> float | None:
-    return None if value is None or not math.isfinite(value) else float(value)
 
 
 def time_of(epoch: float | None) -> datetime:

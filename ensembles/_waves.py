@@ -1,4 +1,4 @@
-"""The Ray side of an ensemble: warm workers, fit models in parallel, score and log them.
+"""The Ray side of an ensemble: fit models in parallel, then score and log them in parallel.
 
 The split goes into the object store once; a task gets it and its rows. Fitting and
 recording are separate waves, so that the wall time of a training wave is training alone
@@ -7,21 +7,19 @@ recording are separate waves, so that the wall time of a training wave is traini
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import ray
 
-from mlfleet import tracking
 from mlfleet.data import Split
-from mlfleet.errors import first_line
-from mlfleet.fleet import MAX_RETRIES
-from mlfleet.jobs import ModelJob
+from mlfleet.errors import describe, full_traceback
+from mlfleet.execution import tasks
 from mlfleet.metrics import resolve_metric
-from mlfleet.tracking import TrackingContext
-from mlfleet.train import INPUT_EXAMPLE_ROWS
+from mlfleet.stores.recorder import Recorder
+from mlfleet.training.jobs import ModelJob
+from mlfleet.training.worker import INPUT_EXAMPLE_ROWS
 
 from ensembles._fit import Fitted, Scores, fit_rows, score_model
 
@@ -33,6 +31,7 @@ class Wave:
     refs: tuple[Any, ...]  # the fits in the object store (a failed one: None)
     fitted: tuple[Fitted | None, ...]
     errors: tuple[str, ...]  # empty for a job that succeeded
+    details: tuple[str, ...]  # the traceback of a job that failed
     started: float  # epoch seconds, the driver's clock
     wall_s: float
 
@@ -46,104 +45,71 @@ class Recorded:
     error: str = ""
 
 
-def warm_workers(cpus: int) -> float:
-    """Start ``cpus`` Ray workers and import the training code in each; return the seconds it took.
-
-    A fresh worker spends seconds importing scikit-learn and the zoo. Done once up front, it
-    is charged to neither side of the comparison: both training waves find warm workers.
-    """
-    t0 = time.perf_counter()
-    task = ray.remote(_warm).options(num_cpus=1)
-    ray.get([task.remote(0.5) for _ in range(max(cpus, 1))])
-    return time.perf_counter() - t0
-
-
-def _warm(hold_s: float) -> int:
-    import mlfleet.tuning  # noqa: F401
-    import mlfleet.zoo  # noqa: F401
-
-    time.sleep(hold_s)  # hold the slot, so that each call lands in a worker of its own
-    return os.getpid()
-
-
 def fit_wave(jobs: list[ModelJob], split_ref, rows: list, metric: str, n_trials: int) -> Wave:
     """Fit every job on its rows as a Ray task, all submitted at once; wait for all of them.
 
     A job that raises (or whose worker dies after Ray's retries) gets its error, the others
     go on. The wall time runs from the first submission to the last result.
     """
-    remote = ray.remote(_fit_task)
     started, t0 = time.time(), time.perf_counter()
     refs = [
-        remote.options(num_cpus=job.cpus, max_retries=MAX_RETRIES, retry_exceptions=False, name=f"fit-{job.model_id}").remote(
-            job, split_ref, r, metric, n_trials
-        )
-        for job, r in zip(jobs, rows)
+        tasks.submit(_fit_task, job, split_ref, r, metric, n_trials, cpus=job.cpus, name=f"fit-{job.model_id}")
+        for job, r in zip(jobs, rows, strict=True)
     ]
     ray.wait(refs, num_returns=len(refs), fetch_local=False)  # finished, not yet copied here
     wall = time.perf_counter() - t0
-    fitted, errors = [], []
-    for ref in refs:
-        try:
-            fitted.append(ray.get(ref))
-            errors.append("")
-        except Exception as exc:
-            fitted.append(None)
-            errors.append(_error(exc))
-    kept = tuple(ref if f is not None else None for ref, f in zip(refs, fitted))
-    return Wave(kept, tuple(fitted), tuple(errors), started, wall)
+    done = tasks.gather(refs)
+    fitted = tuple(d.value if d.error is None else None for d in done)
+    return Wave(
+        refs=tuple(ref if f is not None else None for ref, f in zip(refs, fitted, strict=True)),
+        fitted=fitted,
+        errors=tuple(describe(d.error) if d.error is not None else "" for d in done),
+        details=tuple(d.detail for d in done),
+        started=started,
+        wall_s=wall,
+    )
 
 
 def _fit_task(job: ModelJob, split: Split, rows, metric: str, n_trials: int) -> Fitted:
-    for key in tracking.RUN_ENV:  # a worker must never log into the run `mlflow run` created
-        os.environ.pop(key, None)
+    from mlfleet.stores import tracking
+
+    tracking.clear_run_env()
     return fit_rows(job, split, rows, resolve_metric(metric, split.task), n_trials)
 
 
-def record_wave(requests: list[dict[str, Any]], split_ref, ctx: TrackingContext) -> list[Recorded]:
+def record_wave(requests: list[dict[str, Any]], split_ref, recorder: Recorder) -> list[Recorded]:
     """Score each fitted model and log it into its (already started) child run, in parallel.
 
     Each request holds ``run_id``, ``fitted`` (a :class:`Fitted` or a fitted model, or an
-    object-store reference to one), ``params``, ``metrics``, ``tags`` and ``history`` for the run. A model whose scoring or
-    logging raises ends its run FAILED and comes back with its error.
+    object-store reference to one), ``params``, ``metrics``, ``tags`` and ``history`` for the
+    run. A model whose scoring or logging raises ends its run FAILED and comes back with its error.
     """
-    remote = ray.remote(_record_task).options(num_cpus=1, max_retries=MAX_RETRIES, retry_exceptions=False)
-    refs = [remote.remote(ctx, split_ref, **request) for request in requests]
+    refs = [tasks.submit(_record_task, recorder, split_ref, r["fitted"], r) for r in requests]  # a top-level ref: Ray resolves it
     out = []
-    for ref, request in zip(refs, requests):
-        try:
-            out.append(ray.get(ref))
-        except Exception as exc:  # the worker died: close the run here
-            error = _error(exc)
-            tracking.fail_child(ctx, request["run_id"], error)
-            out.append(Recorded(None, "", error))
+    for done, request in zip(tasks.gather(refs), requests, strict=True):
+        if done.error is None:
+            out.append(done.value)
+            continue
+        error, _ = recorder.fail(request["run_id"], describe(done.error), done.detail)  # the worker died
+        out.append(Recorded(None, "", error))
     return out
 
 
-def _record_task(ctx: TrackingContext, split: Split, *, run_id: str, fitted, params, metrics, tags, history) -> Recorded:
-    for key in tracking.RUN_ENV:
-        os.environ.pop(key, None)
-    tracking.warm_up(ctx)
+def _record_task(recorder: Recorder, split: Split, fitted: Any, request: dict[str, Any]) -> Recorded:
+    recorder.warm()
     model = fitted.pipeline if isinstance(fitted, Fitted) else fitted  # a member's fit, or the vote
     try:
         scores = score_model(model, split)
-        model_uri = tracking.finish_child(
-            ctx,
-            run_id,
-            params=params,
-            metrics={**metrics, **scores.test, **{f"val_{k}": v for k, v in scores.val.items()}},
-            history=history,
-            tags=tags,
+        model_uri = recorder.finish(
+            request["run_id"],
+            params=request["params"],
+            metrics={**request["metrics"], **scores.test, **{f"val_{k}": v for k, v in scores.val.items()}},
+            history=request["history"],
+            tags=request["tags"],
             model=model,
             input_example=split.X_test.head(INPUT_EXAMPLE_ROWS),
         )
     except Exception as exc:
-        error = f"{type(exc).__name__}: {first_line(exc)}"
-        tracking.fail_child(ctx, run_id, error)
+        error, _ = recorder.fail(request["run_id"], describe(exc), full_traceback(exc))
         return Recorded(None, "", error)
     return Recorded(scores, model_uri)
-
-
-def _error(exc: BaseException) -> str:
-    cause = getattr(exc, "cause", None) or exc  # a RayTaskError wraps what the task raised
-    return f"{type(cause).__name__}: {first_line(cause)}"

@@ -1,29 +1,14 @@
 """train_cpu: the CPU fleet (scikit-learn and XGBoost), tuned with Optuna, on Ray.
 
-    mlflow run . -e train_cpu --env-manager local -P models=random_forest:4,svm:2
-    python entrypoints/train_cpu.py --models random_forest:4,svm:2
+The same as ``mlfleet train-cpu``; kept for ``python entrypoints/train_cpu.py --help`` from a checkout.
 """
 
-import click
+import sys
+from pathlib import Path
 
-from mlfleet.cli import command, data_options, fleet_config, fleet_options, models_option, resume_option
-from mlfleet.config import DEFAULT_CPU_MODELS
-from mlfleet.sweep import run_sweep
-from mlfleet.zoo import cpu_families
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a checkout need not be installed
 
-
-@command("train_cpu")
-@data_options
-@models_option(DEFAULT_CPU_MODELS, cpu_families)
-@click.option("--first_id", type=click.IntRange(min=0), default=0, help="Id of the first model; the others follow.")
-@click.option("--n_trials", type=click.IntRange(min=1), default=10, help="Optuna trials per model.")
-@click.option("--metric", default="", help="Metric to optimise and rank by (default: f1 for classification, rmse for regression).")
-@fleet_options
-@resume_option
-def main(**options) -> int:
-    """Train the CPU fleet: one Optuna-tuned model per job, each a nested MLflow run and a Delta row."""
-    return run_sweep(fleet_config(options, "train_cpu")).exit_code
-
+from mlfleet.cli import entry_point  # noqa: E402
 
 if __name__ == "__main__":
-    main()
+    entry_point("train_cpu")

@@ -1,128 +1,188 @@
-"""What every entry point shares: options, parsing into configs, one-line errors, exit codes.
+"""The ``mlfleet`` command: one subcommand per entry point, its options generated from the configs.
 
-Option names are the MLproject parameter names (``--first_id`` as ``-P first_id=...``), so
-the two ways of running a command read the same.
+    mlfleet train-cpu --models random_forest:4,svm:2
+    mlfleet ensemble --partitions 8
+    mlfleet analyze --k 3
+
+Option names are the MLproject parameter names (``--first_id`` as ``-P first_id=...``);
+``--first-id`` is accepted too, and ``train_cpu`` for ``train-cpu``. Each option's default,
+help and check come from the field of the command's config (:mod:`mlfleet.config`).
 
 Exit codes: 0 every model succeeded; 1 the command ran but some models failed (each is
-recorded as a FAILED run and row); 2 bad input or environment, nothing trained.
+recorded as a FAILED run and row); 2 bad input or environment, nothing trained (one line,
+``error: ...``, on stderr); 130 interrupted.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import click
 
-from mlfleet.config import DEFAULT_RESULTS, DataConfig, FleetConfig, parse_models
+from mlfleet import __version__, logs
+from mlfleet.config import (
+    AnalysisConfig,
+    BenchmarkConfig,
+    EnsembleConfig,
+    FleetConfig,
+    GpuFleetConfig,
+    Parameter,
+    from_values,
+    parameters,
+)
 from mlfleet.errors import MlfleetError
 
-EXIT_BAD_INPUT = 2
+EXIT_OK, EXIT_SOME_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-class Command(click.Command):
-    """A click command whose errors are one line (``error: ...``) with exit code 2."""
+@dataclass(frozen=True)
+class Entry:
+    """An entry point: its config, the library function that runs it, what it does and an example."""
 
-    def main(self, args=None, prog_name=None, **extra):  # noqa: D102
-        extra["standalone_mode"] = False
-        try:
-            code = super().main(args=args, prog_name=prog_name, **extra)
-        except click.exceptions.Exit as exc:
-            sys.exit(exc.exit_code)
-        except click.exceptions.Abort:
-            print("error: interrupted", file=sys.stderr)
-            sys.exit(130)
-        except click.ClickException as exc:
-            print(f"error: {exc.format_message()}", file=sys.stderr)
-            sys.exit(EXIT_BAD_INPUT)
-        except MlfleetError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            sys.exit(EXIT_BAD_INPUT)
-        sys.exit(code if isinstance(code, int) else 0)
+    name: str
+    config: type
+    run: str  # "module:function", imported when the command runs (``--help`` stays fast)
+    summary: str
+    example: str
 
 
-def command(name: str) -> Callable:
-    return click.command(name, cls=Command, context_settings={"show_default": True, "max_content_width": 100})
+ENTRIES = (
+    Entry(
+        "train_cpu",
+        FleetConfig,
+        "mlfleet.commands.sweep:run_sweep",
+        "Train the CPU fleet: one Optuna-tuned model per job, each a nested MLflow run and a Delta row.",
+        "mlfleet train-cpu --models random_forest:4,svm:2 --n_trials 5",
+    ),
+    Entry(
+        "train_gpu",
+        GpuFleetConfig,
+        "mlfleet.commands.sweep:run_sweep",
+        "Train the PyTorch MLP fleet, a GPU (or a fraction) per model, CPU when there is none.",
+        "mlfleet train-gpu --models mlp:4 --gpus_per_model 0.25",
+    ),
+    Entry(
+        "benchmark",
+        BenchmarkConfig,
+        "mlfleet.commands.speedup:run_benchmark",
+        "Measure sequential against parallel training on identical work, with the machine's ceiling.",
+        "mlfleet benchmark --preset diabetes_gb20",
+    ),
+    Entry(
+        "ensemble",
+        EnsembleConfig,
+        "ensembles:run_ensemble",
+        "Shard the training data, one model per shard, a vote; compared with one model on all data.",
+        "mlfleet ensemble --partitions 8 --model xgboost --weights validation",
+    ),
+    Entry(
+        "analyze",
+        AnalysisConfig,
+        "mlfleet.commands.analyze:run_analysis",
+        "Read the sweeps back: summary, plots, report, the top-k vote, and the champion registered.",
+        "mlfleet analyze --k 3 --registered_model fleet-champion",
+    ),
+)
 
 
-def models_option(default: str, known: Callable[[], tuple[str, ...]]) -> Callable:
-    """``--models family:count,...`` parsed and checked against the zoo."""
+def resolve(target: str) -> Callable[..., Any]:
+    """The function a ``module:function`` string names."""
+    import importlib
 
-    def parse(ctx, param, value):
-        try:
-            return parse_models(value, known())
-        except MlfleetError as exc:
-            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
-
-    return click.option("--models", default=default, callback=parse, help="Fleet composition: family:count,...")
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
-def data_options(fn: Callable) -> Callable:
-    """The options that choose and split the data (see :class:`mlfleet.config.DataConfig`)."""
-    options = [
-        click.option("--data", default="synthetic", help="Built-in name (synthetic, diabetes, breast_cancer, wine, iris, california_housing) or a CSV/Parquet/Delta path or URI."),
-        click.option("--target", default="", help="Target column (default: the set's own, else 'target', else the last column)."),
-        click.option("--task", type=click.Choice(["auto", "classification", "regression"]), default="auto", help="Force the task instead of detecting it."),
-        click.option("--n_samples", type=click.IntRange(min=10), default=DataConfig.n_samples, help="Rows of the synthetic sets."),
-        click.option("--n_features", type=click.IntRange(min=2), default=DataConfig.n_features, help="Columns of the synthetic sets."),
-        click.option("--test_size", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=DataConfig.test_size, help="Share of rows for the test split."),
-        click.option("--val_size", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=DataConfig.val_size, help="Share of rows for the validation split."),
-        click.option("--seed", type=int, default=42, help="Seed of the data, the split and every model."),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+def exit_code(report: Any) -> int:
+    """A report's exit code (0 where it has none: the benchmark either measures or raises)."""
+    return int(getattr(report, "exit_code", EXIT_OK))
 
 
-def fleet_options(fn: Callable) -> Callable:
-    """Where the fleet runs and where its results go."""
-    options = [
-        click.option("--results", default=DEFAULT_RESULTS, help="Delta table of results rows: a folder or an s3://, abfss://, gs:// URI."),
-        click.option("--address", default="", help="Ray: empty starts a local Ray; 'auto' or host:port or ray://host:port joins a cluster."),
-        click.option("--experiment", default="", help="MLflow experiment when run by itself (under `mlflow run`, its --experiment-name applies)."),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+def _option(p: Parameter) -> Callable:
+    flags = [f"--{p.name}"]
+    if "_" in p.name:
+        flags.append(f"--{p.name.replace('_', '-')}")
+    kind: Any
+    if p.choices:
+        kind, default = click.Choice(p.choices), p.default
+    elif p.parse is None and isinstance(p.default, bool):
+        kind, default = bool, p.default
+    elif p.parse is None and isinstance(p.default, int | float):
+        number = click.IntRange if isinstance(p.default, int) else click.FloatRange
+        kind = number(p.low, p.high, min_open=p.open_ends, max_open=p.open_ends) if p.open_ends else number(p.low, p.high)
+        default = p.default
+    else:  # text, or text the config parses (models, sweep ids): its errors are one line too
+        kind, default = str, p.default_text
+    return click.option(*flags, p.name, type=kind, default=default, show_default=True, help=p.help)
 
 
-def resume_option(fn: Callable) -> Callable:
-    """``--resume SWEEP_ID``: continue an interrupted sweep (same parameters) under its parent run."""
-    return click.option(
-        "--resume",
-        default="",
-        help="Continue this sweep (its id is printed at the start): complete models are skipped, the rest trained. Same parameters as the sweep.",
-    )(fn)
+def _verbosity(fn: Callable) -> Callable:
+    fn = click.option("-q", "--quiet", "quiet", count=True, help="Only warnings and errors.")(fn)
+    return click.option("-v", "--verbose", "verbose", count=True, help="Also debug lines (each model's warnings).")(fn)
 
 
-def data_config(options: dict) -> DataConfig:
-    """The :class:`DataConfig` of parsed ``options``."""
-    return DataConfig(
-        source=options["data"],
-        target=options["target"],
-        task=options["task"],
-        n_samples=options["n_samples"],
-        n_features=options["n_features"],
-        test_size=options["test_size"],
-        val_size=options["val_size"],
-        seed=options["seed"],
-    )
+def make_command(entry: Entry) -> click.Command:
+    """The click command of ``entry``: one option per parameter of its config."""
+
+    def callback(verbose: int, quiet: int, **values: Any) -> int:
+        logs.setup(verbose - quiet)
+        config = from_values(entry.config, values)
+        return exit_code(resolve(entry.run)(config))
+
+    for p in reversed(list(parameters(entry.config))):
+        callback = _option(p)(callback)
+    callback = _verbosity(callback)
+    help_text = f"{entry.summary}\n\n\b\nExample:\n  {entry.example}"
+    return click.command(
+        entry.name.replace("_", "-"),
+        help=help_text,
+        context_settings={"show_default": True, "max_content_width": 110},
+    )(callback)
 
 
-def fleet_config(options: dict, entry_point: str) -> FleetConfig:
-    """The :class:`FleetConfig` of a training command's parsed ``options``."""
-    return FleetConfig(
-        data=data_config(options),
-        models=options["models"],
-        first_id=options["first_id"],
-        n_trials=options["n_trials"],
-        metric=options["metric"],
-        results=options["results"],
-        address=options["address"],
-        experiment=options["experiment"],
-        entry_point=entry_point,
-        seed=options["seed"],
-        device=options.get("device", "cpu"),
-        gpus_per_model=options.get("gpus_per_model", 1.0),
-        resume=options.get("resume", "").strip(),
-    )
+class _Group(click.Group):
+    """Subcommands by their dashed name, underscores accepted (``train_cpu``)."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, cmd_name.replace("_", "-"))
+
+
+@click.group(
+    cls=_Group,
+    help="Train a fleet of models in parallel on Ray; every one an MLflow run and a Delta row.\n\n"
+    "\b\nExamples:\n" + "\n".join(f"  {e.example}" for e in ENTRIES),
+    context_settings={"max_content_width": 110},
+)
+@click.version_option(__version__, prog_name="mlfleet")
+def group() -> None:
+    """The ``mlfleet`` group (its help is the text above)."""
+
+
+for _entry in ENTRIES:
+    group.add_command(make_command(_entry))
+
+
+def main(args: Sequence[str] | None = None) -> None:
+    """Run ``mlfleet`` with ``args`` (default: the command line) and exit with its code."""
+    try:
+        code = group.main(args=list(args) if args is not None else None, prog_name="mlfleet", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        print(f"error: {exc.format_message()}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+    except MlfleetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+def entry_point(name: str) -> None:
+    """What ``entrypoints/<name>.py`` runs: the ``name`` subcommand with the script's arguments."""
+    main([name.replace("_", "-"), *sys.argv[1:]])

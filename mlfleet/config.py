@@ -1,75 +1,165 @@
-"""Frozen configurations: what a command line turns into before any work starts."""
+"""Frozen configurations, one per command: the single source of every parameter.
+
+Each field is a parameter: its name (``--first_id`` on the command line, ``-P first_id=...``
+under ``mlflow run``, ``first_id=`` in the Python API), default, help and validation live
+here, in the field's metadata. :mod:`mlfleet.cli` generates the click options from these
+classes, ``docs/parameters.md`` is generated from them, and a test checks that MLproject
+declares the same names and defaults.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import dataclasses
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from mlfleet.errors import MlfleetError
 from mlfleet.redaction import redact
 
-DEFAULT_CPU_MODELS = "logistic:15,svm:10,random_forest:20,xgboost:20,gradient_boosting:15,naive_bayes:10"
-DEFAULT_GPU_MODELS = "mlp:10"
+#: the CPU fleet: 90 models, ids 0-89
+CPU_FLEET = (("logistic", 15), ("svm", 10), ("random_forest", 20), ("xgboost", 20), ("gradient_boosting", 15), ("naive_bayes", 10))
+#: the GPU fleet: 10 MLPs, ids 90-99
+GPU_FLEET = (("mlp", 10),)
 DEFAULT_GPU_FIRST_ID = 90
 DEFAULT_RESULTS = "lakehouse/model_training_results"
 TASKS = ("auto", "classification", "regression")
+DEVICES = ("auto", "cuda", "cpu")
+#: how an ensemble's members' votes are weighted: equally, or by each member's validation score
+WEIGHTS = ("equal", "validation")
+MODES = ("sequential", "ray", "joblib")
 
 
-@dataclass(frozen=True)
-class DataConfig:
-    """Where the data comes from and how it is split.
+def param(
+    default: Any = dataclasses.MISSING,
+    *,
+    help: str,
+    name: str = "",
+    choices: tuple[str, ...] = (),
+    low: float | None = None,
+    high: float | None = None,
+    open_ends: bool = False,
+    parse: Callable[[str], Any] | None = None,
+    show: Callable[[Any], str] = str,
+    default_factory: Callable[[], Any] | None = None,
+) -> Any:
+    """A config field that is a parameter: its help, checks and text form.
 
-    ``source`` is a built-in name (``synthetic``, ``diabetes``, ...) or a path/URI to a CSV,
-    Parquet file or Delta table. ``n_samples``/``n_features`` size the synthetic sets only.
+    ``name`` is the parameter's name when it differs from the field's; ``low``/``high``
+    bound a number (``open_ends``: both ends excluded); ``parse`` turns the parameter's
+    text into the field's value (raising MlfleetError) and ``show`` the value back into text.
     """
-
-    source: str = "synthetic"
-    target: str = ""
-    task: str = "auto"
-    n_samples: int = 3000
-    n_features: int = 20
-    test_size: float = 0.2
-    val_size: float = 0.2
-    seed: int = 42
+    metadata = {
+        "help": help,
+        "name": name,
+        "choices": choices,
+        "low": low,
+        "high": high,
+        "open_ends": open_ends,
+        "parse": parse,
+        "show": show,
+    }
+    if default_factory is not None:
+        return field(default_factory=default_factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
-class FleetConfig:
-    """One sweep: the data, the fleet's composition and where results go."""
+class Parameter:
+    """One leaf parameter of a config: where it sits (``path``), its name and metadata."""
 
-    data: DataConfig = field(default_factory=DataConfig)
-    models: tuple[tuple[str, int], ...] = ()
-    first_id: int = 0
-    n_trials: int = 10
-    metric: str = ""
-    results: str = DEFAULT_RESULTS
-    address: str = ""
-    experiment: str = ""
-    entry_point: str = "train_cpu"
-    seed: int = 42
-    device: str = "cpu"  # for GPU families: auto, cuda or cpu
-    gpus_per_model: float = 1.0
-    resume: str = ""  # the id of a sweep to continue (not one of the sweep's parameters)
+    path: tuple[str, ...]
+    name: str
+    default: Any
+    help: str
+    choices: tuple[str, ...]
+    low: float | None
+    high: float | None
+    open_ends: bool
+    parse: Callable[[str], Any] | None
+    show: Callable[[Any], str]
 
-    def params(self) -> dict[str, str]:
-        """The sweep's parameters as the strings MLflow stores (also what resume compares).
+    @property
+    def default_text(self) -> str:
+        return self.show(self.default)
 
-        Credentials a URI may carry (``https://user:password@...``, a signed query) are
-        redacted: parameters are for reading, and anyone with the experiment can read them.
-        """
-        flat = {k: v for k, v in asdict(self.data).items() if k != "seed"}
-        flat["data"] = flat.pop("source")
-        flat.update(
-            models=format_models(self.models),
-            first_id=self.first_id,
-            n_trials=self.n_trials,
-            metric=self.metric,
-            results=self.results,
-            seed=self.seed,
-            entry_point=self.entry_point,
-            device=self.device,
-            gpus_per_model=self.gpus_per_model,
+
+def parameters(config_type: type, *, hidden: bool = False) -> Iterator[Parameter]:
+    """The leaf parameters of ``config_type`` in field order; nested configs (``data``) are flattened.
+
+    ``hidden`` includes what the command does not offer (``device`` of the CPU fleet).
+    """
+    skipped = set(getattr(config_type, "HIDDEN", ())) if not hidden else set()
+    yield from _leaves(config_type, config_type(), (), skipped)
+
+
+def _leaves(config_type: type, instance: Any, prefix: tuple[str, ...], skipped: set[str]) -> Iterator[Parameter]:
+    for f in dataclasses.fields(config_type):
+        value = getattr(instance, f.name)
+        if dataclasses.is_dataclass(value):
+            yield from _leaves(type(value), value, (*prefix, f.name), skipped | set(getattr(config_type, "HIDDEN", ())))
+            continue
+        if "help" not in f.metadata:
+            continue
+        m = f.metadata
+        name = m["name"] or f.name
+        if name in skipped:
+            continue
+        yield Parameter(
+            (*prefix, f.name),
+            name,
+            value,
+            m["help"],
+            m["choices"],
+            m["low"],
+            m["high"],
+            m["open_ends"],
+            m["parse"],
+            m["show"],
         )
-        return {k: redact(str(v)) for k, v in flat.items()}
+
+
+def from_values(config_type: type, values: dict[str, Any]) -> Any:
+    """A ``config_type`` from parameter values by name (text is parsed as on the command line).
+
+    Unknown names raise MlfleetError naming the known ones; names not given keep their defaults.
+    """
+    known = {p.name: p for p in parameters(config_type, hidden=True)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise MlfleetError(f"unknown parameter(s) {', '.join(unknown)}; {config_type.__name__} takes {', '.join(known)}")
+    nested: dict[str, dict[str, Any]] = {}
+    top: dict[str, Any] = {}
+    for name, value in values.items():
+        p = known[name]
+        value = p.parse(value) if p.parse is not None and isinstance(value, str) else value
+        if len(p.path) == 1:
+            top[p.path[0]] = value
+        else:
+            nested.setdefault(p.path[0], {})[p.path[1]] = value
+    base = config_type()
+    for outer, inner in nested.items():
+        top[outer] = dataclasses.replace(getattr(base, outer), **inner)
+    return dataclasses.replace(base, **top)
+
+
+def logged_params(config: Any) -> dict[str, str]:
+    """The config's parameters as the strings MLflow stores (also what resume compares).
+
+    Credentials a URI may carry (``https://user:password@...``, a signed query) are redacted:
+    parameters are for reading, and anyone with the experiment can read them. Fields in the
+    class's ``NOT_LOGGED`` (where a command runs, not what it does) are left out.
+    """
+    skipped = set(getattr(type(config), "NOT_LOGGED", ()))
+    out = {}
+    for p in parameters(type(config), hidden=True):
+        if p.name in skipped:
+            continue
+        value = config
+        for part in p.path:
+            value = getattr(value, part)
+        out[p.name] = redact(p.show(value))
+    return out
 
 
 def parse_models(text: str, known: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
@@ -86,13 +176,13 @@ def parse_models(text: str, known: tuple[str, ...]) -> tuple[tuple[str, int], ..
         name, _, count_text = part.partition(":")
         name = name.strip()
         if name not in known:
-            raise MlfleetError(
-                f"unknown model family {name!r} in models={text!r}; known families: {', '.join(known)}"
-            )
+            raise MlfleetError(f"unknown model family {name!r} in models={text!r}; known families: {', '.join(known)}")
         try:
             count = int(count_text) if count_text.strip() else 1
         except ValueError:
-            raise MlfleetError(f"the count after {name!r} must be a whole number, but got {part!r} in models={text!r}") from None
+            raise MlfleetError(
+                f"the count after {name!r} must be a whole number, but got {part!r} in models={text!r}"
+            ) from None
         if count < 1:
             raise MlfleetError(f"the count of each family must be at least 1, but got {part!r} in models={text!r}")
         composition[name] = composition.get(name, 0) + count
@@ -102,3 +192,244 @@ def parse_models(text: str, known: tuple[str, ...]) -> tuple[tuple[str, int], ..
 def format_models(models: tuple[tuple[str, int], ...]) -> str:
     """The inverse of :func:`parse_models`."""
     return ",".join(f"{name}:{count}" for name, count in models)
+
+
+def _cpu_models(text: str) -> tuple[tuple[str, int], ...]:
+    from mlfleet.zoo import cpu_families
+
+    return parse_models(text, cpu_families())
+
+
+def _gpu_models(text: str) -> tuple[tuple[str, int], ...]:
+    from mlfleet.zoo import gpu_families
+
+    return parse_models(text, gpu_families())
+
+
+def parse_list(text: str) -> tuple[str, ...]:
+    """``"a, b,a"`` -> ``("a", "b")``: comma-separated names, blanks and repeats dropped."""
+    return tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+
+
+def _joined(values: tuple[str, ...]) -> str:
+    return ",".join(values)
+
+
+def _results(default: str, what: str) -> Any:
+    return param(
+        default,
+        help=f"{what}: a folder, an s3://, abfss:// or gs:// URI, or a Spark table catalog.schema.table.",
+    )
+
+
+def _address() -> Any:
+    return param(
+        "",
+        help="Ray: empty starts a local Ray (or joins RAY_ADDRESS); auto, host:port or ray://host:port joins a cluster.",
+    )
+
+
+def _experiment() -> Any:
+    return param(
+        "",
+        help="MLflow experiment when the command runs by itself (default mlfleet); under `mlflow run`, "
+        "its --experiment-name applies.",
+    )
+
+
+def _metric(what: str) -> Any:
+    return param(
+        "",
+        help=f"Metric that {what}: accuracy, f1 (macro), roc_auc, log_loss, or rmse, mae, r2 "
+        "(default f1 for classification, rmse for regression).",
+    )
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the data comes from and how it is split.
+
+    ``source`` is a built-in name (``synthetic``, ``diabetes``, ...) or a path/URI to a CSV,
+    Parquet file or Delta table. ``n_samples``/``n_features`` size the synthetic sets only.
+    ``seed`` seeds the data, the split and every model (``seed + model_id``).
+    """
+
+    source: str = param(
+        "synthetic",
+        name="data",
+        help="A built-in set (synthetic, synthetic_regression, diabetes, breast_cancer, wine, iris, "
+        "california_housing), or a path/URI to a CSV, Parquet file or folder, Delta table, or a Spark table.",
+    )
+    target: str = param(
+        "",
+        help="Target column (default: the set's own; for files 'target' if present, else the last column); "
+        "a rule such as quality>=6 makes a 0/1 target.",
+    )
+    task: str = param(
+        "auto",
+        choices=TASKS,
+        help="classification or regression to force it; auto takes text, boolean and integer targets with at "
+        "most 20 values as classes.",
+    )
+    n_samples: int = param(3000, low=10, help="Rows of the synthetic sets.")
+    n_features: int = param(20, low=2, help="Columns of the synthetic sets.")
+    test_size: float = param(0.2, low=0, high=1, open_ends=True, help="Share of all rows for the test split.")
+    val_size: float = param(
+        0.2, low=0, high=1, open_ends=True, help="Share of all rows for the validation split (stratified by class)."
+    )
+    seed: int = param(42, help="Seeds the data, the split, every model (seed + model_id) and its Optuna sampler.")
+
+
+@dataclass(frozen=True)
+class FleetConfig:
+    """One sweep of the CPU fleet (``train_cpu``): the data, the fleet's composition and where results go."""
+
+    HIDDEN: ClassVar[tuple[str, ...]] = ("device", "gpus_per_model")
+    NOT_LOGGED: ClassVar[tuple[str, ...]] = ("address", "experiment", "resume")
+
+    data: DataConfig = field(default_factory=DataConfig)
+    models: tuple[tuple[str, int], ...] = param(
+        CPU_FLEET,
+        parse=_cpu_models,
+        show=format_models,
+        help="The fleet's composition, family:count,...",
+    )
+    first_id: int = param(0, low=0, help="Id of the first model; the others follow in composition order.")
+    n_trials: int = param(10, low=1, help="Optuna TPE trials per model.")
+    metric: str = _metric("is optimised and ranks the models")
+    results: str = _results(DEFAULT_RESULTS, "Delta table of one row per model")
+    address: str = _address()
+    experiment: str = _experiment()
+    resume: str = param(
+        "",
+        help="A sweep id (printed at the start of every sweep): continue that sweep with the same parameters; "
+        "complete models are skipped, the rest trained.",
+    )
+    entry_point: str = "train_cpu"
+    device: str = param(
+        "cpu",
+        choices=DEVICES,
+        help="auto: GPUs when the Ray cluster has them, else CPU; cuda: stop when there is none; cpu: never a GPU.",
+    )
+    gpus_per_model: float = param(
+        1.0,
+        low=0,
+        open_ends=True,
+        help="GPUs each model asks Ray for; fractions such as 0.25 share a GPU.",
+    )
+
+    def params(self) -> dict[str, str]:
+        """The sweep's parameters as MLflow stores them (see :func:`logged_params`)."""
+        return logged_params(self)
+
+
+@dataclass(frozen=True)
+class GpuFleetConfig(FleetConfig):
+    """One sweep of the GPU fleet (``train_gpu``): PyTorch MLPs, one GPU (or a fraction) each, CPU fallback."""
+
+    HIDDEN: ClassVar[tuple[str, ...]] = ()
+
+    models: tuple[tuple[str, int], ...] = param(
+        GPU_FLEET, parse=_gpu_models, show=format_models, help="The MLP fleet, mlp:count."
+    )
+    first_id: int = param(DEFAULT_GPU_FIRST_ID, low=0, help="Id of the first model (90: after train_cpu's 0-89).")
+    entry_point: str = "train_gpu"
+    device: str = param(
+        "auto",
+        choices=DEVICES,
+        help="auto: GPUs when the Ray cluster has them, else CPU; cuda: stop when there is none; cpu: never a GPU.",
+    )
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """One benchmark: the same ``n_models`` models trained in each of ``modes``."""
+
+    HIDDEN: ClassVar[tuple[str, ...]] = ("val_size",)
+    NOT_LOGGED: ClassVar[tuple[str, ...]] = ("address", "experiment")
+
+    data: DataConfig = field(default_factory=DataConfig)
+    preset: str = param(
+        "", help="A seed lab: california_rf30, wine_rf10 or diabetes_gb20 (its model, ladder, parameters and data)."
+    )
+    model: str = param("random_forest", help="The zoo family of every model.")
+    n_models: int = param(20, help="How many models, each a step of the ladder.")
+    ladder: str = param(
+        "n_estimators=50:240",
+        help="name=low:high,...: model i gets the i-th of n_models evenly spaced values (whole numbers stay whole).",
+    )
+    params: str = param("", help="name=value,...: parameters fixed for every model (e.g. max_depth=20).")
+    modes: tuple[str, ...] = param(MODES, parse=parse_list, show=_joined, help="Which modes run, comma-separated.")
+    repeats: int = param(1, help="Runs of each mode (interleaved); the median is reported.")
+    results: str = _results("lakehouse/benchmark_results", "Delta table of one row per mode and benchmark")
+    address: str = _address()
+    experiment: str = _experiment()
+
+
+@dataclass(frozen=True)
+class EnsembleConfig:
+    """One partition ensemble: the data, how it is sharded, the members' family, where results go.
+
+    ``partition_by`` (a feature column) replaces ``partitions``: one shard per value of the
+    column. ``n_trials`` 0 fits the family's default parameters; above 0 each member (and the
+    single all-data model) runs its own Optuna study on its own rows.
+    """
+
+    NOT_LOGGED: ClassVar[tuple[str, ...]] = ("address", "experiment")
+
+    data: DataConfig = field(default_factory=DataConfig)
+    partitions: int = param(4, help="Shards of the training split, one member each (stratified for classification).")
+    partition_by: str = param(
+        "", help="A feature column: one shard per value of it instead of random shards (partitions is then not used)."
+    )
+    model: str = param("random_forest", help="Zoo family of the members and of the single all-data model (a CPU family).")
+    n_trials: int = param(
+        0, low=0, help="0: the family's default parameters; above 0: Optuna trials each member runs on its own shard."
+    )
+    weights: str = param("equal", choices=WEIGHTS, help="Members' votes weigh equally, or by their validation score.")
+    metric: str = _metric("scores, weighs and compares the models")
+    register: str = param(
+        "", help="Register the ensemble in the MLflow Model Registry under this name (empty: do not register)."
+    )
+    results: str = _results("lakehouse/ensemble_results", "Delta table of ensemble rows")
+    address: str = _address()
+    experiment: str = _experiment()
+    entry_point: str = "ensemble"
+
+    @property
+    def seed(self) -> int:
+        return self.data.seed
+
+    def params(self) -> dict[str, str]:
+        """The parameters as MLflow stores them (see :func:`logged_params`)."""
+        return logged_params(self)
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """One analysis: which experiment, table and sweeps; the metric, the vote's k, the registry
+    name and the report folder. Empty strings mean the documented defaults."""
+
+    experiment: str = param(
+        "",
+        help="MLflow experiment of the sweeps when run by itself (default mlfleet; under `mlflow run`, "
+        "its --experiment-name applies).",
+    )
+    results: str = _results(DEFAULT_RESULTS, "Delta table of the sweeps' rows")
+    sweeps: tuple[str, ...] = param(
+        (),
+        name="sweep",
+        parse=parse_list,
+        show=_joined,
+        help="Sweep ids to analyse, comma-separated (default: the latest sweep of each entry point).",
+    )
+    metric: str = param("", help="Metric to rank by (default: the sweeps' primary metric).")
+    k: int = param(5, low=1, help="How many of the best models vote.")
+    registered_model: str = param(
+        "", help="Registered model for the champion (default: <experiment>-champion)."
+    )
+    output: str = param("", help="Folder for the report and plots (default: reports/<analysis id>).")
+
+    def params(self) -> dict[str, str]:
+        """The parameters as given, as MLflow stores them."""
+        return logged_params(self)

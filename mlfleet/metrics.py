@@ -40,6 +40,19 @@ METRICS: dict[str, Metric] = {
 DEFAULT_METRIC = {"classification": "f1", "regression": "rmse"}
 
 
+def finite(value) -> float | None:
+    """``value`` as a float, or None when it is missing or not finite (NaN, inf): what the stores accept."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+def finite_only(values: dict[str, float | None]) -> dict[str, float]:
+    """The entries of ``values`` that are finite numbers (MLflow refuses NaN; a missing score is no metric)."""
+    return {k: v for k, v in ((k, finite(v)) for k, v in values.items()) if v is not None}
+
+
 def task_metrics(task: str) -> tuple[str, ...]:
     return tuple(name for name, m in METRICS.items() if m.task == task)
 

@@ -13,11 +13,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 
-from mlfleet import results, tracking
 from mlfleet.config import FleetConfig
 from mlfleet.errors import MlfleetError
-from mlfleet.jobs import ModelJob
-from mlfleet.train import Outcome, SweepSpec, row_from_run
+from mlfleet.stores import tracking
+from mlfleet.stores.rows import row_from_record, transaction_id
+from mlfleet.stores.tables import ResultsTable
+from mlfleet.training.jobs import ModelJob
+from mlfleet.training.outcome import Outcome, SweepSpec, row_from_run
 
 #: parameters a sweep may be resumed with a different value of: where it runs, not what it trains
 MAY_DIFFER = frozenset({"address", "experiment"})
@@ -62,19 +64,16 @@ def check_config(parent, config: FleetConfig, dataset_digest: str) -> None:
         )
 
 
-def plan(spec: SweepSpec, jobs: tuple[ModelJob, ...], task: str) -> Plan:
+def plan(spec: SweepSpec, table: ResultsTable, jobs: tuple[ModelJob, ...], task: str) -> Plan:
     """Compare the sweep's runs and rows with its jobs; rebuild missing rows and mark stale runs."""
-    from deltalake import DeltaTable
-
     runs = tracking.model_runs(spec.tracking)
-    table = DeltaTable(results.resolve_location(spec.results), storage_options=results.resolve_storage_options())
-    frame = table.to_pandas(filters=[("sweep_id", "=", spec.sweep_id)])  # one read for the rows and the transactions
-    rows = {int(r["model_id"]): results.row_from_record(r) for r in frame.to_dict("records")}
+    frame, generation_of = table.snapshot(sweep_id=spec.sweep_id)  # one read for the rows and the transactions
+    rows = {int(r["model_id"]): row_from_record(r) for r in frame.to_dict("records")}
     complete: list[Outcome] = []
     to_train: list[ModelJob] = []
     rebuilt = stale = 0
     for job in jobs:
-        generation = table.transaction_version(results.transaction_id(spec.sweep_id, job.model_id)) or 0
+        generation = generation_of(transaction_id(spec.sweep_id, job.model_id)) or 0
         job = replace(job, attempt=generation + 1)
         attempts = runs.get(job.model_id, [])
         finished = [r for r in attempts if r.info.status == "FINISHED" and tracking.MODEL_URI_TAG in r.data.tags]
@@ -83,7 +82,7 @@ def plan(spec: SweepSpec, jobs: tuple[ModelJob, ...], task: str) -> Plan:
             run = max(finished, key=lambda r: r.info.start_time)
             if row is None or not row.ok or row.mlflow_run_id != run.info.run_id:
                 row = row_from_run(run, job, spec, task)
-                results.append_row(spec.results, row, attempt=job.attempt)
+                table.append([row], version=job.attempt)
                 rebuilt += 1
             complete.append(Outcome(row, 0.0, 0.0, row.started_at.timestamp(), row.finished_at.timestamp(), resumed=True))
             continue

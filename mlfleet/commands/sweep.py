@@ -1,38 +1,51 @@
-"""A whole sweep, from a frozen config to both stores: what ``train_cpu`` calls.
+"""A whole sweep, from a frozen config to both stores: what ``train_cpu`` and ``train_gpu`` run.
 
-Everything the user can get wrong is checked before anything is created: the data, the
-target, the metric, the split, the results location, the tracking store and the Ray
-address. Only then are the Delta table and the parent run made (or, with ``resume``, the
-sweep's parent found, its configuration checked and its state reconciled) and the jobs
-submitted.
+Plan, then open, then train, then report:
+
+1. :func:`_plan` checks everything the user can get wrong before anything is created: the
+   data, the target, the metric, the split, the results location and the tracking store.
+2. :func:`_open`, with Ray up: the multi-node guard, the GPUs, the jobs; with ``resume``, the
+   sweep found and its configuration checked; then the Delta table and the parent run.
+3. :func:`_train`: the jobs as Ray tasks, longest first; the progress line as they finish;
+   a task that died becomes a FAILED run and row.
+4. The sweep's figures and files on the parent run, and the summary lines.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import secrets
+import logging
 import statistics
-import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
-from mlfleet import fleet, guard, results, tracking
+import ray
+
+from mlfleet import logs
+from mlfleet.commands import resume
 from mlfleet.config import FleetConfig
-from mlfleet.data import load_dataset, split_dataset
-from mlfleet.errors import MlfleetError, first_line
-from mlfleet.jobs import expand_jobs
-from mlfleet.metrics import resolve_metric
-from mlfleet.progress import Progress
+from mlfleet.data import Dataset, Split, load_dataset, split_dataset
+from mlfleet.errors import MlfleetError, describe, full_traceback
+from mlfleet.execution import cluster as ray_cluster
+from mlfleet.execution import guard, tasks
+from mlfleet.execution.progress import Progress
+from mlfleet.ids import new_id
+from mlfleet.metrics import Metric, resolve_metric
 from mlfleet.redaction import redact
-from mlfleet.resume import check_config
-from mlfleet.resume import plan as resume_plan
-from mlfleet.train import Outcome, SweepSpec, injected_failures
+from mlfleet.stores import tracking
+from mlfleet.stores.recorder import Recorder
+from mlfleet.stores.rows import rows_to_frame
+from mlfleet.stores.tables import ResultsTable, open_results
+from mlfleet.training.jobs import ModelJob, expand_jobs, longest_first
+from mlfleet.training.outcome import Outcome, SweepSpec, failed_row, injected_failures
+from mlfleet.training.worker import train_one
 from mlfleet.zoo import family
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -57,143 +70,256 @@ class SweepReport:
         """0 when every model succeeded and the sweep was recorded; 1 otherwise (what ran is still recorded)."""
         return 1 if self.failed or self.unclosed else 0
 
+    @property
+    def best(self):
+        """The best finished model's row (None when none finished)."""
+        ok = [o.row for o in self.outcomes if o.row.ok and o.row.score is not None]
+        return next((r for r in ok if r.score == self.figures.get("best_score")), None)
 
-def new_sweep_id(entry_point: str) -> str:
-    """A readable, unique sweep id such as ``train_cpu-20261122-101500-3fa2``."""
-    return f"{entry_point}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+@dataclass(frozen=True)
+class _Plan:
+    """A sweep checked and ready to open: its data, split, metric and stores."""
+
+    config: FleetConfig
+    dataset: Dataset
+    split: Split
+    metric: Metric
+    table: ResultsTable
+    uri: str
+
+
+@dataclass(frozen=True)
+class _Opened:
+    """A sweep whose parent run and table exist: what is left to train and what is complete."""
+
+    plan: _Plan
+    cluster: ray_cluster.Cluster
+    sweep: tracking.SweepRun
+    spec: SweepSpec
+    jobs: tuple[ModelJob, ...]
+    done: tuple[Outcome, ...] = ()
 
 
 def run_sweep(config: FleetConfig, *, stream: TextIO | None = None) -> SweepReport:
-    """Train the fleet of ``config``; return the report. Raises MlfleetError on bad input."""
-    stream = stream or sys.stderr
+    """Train the fleet of ``config``; return the report. Raises MlfleetError on bad input, before anything exists."""
+    with logs.console(stream) as out:
+        plan = _plan(config)
+        cluster = ray_cluster.connect(config.address)
+        try:
+            opened = _open(plan, cluster)
+            outcomes, wall = _train(opened, out)
+            figures = sweep_figures(outcomes, wall_s=wall, cpus=cluster.total_cpus, metric=plan.metric)
+            unclosed = _close(opened, outcomes, figures)
+        finally:
+            ray_cluster.disconnect(cluster)
+        ctx = opened.sweep.context
+        report = SweepReport(
+            ctx.sweep_id, ctx.experiment_id, ctx.parent_run_id, plan.table.uri, plan.metric.name, tuple(outcomes), figures, unclosed
+        )
+        log.info(summary_lines(report))
+        return report
+
+
+def _plan(config: FleetConfig) -> _Plan:
     dataset = load_dataset(config.data)
     metric = resolve_metric(config.metric, dataset.task)
-    split = split_dataset(dataset, test_size=config.data.test_size, val_size=config.data.val_size, seed=config.seed)
-    if config.resume and results.is_spark_table(config.results):
-        raise MlfleetError(
-            f"resume={config.resume}: resuming reads the table's Delta transactions through delta-rs, which a Spark table "
-            f"({config.results}) does not offer; start a new sweep, or use a results folder or URI for sweeps you may resume"
-        )
-    results.check_writable(config.results)
-    results_uri = results.resolve_location(config.results)
+    split = split_dataset(dataset, test_size=config.data.test_size, val_size=config.data.val_size, seed=config.data.seed)
+    table = open_results(config.results)
+    if config.resume:
+        table.check_resumable(config.resume)
+    table.check_writable()
     uri = tracking.tracking_uri()
     tracking.probe_server(uri)  # before Ray starts: a dead server fails in seconds, workers inherit the retry bounds
-    cluster = fleet.connect(config.address)
-    try:
-        guard.check_shared_stores(cluster, tracking_uri=uri, results=(results_uri,))
-        gpus = fleet.gpus_per_model(config.device, config.gpus_per_model, cluster) if _wants_gpus(config) else 0.0
-        tracking.prepare_store(uri)
-        fleet.warm_workers(cluster, uri)  # the workers' seconds of imports overlap the sweep's opening
-        jobs = expand_jobs(
-            config.models,
-            first_id=config.first_id,
-            seed=config.seed,
-            max_cpus=cluster.max_cpus,
-            max_gpus=cluster.max_gpus,
-            gpus_per_model=gpus,
-        )
-        if _wants_gpus(config) and not gpus and config.device == "auto":
-            print("no GPU in the Ray cluster: the GPU families train on CPU (device=auto)", file=stream, flush=True)
-        if config.resume:  # the sweep and its configuration are checked before anything is written
-            parent = tracking.find_sweep(uri, config.resume)
-            check_config(parent, config, dataset.digest)
-        added = results.ensure_table(results_uri)
-        if added:
-            print(f"results table {results_uri}: added the columns {', '.join(added)} (schema evolution; earlier rows read them as null)", file=stream, flush=True)
-        entity = tracking.dataset_entity(
-            dataset.X, dataset.y, name=dataset.name, source=dataset.source, digest=dataset.digest, target=dataset.target
-        )
-        requirements = tracking.model_requirements({j.family for j in jobs})
-        if config.resume:
-            sweep_id = config.resume
-            sweep = tracking.reopen_sweep(uri, parent, entry_point=config.entry_point, dataset=entity, pip_requirements=requirements)
-        else:
-            sweep_id = new_sweep_id(config.entry_point)
-            sweep = tracking.open_sweep(
-                uri=uri,
-                experiment=config.experiment,
-                sweep_id=sweep_id,
-                entry_point=config.entry_point,
-                params={**config.params(), "n_models": str(len(jobs))},
-                tags={
-                    "task": dataset.task,
-                    "primary_metric": metric.name,
-                    "dataset": dataset.name,
-                    "dataset_digest": dataset.digest,
-                    tracking.CONFIG_TAG: json.dumps(config.params(), sort_keys=True),
-                },
-                dataset=entity,
-                pip_requirements=requirements,
-            )
-        print(
-            f"sweep {sweep_id}: {len(jobs)} models, {dataset.task} on {dataset.name} "
-            f"({len(dataset.y)} rows, {dataset.X.shape[1]} columns), metric {metric.name}; "
-            f"Ray {cluster.address} with {cluster.nodes} node(s), {cluster.total_cpus:g} CPUs; "
-            f"MLflow {redact(uri)} run {sweep.context.parent_run_id}; Delta {redact(results_uri)}\n"
-            f"  to continue this sweep after an interruption, run the same command with resume={sweep_id}",
-            file=stream,
-            flush=True,
-        )
-        spec = SweepSpec(
-            sweep.context,
-            results_uri,
-            metric.name,
-            config.n_trials,
-            dataset.name,
-            dataset.digest,
-            injected_failures(),
-            rows_by_driver=results.is_spark_table(results_uri),
-        )
-        done: tuple[Outcome, ...] = ()
-        if config.resume:
-            plan = resume_plan(spec, jobs, dataset.task)
-            print(plan.describe(sweep_id), file=stream, flush=True)
-            done, jobs = plan.complete, plan.to_train
-        progress = Progress(len(jobs), metric, stream=stream)
+    return _Plan(config, dataset, split, metric, table, uri)
 
-        def on_update(done: int, failed: int, running: int, outcome: Outcome | None) -> None:
-            row = outcome.row if outcome else None
-            progress.update(
-                done=done,
-                failed=failed,
-                running=running,
-                score=row.score if row and row.ok else None,
-                who=f"#{row.model_id} {row.family}" if row else "",
-            )
 
-        start = time.perf_counter()
-        try:
-            outcomes = sorted([*done, *(fleet.run_jobs(jobs, split, spec, on_update=on_update) if jobs else [])], key=lambda o: o.row.model_id)
-        except BaseException as exc:
-            progress.close()
-            with contextlib.suppress(Exception):  # the store may be what failed
-                tracking.abort_sweep(sweep, "interrupted" if isinstance(exc, KeyboardInterrupt) else f"driver error: {exc!r}")
-            raise
-        progress.close()
-        wall = time.perf_counter() - start
-        figures = sweep_figures(outcomes, wall_s=wall, cpus=cluster.total_cpus, metric=metric)
-        unclosed = ""
-        try:
-            with tempfile.TemporaryDirectory() as tmp:
-                csv = Path(tmp) / "results.csv"
-                results.rows_to_frame([o.row for o in outcomes]).to_csv(csv, index=False)
-                tracking.close_sweep(sweep, metrics=figures, artifacts=[csv], failed=figures["n_failed"] > 0)
-        except Exception as exc:  # the tracking store went away: the rows are in Delta, resume later
-            unclosed = f"{type(exc).__name__}: {first_line(exc)}"
-    finally:
-        fleet.disconnect(cluster)
-    report = SweepReport(
-        sweep_id, sweep.context.experiment_id, sweep.context.parent_run_id, results_uri, metric.name, tuple(outcomes), figures, unclosed
+def _open(plan: _Plan, cluster: ray_cluster.Cluster) -> _Opened:
+    config, dataset, table = plan.config, plan.dataset, plan.table
+    guard.check_shared_stores(cluster, tracking_uri=plan.uri, tables=(table,))
+    wants_gpus = any(family(name).gpus for name, _ in config.models)
+    gpus = ray_cluster.gpus_per_model(config.device, config.gpus_per_model, cluster) if wants_gpus else 0.0
+    tracking.prepare_store(plan.uri)
+    tasks.warm(cluster.total_cpus, tracking_uri=plan.uri)  # the workers' seconds of imports overlap the sweep's opening
+    jobs = expand_jobs(
+        config.models,
+        first_id=config.first_id,
+        seed=config.data.seed,
+        max_cpus=cluster.max_cpus,
+        max_gpus=cluster.max_gpus,
+        gpus_per_model=gpus,
     )
-    print(summary_lines(report), file=stream, flush=True)
-    return report
+    if wants_gpus and not gpus and config.device == "auto":
+        log.info("no GPU in the Ray cluster: the GPU families train on CPU (device=auto)")
+    parent = tracking.find_sweep(plan.uri, config.resume) if config.resume else None
+    if parent is not None:  # the sweep and its configuration are checked before anything is written
+        resume.check_config(parent, config, dataset.digest)
+    added = table.ensure()
+    if added:
+        log.info(
+            "results table %s: added the columns %s (schema evolution; earlier rows read them as null)",
+            redact(table.uri),
+            ", ".join(added),
+        )
+    sweep = _parent_run(plan, parent, len(jobs), {j.family for j in jobs})
+    worker_table = None if table.rows_by_driver else table
+    spec = SweepSpec(Recorder(sweep.context, worker_table), plan.metric.name, config.n_trials, dataset.name, dataset.digest, injected_failures())
+    log.info(_opening_line(plan, cluster, sweep, len(jobs)))
+    if parent is None:
+        return _Opened(plan, cluster, sweep, spec, jobs)
+    steps = resume.plan(spec, table, jobs, dataset.task)
+    log.info(steps.describe(sweep.context.sweep_id))
+    return _Opened(plan, cluster, sweep, spec, steps.to_train, steps.complete)
 
 
-def _wants_gpus(config: FleetConfig) -> bool:
-    return any(family(name).gpus for name, _ in config.models)
+def _parent_run(plan: _Plan, parent, n_jobs: int, families: set[str]) -> tracking.SweepRun:
+    config, dataset = plan.config, plan.dataset
+    entity = tracking.dataset_entity(
+        dataset.X, dataset.y, name=dataset.name, source=dataset.source, digest=dataset.digest, target=dataset.target
+    )
+    requirements = tracking.model_requirements(families)
+    if parent is not None:
+        return tracking.reopen_sweep(plan.uri, parent, entry_point=config.entry_point, dataset=entity, pip_requirements=requirements)
+    params = config.params()
+    return tracking.open_sweep(
+        uri=plan.uri,
+        experiment=config.experiment,
+        sweep_id=new_id(config.entry_point),
+        entry_point=config.entry_point,
+        params={**params, "n_models": str(n_jobs)},
+        tags={
+            "task": dataset.task,
+            "primary_metric": plan.metric.name,
+            "dataset": dataset.name,
+            "dataset_digest": dataset.digest,
+            tracking.CONFIG_TAG: json.dumps(params, sort_keys=True),
+        },
+        dataset=entity,
+        pip_requirements=requirements,
+    )
 
 
-def sweep_figures(outcomes: list[Outcome], *, wall_s: float, cpus: float, metric) -> dict[str, float]:
+def _opening_line(plan: _Plan, cluster: ray_cluster.Cluster, sweep: tracking.SweepRun, n_jobs: int) -> str:
+    dataset, sweep_id = plan.dataset, sweep.context.sweep_id
+    return (
+        f"sweep {sweep_id}: {n_jobs} models, {dataset.task} on {dataset.name} "
+        f"({len(dataset.y)} rows, {dataset.X.shape[1]} columns), metric {plan.metric.name}; "
+        f"Ray {cluster.address} with {cluster.nodes} node(s), {cluster.total_cpus:g} CPUs; "
+        f"MLflow {redact(plan.uri)} run {sweep.context.parent_run_id}; Delta {redact(plan.table.uri)}\n"
+        f"  to continue this sweep after an interruption, run the same command with resume={sweep_id}"
+    )
+
+
+def _train(opened: _Opened, out: TextIO) -> tuple[list[Outcome], float]:
+    """Every job as a Ray task, longest first, and the models already complete; ``(outcomes by id, wall seconds)``."""
+    progress = Progress(len(opened.jobs), opened.plan.metric, stream=out)
+    start = time.perf_counter()
+    try:
+        trained = _run_jobs(opened, progress) if opened.jobs else []
+    except BaseException as exc:
+        progress.close()
+        with contextlib.suppress(Exception):  # the store may be what failed
+            reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"driver error: {exc!r}"
+            tracking.abort_sweep(opened.sweep, reason)
+        raise
+    progress.close()
+    return sorted([*opened.done, *trained], key=lambda o: o.row.model_id), time.perf_counter() - start
+
+
+def _run_jobs(opened: _Opened, progress: Progress) -> list[Outcome]:
+    split_ref, spec_ref = ray.put(opened.plan.split), ray.put(opened.spec)
+    board = tasks.open_board()
+    pending = {
+        tasks.submit(_train_task, job, split_ref, spec_ref, board, cpus=job.cpus, gpus=job.gpus, name=job.run_name, spread=True): job
+        for job in longest_first(opened.jobs)
+    }
+    outcomes: list[Outcome] = []
+    finished: set[int] = set()
+
+    def tick(outcome: Outcome | None = None) -> None:
+        row = outcome.row if outcome else None
+        progress.update(
+            done=len(outcomes),
+            failed=sum(not o.row.ok for o in outcomes),
+            running=tasks.running(board, finished),
+            score=row.score if row and row.ok else None,
+            who=f"#{row.model_id} {row.family}" if row else "",
+        )
+
+    for done in tasks.as_completed(pending, on_tick=tick):
+        job = done.item
+        if done.error is not None:  # the task died: worker crash, OOM kill, an error outside train_one
+            outcome = _died(opened, job, done.error, tasks.last_run(board, job.model_id), done.detail)
+        else:
+            outcome = _written_here(opened, job, done.value, board)
+        _log_outcome(outcome)
+        outcomes.append(outcome)
+        finished.add(job.model_id)
+        tick(outcome)
+    tasks.close_board(board)
+    return outcomes
+
+
+def _train_task(job: ModelJob, split: Split, spec: SweepSpec, board) -> Outcome:
+    tries, previous_run = ray.get(board.started.remote(job.model_id))
+    return train_one(
+        job,
+        split,
+        spec,
+        node=tasks.node_name(),
+        previous_run=previous_run,
+        tries=tries,
+        on_run=lambda run_id: ray.get(board.run.remote(job.model_id, run_id)),
+    )
+
+
+def _died(opened: _Opened, job: ModelJob, exc: BaseException, run_id: str, detail: str = "") -> Outcome:
+    """The FAILED run and row of a model whose task died for good (Ray's retries are spent), or whose
+    row the driver could not write."""
+    recorder = Recorder(opened.spec.tracking, opened.plan.table)
+    error = describe(exc)
+    detail = detail or full_traceback(exc)
+    row = lambda text: failed_row(job, opened.spec, opened.plan.split.task, text, run_id=run_id)  # noqa: E731
+    _, built = recorder.fail(run_id, error, detail, row=row, version=job.attempt)
+    now = time.time()
+    return Outcome(built, 0.0, 0.0, now, now, detail=detail)
+
+
+def _written_here(opened: _Opened, job: ModelJob, outcome: Outcome, board) -> Outcome:
+    """A Spark table: the driver writes the row the task returned (a write that fails fails the model)."""
+    if not opened.plan.table.rows_by_driver:
+        return outcome
+    start = time.perf_counter()
+    try:
+        opened.plan.table.append([outcome.row], version=job.attempt)
+    except Exception as exc:
+        return _died(opened, job, exc, outcome.row.mlflow_run_id)
+    return replace(outcome, delta_s=outcome.delta_s + time.perf_counter() - start)
+
+
+def _log_outcome(outcome: Outcome) -> None:
+    row = outcome.row
+    for note in outcome.notes:
+        log.debug("model %s (%s): %s", row.model_id, row.family, note)
+    if not row.ok:
+        log.warning("model %s (%s) failed: %s", row.model_id, row.family, row.error)
+        if outcome.detail:
+            log.info("%s", outcome.detail.rstrip())
+
+
+def _close(opened: _Opened, outcomes: list[Outcome], figures: dict[str, float]) -> str:
+    """The sweep's figures and results.csv on the parent run; '' or why the store refused (the rows are in Delta)."""
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            csv = Path(tmp) / "results.csv"
+            rows_to_frame([o.row for o in outcomes]).to_csv(csv, index=False)
+            tracking.close_sweep(opened.sweep, metrics=figures, artifacts=[csv], failed=figures["n_failed"] > 0)
+    except Exception as exc:  # the tracking store went away: the rows are in Delta, resume later
+        return describe(exc)
+    return ""
+
+
+def sweep_figures(outcomes: list[Outcome], *, wall_s: float, cpus: float, metric: Metric) -> dict[str, float]:
     """The sweep's figures: counts, best score, wall time, tracking cost, parallel efficiency."""
     every_ok = [o for o in outcomes if o.row.ok]
     ok = [o for o in every_ok if not o.resumed]  # what this run of the sweep did and cost
@@ -226,22 +352,29 @@ def sweep_figures(outcomes: list[Outcome], *, wall_s: float, cpus: float, metric
 def summary_lines(report: SweepReport) -> str:
     """A few lines for the terminal: what succeeded, the best model, where to look."""
     f = report.figures
-    ok = [o.row for o in report.outcomes if o.row.ok]
     lines = [
         f"sweep {report.sweep_id}: {int(f['n_succeeded'])} of {int(f['n_models'])} models succeeded, "
-        f"{int(f['n_failed'])} failed, in {f['wall_s']:.1f} s (parallel efficiency {f['parallel_efficiency']:.0%}, CPU utilisation {f['cpu_utilisation']:.0%})"
+        f"{int(f['n_failed'])} failed, in {f['wall_s']:.1f} s (parallel efficiency {f['parallel_efficiency']:.0%}, "
+        f"CPU utilisation {f['cpu_utilisation']:.0%})"
     ]
-    if ok:
-        best = next(r for r in ok if r.score == f["best_score"])
+    best = report.best
+    if best is not None:
         lines.append(
-            f"best: model {best.model_id} ({best.family}, {best.feature_strategy}) {report.metric}={best.score:.4f}, model {best.model_uri}"
+            f"best: model {best.model_id} ({best.family}, {best.feature_strategy}) {report.metric}={best.score:.4f}, "
+            f"model {best.model_uri}"
         )
-    for o in report.outcomes:
-        if not o.row.ok:
-            lines.append(f"failed: model {o.row.model_id} ({o.row.family}): {o.row.error}")
-    lines.append(f"results: Delta {redact(report.results)}; runs: experiment {report.experiment_id}, parent run {report.parent_run_id}")
+    lines += [f"failed: model {o.row.model_id} ({o.row.family}): {o.row.error}" for o in report.outcomes if not o.row.ok]
+    lines.append(
+        f"results: Delta {redact(report.results)}; runs: experiment {report.experiment_id}, parent run {report.parent_run_id}"
+    )
     if report.unclosed:
-        lines.append(f"error: the sweep's parent run could not be closed ({report.unclosed}); when the tracking store is back, resume={report.sweep_id}")
+        lines.append(
+            f"error: the sweep's parent run could not be closed ({report.unclosed}); when the tracking store is back, "
+            f"resume={report.sweep_id}"
+        )
     elif report.failed:
         lines.append(f"to train the failed models again: the same command with resume={report.sweep_id}")
     return "\n".join(lines)
+
+
+__all__ = ["MlfleetError", "SweepReport", "run_sweep", "summary_lines", "sweep_figures"]

@@ -118,7 +118,7 @@ def _is_remote(source: str) -> bool:
 
 
 def _read_file_or_table(source: str) -> pd.DataFrame:
-    from mlfleet import spark
+    from mlfleet.stores import spark
 
     if spark.is_table_name(source):  # catalog.schema.table, through the driver's SparkSession
         return _read(spark.read_data, source, source)
@@ -161,8 +161,6 @@ def _read(reader: Callable[[str], pd.DataFrame], location: str, source: str) -> 
 
 
 def _read_delta(uri: str) -> pd.DataFrame:
-    from deltalake import DeltaTable
+    from mlfleet.stores.delta import read_table
 
-    from mlfleet.results import resolve_storage_options
-
-    return _read(lambda u: DeltaTable(u, storage_options=resolve_storage_options()).to_pandas(), uri, uri)
+    return _read(read_table, uri, uri)

@@ -1,8 +1,7 @@
-"""The Ray side: joining or starting Ray, resources per node, submitting jobs, progress.
+"""Joining or starting Ray, and what the driver learns of the cluster's nodes.
 
 A local Ray starts without its dashboard (about 1 GB less and a second faster); an
-``address`` joins a running cluster. Jobs go longest-expected first, each asking for its
-family's CPUs/GPUs capped to the largest node, with the data in the object store once.
+``address`` joins a running cluster, within seconds or with one line saying why not.
 """
 
 from __future__ import annotations
@@ -10,22 +9,15 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from urllib.parse import urlparse
 
 import ray
 
-from mlfleet.data import Split
 from mlfleet.errors import MlfleetError, first_line
-from mlfleet.jobs import ModelJob, longest_first
-from mlfleet.train import Outcome, SweepSpec, failed_row, train_one
 
 #: seconds to wait for a TCP answer from a Ray address before calling it unreachable
 CONNECT_TIMEOUT_S = 5.0
-#: Ray retries a task whose worker process died; application errors are not retried
-MAX_RETRIES = 2
 #: what the driver's environment gives the workers of a cluster it joins (Ray's runtime_env;
 #: a local Ray's workers inherit it anyway): storage options and MLflow's server credentials
 FORWARDED_ENV = (
@@ -100,27 +92,6 @@ def connect(address: str = "") -> Cluster:
     )
 
 
-def warm_workers(cluster: Cluster, tracking_uri: str) -> None:
-    """Have Ray's workers import the training and logging code now, while the driver opens the sweep.
-
-    One short task per CPU (at most 64), not waited for: Ray reuses worker processes, so
-    the fleet's tasks then start on workers that have done the seconds of imports (skops
-    imports torch) and opened the tracking store. A warm-up that fails costs nothing; the
-    first task of that worker does the work instead.
-    """
-    warm = ray.remote(_warm).options(num_cpus=1, max_retries=0)
-    for _ in range(max(1, min(int(cluster.total_cpus), 64))):
-        warm.remote(tracking_uri)
-
-
-def _warm(tracking_uri: str) -> None:
-    from mlfleet import tracking
-
-    for key in tracking.RUN_ENV:  # as train_one does: never touch the run `mlflow run` created
-        os.environ.pop(key, None)
-    tracking.warm_process(tracking_uri)
-
-
 def gpus_per_model(device: str, requested: float, cluster: Cluster) -> float:
     """What each GPU-family model asks Ray for, given ``device`` (auto, cuda, cpu).
 
@@ -179,148 +150,3 @@ def _probe(address: str) -> None:
         raise MlfleetError(
             f"Ray address {address} does not answer ({first_line(exc)}); start the cluster (`ray start --head`) or leave address empty for a local Ray"
         ) from None
-
-
-def run_jobs(
-    jobs: tuple[ModelJob, ...],
-    split: Split,
-    spec: SweepSpec,
-    *,
-    on_update: Callable[[int, int, int, Outcome | None], None] = lambda done, failed, running, outcome: None,
-    poll_s: float = 0.5,
-) -> list[Outcome]:
-    """Run every job as a Ray task and return their outcomes in model-id order.
-
-    ``on_update(done, failed, running, outcome)`` is called as results arrive (and on a
-    timer, with ``outcome=None``). A task that dies (its worker crashed after Ray's
-    retries) becomes a FAILED row written here; the other models go on.
-    """
-    split_ref, spec_ref = ray.put(split), ray.put(spec)
-    board = _Board.options(num_cpus=0).remote()
-    remote = ray.remote(_train_task)
-    pending = {}
-    for job in longest_first(jobs):
-        ref = remote.options(
-            num_cpus=job.cpus,
-            num_gpus=job.gpus,
-            max_retries=MAX_RETRIES,
-            retry_exceptions=False,
-            scheduling_strategy="SPREAD",  # over a cluster's nodes, not packed onto the first
-            name=job.run_name,
-        ).remote(job, split_ref, spec_ref, board)
-        pending[ref] = job
-    outcomes: list[Outcome] = []
-    failed = 0
-    finished_ids: set[int] = set()
-    last_poll = 0.0
-    while pending:
-        ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=poll_s)
-        for ref in ready:
-            job = pending.pop(ref)
-            try:
-                outcome = ray.get(ref)
-            except Exception as exc:  # the task died: worker crash, OOM kill, an error outside train_one
-                outcome = _died(job, split, spec, exc, board)
-            else:
-                if spec.rows_by_driver:  # a Spark table: the driver holds the only SparkSession
-                    outcome = _write_here(outcome, job, split, spec, board)
-            outcomes.append(outcome)
-            finished_ids.add(job.model_id)
-            failed += not outcome.row.ok
-            on_update(len(outcomes), failed, _running(board, finished_ids), outcome)
-        if time.monotonic() - last_poll > 1.0:
-            last_poll = time.monotonic()
-            on_update(len(outcomes), failed, _running(board, finished_ids), None)
-    ray.kill(board)
-    return sorted(outcomes, key=lambda o: o.row.model_id)
-
-
-def map_tasks(fn: Callable, items: list, *, shared: object, cpus: Callable[[object], float] = lambda item: 1, cost: Callable[[object], float] = lambda item: 0.0) -> list:
-    """``[fn(item, shared) for item in items]`` as Ray tasks, longest ``cost`` first.
-
-    ``shared`` goes to the object store once; each task asks for ``cpus(item)`` CPUs.
-    Returns the results in the order of ``items``; a task's exception propagates.
-    """
-    shared_ref = ray.put(shared)
-    remote = ray.remote(fn)
-    order = sorted(range(len(items)), key=lambda i: -cost(items[i]))
-    refs = {i: remote.options(num_cpus=cpus(items[i]), max_retries=MAX_RETRIES).remote(items[i], shared_ref) for i in order}
-    return [ray.get(refs[i]) for i in range(len(items))]
-
-
-def _train_task(job: ModelJob, split: Split, spec: SweepSpec, board) -> Outcome:
-    tries, previous_run = ray.get(board.started.remote(job.model_id))
-    node = f"{socket.gethostname()}:{ray.get_runtime_context().get_node_id()[:8]}"
-    return train_one(
-        job, split, spec, node=node, previous_run=previous_run, tries=tries, on_run=lambda run_id: ray.get(board.run.remote(job.model_id, run_id))
-    )
-
-
-def _died(job: ModelJob, split: Split, spec: SweepSpec, exc: BaseException, board) -> Outcome:
-    """The FAILED row (and run) of a model whose task died for good (Ray's retries are spent), or
-    whose row the driver could not write."""
-    from mlfleet import results, tracking
-
-    cause = getattr(exc, "cause", None) or exc  # a RayTaskError wraps what the task raised
-    error = f"{type(cause).__name__}: {first_line(cause)}"
-    try:
-        _, run_id = ray.get(board.last.remote(job.model_id), timeout=10)
-    except Exception:
-        run_id = ""
-    if run_id:
-        try:
-            tracking.fail_child(spec.tracking, run_id, error)
-        except Exception as store_exc:
-            error = f"{error}; the run could not be marked FAILED ({first_line(store_exc)})"
-    row = failed_row(job, spec, split.task, error, run_id=run_id)
-    results.append_row(spec.results, row, attempt=job.attempt)
-    now = time.time()
-    return Outcome(row, 0.0, 0.0, now, now)
-
-
-def _write_here(outcome: Outcome, job: ModelJob, split: Split, spec: SweepSpec, board) -> Outcome:
-    """Write the row a task returned; a write that fails fails the model, as it does in a worker."""
-    from mlfleet import results
-
-    start = time.perf_counter()
-    try:
-        results.append_row(spec.results, outcome.row, attempt=job.attempt)
-    except Exception as exc:
-        return _died(job, split, spec, exc, board)
-    return replace(outcome, delta_s=outcome.delta_s + time.perf_counter() - start)
-
-
-def _running(board, finished: set[int]) -> int:
-    try:
-        started = ray.get(board.snapshot.remote(), timeout=2)
-    except Exception:
-        return 0
-    return len(started - finished)
-
-
-
-@ray.remote
-class _Board:
-    """Which models have started, how often, and their runs.
-
-    Tasks report in; the driver reads the set for its progress line. A task Ray retried
-    after its worker died learns its try number and the run the earlier try created, so
-    the model keeps one run.
-    """
-
-    def __init__(self) -> None:
-        self._tries: dict[int, int] = {}
-        self._runs: dict[int, str] = {}
-
-    def started(self, model_id: int) -> tuple[int, str]:
-        self._tries[model_id] = self._tries.get(model_id, 0) + 1
-        return self._tries[model_id], self._runs.get(model_id, "")
-
-    def run(self, model_id: int, run_id: str) -> None:
-        self._runs[model_id] = run_id
-
-    def last(self, model_id: int) -> tuple[int, str]:
-        return self._tries.get(model_id, 0), self._runs.get(model_id, "")
-
-    def snapshot(self) -> set[int]:
-        return set(self._tries)

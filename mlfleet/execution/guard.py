@@ -16,7 +16,7 @@ import os
 from typing import Protocol
 
 from mlfleet.errors import MlfleetError
-from mlfleet.results import is_local
+from mlfleet.redaction import redact
 
 #: set to 1 (or true/yes) when local paths name the same shared storage on every node
 SHARED_ENV = "MLFLEET_SHARED_STORAGE"
@@ -24,9 +24,14 @@ SHARED_ENV = "MLFLEET_SHARED_STORAGE"
 NETWORK_TRACKING = ("http://", "https://", "databricks", "postgresql", "mysql", "mssql")
 
 
-class _Cluster(Protocol):  # what the guard reads of mlfleet.fleet.Cluster
+class _Cluster(Protocol):  # what the guard reads of mlfleet.execution.cluster.Cluster
     address: str
     nodes: int
+
+
+class _Table(Protocol):  # what the guard reads of a results table
+    uri: str
+    is_local: bool
 
 
 def shared_storage() -> bool:
@@ -39,10 +44,10 @@ def is_local_tracking(uri: str) -> bool:
     return not uri.startswith(NETWORK_TRACKING)
 
 
-def check_shared_stores(cluster: _Cluster, *, tracking_uri: str = "", results: tuple[str, ...] = ()) -> None:
+def check_shared_stores(cluster: _Cluster, *, tracking_uri: str = "", tables: tuple[_Table, ...] = ()) -> None:
     """Raise MlfleetError when the tasks of ``cluster`` would write to a store on this machine only.
 
-    ``tracking_uri`` and ``results`` are the stores that the Ray tasks themselves write (an
+    ``tracking_uri`` and ``tables`` are the stores that the Ray tasks themselves write (an
     empty ``tracking_uri``: the tasks log nothing). A one-node cluster joined directly (the
     driver is on its node), or ``MLFLEET_SHARED_STORAGE=1``, accepts anything.
     """
@@ -56,14 +61,14 @@ def check_shared_stores(cluster: _Cluster, *, tracking_uri: str = "", results: t
         return
     if tracking_uri and is_local_tracking(tracking_uri):
         raise MlfleetError(
-            f"{where} but MLflow tracks to {tracking_uri} on this machine, which the other nodes "
+            f"{where} but MLflow tracks to {redact(tracking_uri)} on this machine, which the other nodes "
             "cannot see; set MLFLOW_TRACKING_URI to a tracking server (http://host:5000, `mlflow server`), "
             f"or {SHARED_ENV}=1 if every node mounts that path"
         )
-    for uri in results:
-        if is_local(uri):
+    for table in tables:
+        if table.is_local:
             raise MlfleetError(
-                f"{where} but results={uri} is a folder on this machine, which the other nodes "
+                f"{where} but results={redact(table.uri)} is a folder on this machine, which the other nodes "
                 "cannot see; use shared storage (s3://, abfss://, gs://) for results, "
                 f"or {SHARED_ENV}=1 if every node mounts that path"
             )

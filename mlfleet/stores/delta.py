@@ -1,17 +1,14 @@
-"""The Delta side: one row per model and sweep, appended idempotently through delta-rs.
+"""Results tables in Delta Lake through delta-rs: a local folder or an object-store URI.
 
-The row's key is ``(sweep_id, model_id)``. Each append carries a Delta application
-transaction ``mlfleet/<sweep_id>/<model_id>`` whose version is the row's generation; a
-writer that finds that generation committed skips, so a retried append never duplicates a
-row, and a model trained again on resume replaces its earlier row in one MERGE commit.
-A table written by an earlier schema is evolved (columns added), never rewritten.
+Every append carries a Delta application transaction (:meth:`TableSpec.app_id`); a writer
+that finds the version it writes already committed skips, so a retried append never
+duplicates a row, and a row written again at a later version (a model trained again on
+resume) replaces the earlier one in one MERGE commit. A table an earlier mlfleet wrote with
+fewer columns is evolved (columns added), never rewritten.
 
-A table is a local folder, an object-store URI (``s3://``, ``abfss://``, ``gs://``), or a Spark
-catalog table (``catalog.schema.table``), written through the driver's SparkSession
-(:mod:`mlfleet.spark`). delta-rs
-reads the credentials of an object store from each process's environment (``AWS_*``,
-``AZURE_*``, ``GOOGLE_*``); ``MLFLEET_STORAGE_OPTIONS`` adds explicit delta-rs storage options
-(JSON or ``key=value,...``). They hold secrets, so they are never logged anywhere.
+delta-rs reads the credentials of an object store from each process's environment
+(``AWS_*``, ``AZURE_*``, ``GOOGLE_*``); ``MLFLEET_STORAGE_OPTIONS`` adds explicit storage
+options (JSON or ``key=value,...``). They hold secrets, so they are never logged anywhere.
 """
 
 from __future__ import annotations
@@ -19,117 +16,20 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, fields
-from datetime import datetime
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from mlfleet.errors import MlfleetError, first_line
-
-CLASSIFICATION_METRICS = ("accuracy", "f1", "roc_auc", "log_loss")
-REGRESSION_METRICS = ("rmse", "mae", "r2")
-TABLE_NAME = "model_training_results"
-#: how often a commit that lost a race to another writer is tried again
-COMMIT_ATTEMPTS = 8
-
-
-@dataclass(frozen=True)
-class ResultRow:
-    """What one model of one sweep came to; mirrors its MLflow run (``mlflow_run_id``)."""
-
-    sweep_id: str
-    model_id: int
-    model_type: str
-    family: str
-    device: str
-    feature_strategy: str
-    n_features: int | None
-    task: str
-    params_json: str
-    primary_metric: str
-    score: float | None
-    accuracy: float | None
-    f1: float | None
-    roc_auc: float | None
-    log_loss: float | None
-    rmse: float | None
-    mae: float | None
-    r2: float | None
-    n_trials: int
-    tuning_s: float | None
-    train_s: float | None
-    cpus: float
-    gpus: float
-    status: str
-    error: str
-    mlflow_run_id: str
-    model_uri: str
-    experiment_id: str
-    dataset: str
-    dataset_digest: str
-    started_at: datetime
-    finished_at: datetime
-    node: str
-    entry_point: str
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "FINISHED"
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return json.loads(self.params_json or "{}")
-
-
-def schema():
-    """The results table's Arrow schema, in the column order of :class:`ResultRow`."""
-    return arrow_schema(ResultRow)
-
-
-def arrow_schema(row_type) -> Any:
-    """The Arrow schema of a row dataclass: ``int``/``float``/``str``/``datetime`` fields, optional or not."""
-    import pyarrow as pa
-
-    types = {"int": pa.int64(), "float": pa.float64(), "str": pa.string(), "datetime": pa.timestamp("us", tz="UTC")}
-    columns = []
-    for f in fields(row_type):
-        base = str(f.type).split("|")[0].strip()
-        if base not in types:
-            raise TypeError(f"{row_type.__name__}.{f.name}: no Arrow type for {f.type!r}")
-        columns.append(pa.field(f.name, types[base]))
-    return pa.schema(columns)
-
+from mlfleet.redaction import redact
+from mlfleet.stores.rows import TableSpec, records
 
 #: explicit delta-rs storage options for every table mlfleet reads or writes: JSON or key=value,...
 STORAGE_OPTIONS_ENV = "MLFLEET_STORAGE_OPTIONS"
 #: URI schemes of the object stores delta-rs writes to
 OBJECT_STORE_SCHEMES = ("s3", "s3a", "gs", "gcs", "abfs", "abfss", "az", "azure", "adl")
-
-
-def is_local(uri: str) -> bool:
-    return ("://" not in uri or uri.startswith("file://")) and not is_spark_table(uri)
-
-
-def is_spark_table(uri: str) -> bool:
-    """Whether ``uri`` names a Spark catalog table (``catalog.schema.table``) rather than a location."""
-    from mlfleet import spark
-
-    return spark.is_table_name(uri)
-
-
-def check_not_spark(uri: str, entry_point: str) -> None:
-    """Raise MlfleetError when ``uri`` names a Spark table: ``entry_point`` writes through delta-rs only."""
-    if is_spark_table(uri):
-        raise MlfleetError(
-            f"results={uri} names a Spark table, which {entry_point} does not write (train_cpu, train_gpu and analyze do); "
-            "pass a folder or an s3://, abfss://, gs:// URI"
-        )
-
-
-def _spark_table(uri: str):
-    from mlfleet import spark
-
-    return spark.Table(uri)
+#: how often a commit that lost a race to another writer is tried again
+COMMIT_ATTEMPTS = 8
 
 
 def parse_storage_options(text: str) -> dict[str, str]:
@@ -145,72 +45,41 @@ def parse_storage_options(text: str) -> dict[str, str]:
         try:
             parsed = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise MlfleetError(f"{STORAGE_OPTIONS_ENV} is not valid JSON (at character {exc.pos}); use a JSON object or key=value,...") from None
+            raise MlfleetError(
+                f"{STORAGE_OPTIONS_ENV} is not valid JSON (at character {exc.pos}); use a JSON object or key=value,..."
+            ) from None
         if not isinstance(parsed, dict):
-            raise MlfleetError(f"{STORAGE_OPTIONS_ENV} must be a JSON object or key=value,..., but got a JSON {type(parsed).__name__}")
+            raise MlfleetError(
+                f"{STORAGE_OPTIONS_ENV} must be a JSON object or key=value,..., but got a JSON {type(parsed).__name__}"
+            )
         return {str(k): json.dumps(v) if isinstance(v, bool) else str(v) for k, v in parsed.items()}
     options = {}
     for number, part in enumerate(text.split(","), start=1):
         key, sep, value = part.partition("=")
         if not sep or not key.strip():
             raise MlfleetError(
-                f"{STORAGE_OPTIONS_ENV} must be key=value,... or a JSON object, but item {number} is not key=value (values are not shown)"
+                f"{STORAGE_OPTIONS_ENV} must be key=value,... or a JSON object, but item {number} is not key=value "
+                "(values are not shown)"
             )
         options[key.strip()] = value.strip()
     return options
 
 
-def resolve_storage_options(given: dict[str, str] | None = None) -> dict[str, str] | None:
+def storage_options(given: dict[str, str] | None = None) -> dict[str, str] | None:
     """``given``, else the options in ``MLFLEET_STORAGE_OPTIONS``, else None (delta-rs then reads its environment)."""
     if given is not None:
         return given
     return parse_storage_options(os.environ.get(STORAGE_OPTIONS_ENV, "")) or None
 
 
-def resolve_location(uri: str) -> str:
-    """An absolute path for a local table (workers may run elsewhere), other URIs unchanged."""
-    return str(Path(uri.removeprefix("file://")).resolve()) if is_local(uri) else uri
+def is_local_location(uri: str) -> bool:
+    """A folder on this machine (a path or ``file://``), not an object-store URI."""
+    return "://" not in uri or uri.startswith("file://")
 
 
-def check_writable(uri: str, *, arrow: Any = None, name: str = TABLE_NAME) -> None:
-    """Raise MlfleetError unless a Delta table can be written at ``uri``; writes nothing lasting.
-
-    A Spark table needs a SparkSession with Delta and, if it exists, to be ours. A local location must be an existing Delta table, an empty or new folder under a
-    folder this process can write to. An object-store URI must have a known scheme and answer
-    (with the storage options in force); whether it takes writes shows at the first write.
-    """
-    resolve_storage_options()  # a malformed MLFLEET_STORAGE_OPTIONS stops here, before anything is written
-    if is_spark_table(uri):
-        _spark_table(uri).check_writable(arrow if arrow is not None else schema(), name)
-        return
-    if not is_local(uri):
-        check_reachable(uri)
-        return
-    path = Path(resolve_location(uri))
-    if path.exists() and not path.is_dir():
-        raise MlfleetError(f"results={uri} is a file, not a table folder; choose a folder path for the Delta table")
-    if path.is_dir() and any(path.iterdir()) and not (path / "_delta_log").is_dir():
-        raise MlfleetError(f"results={uri} is a folder that holds other files but no Delta table; choose an empty or new folder")
-    try:
-        probe_write(path)
-    except OSError as exc:
-        raise MlfleetError(f"results={uri} cannot be written ({first_line(exc)}); choose a location you can write to") from None
-
-
-def check_reachable(uri: str, storage_options: dict[str, str] | None = None) -> None:
-    """Raise MlfleetError unless ``uri`` is an object-store URI delta-rs can look into; writes nothing."""
-    from deltalake import DeltaTable
-
-    scheme = uri.split("://", 1)[0].lower()
-    if scheme not in OBJECT_STORE_SCHEMES:
-        raise MlfleetError(f"results={uri} has the unknown scheme {scheme}://; use a folder or an s3://, abfss:// or gs:// URI")
-    try:
-        DeltaTable.is_deltatable(uri, resolve_storage_options(storage_options))
-    except Exception as exc:
-        raise MlfleetError(
-            f"results={uri} cannot be reached ({first_line(exc)}); check the URI and the storage options "
-            f"(AWS_*, AZURE_*, GOOGLE_* variables or {STORAGE_OPTIONS_ENV})"
-        ) from None
+def absolute(uri: str) -> str:
+    """An absolute path for a local location (workers may run elsewhere), other URIs unchanged."""
+    return str(Path(uri.removeprefix("file://")).resolve()) if is_local_location(uri) else uri
 
 
 def probe_write(path: Path) -> None:
@@ -228,173 +97,219 @@ def probe_write(path: Path) -> None:
         pass
 
 
-def ensure_table(uri: str, storage_options: dict[str, str] | None = None, *, arrow: Any = None, name: str = TABLE_NAME) -> list[str]:
-    """Create the table (by default the results table) if it does not exist; evolve one of ours.
-
-    A table this kind of command wrote with an earlier schema (a column or a few fewer) gets
-    the missing columns added, as nullable columns, in one ``ADD COLUMNS`` commit: nothing is
-    rewritten and its rows read the new columns as null. Returns the names of the columns
-    added (empty when none). Raises MlfleetError for a table that is not ours.
-    """
+def read_table(uri: str):
+    """A whole Delta table as a pandas DataFrame (``data=`` a Delta table)."""
     from deltalake import DeltaTable
-    from deltalake.exceptions import DeltaError
 
-    arrow = arrow if arrow is not None else schema()
-    if is_spark_table(uri):
-        return _spark_table(uri).ensure(arrow, name)
-    storage_options = resolve_storage_options(storage_options)
-    location = resolve_location(uri)
-    if not DeltaTable.is_deltatable(location, storage_options):
-        if is_local(location):
-            Path(location).mkdir(parents=True, exist_ok=True)
+    return DeltaTable(absolute(uri), storage_options=storage_options()).to_pandas()
+
+
+class DeltaResults:
+    """A table of ``spec`` rows at a folder or object-store URI, written and read with delta-rs."""
+
+    kind = "delta"
+    rows_by_driver = False  # any process can write it: Ray workers append their own rows
+
+    def __init__(self, given: str, spec: TableSpec, *, what: str = "", options: dict[str, str] | None = None) -> None:
+        self.given = given
+        self.spec = spec
+        self.uri = absolute(given)
+        self.is_local = is_local_location(given)
+        self.what = what or f"results={redact(given)}"
+        self._options = options
+
+    def __repr__(self) -> str:
+        return f"DeltaResults({redact(self.uri)!r}, {self.spec.name})"
+
+    @property
+    def options(self) -> dict[str, str] | None:
+        return storage_options(self._options)
+
+    def _table(self):
+        from deltalake import DeltaTable
+
+        return DeltaTable(self.uri, storage_options=self.options)
+
+    def exists(self) -> bool:
+        from deltalake import DeltaTable
+
+        if self.is_local and not Path(self.uri).is_dir():
+            return False
+        return DeltaTable.is_deltatable(self.uri, self.options)
+
+    def check_writable(self) -> None:
+        """Raise MlfleetError unless the table can be written here; writes nothing lasting.
+
+        A local location must be an existing Delta table, an empty or new folder under a
+        folder this process can write to. An object-store URI must have a known scheme and
+        answer (with the storage options in force); whether it takes writes shows at the
+        first write. A table already there must be one of ours.
+        """
+        self.options  # noqa: B018 - a malformed MLFLEET_STORAGE_OPTIONS stops here, before anything is written
+        if not self.is_local:
+            self._check_reachable()
+        else:
+            self._check_folder()
+        self.missing_columns()
+
+    def _check_folder(self) -> None:
+        path = Path(self.uri)
+        if path.exists() and not path.is_dir():
+            raise MlfleetError(f"{self.what} is a file, not a table folder; choose a folder path for the Delta table")
+        if path.is_dir() and any(path.iterdir()) and not (path / "_delta_log").is_dir():
+            raise MlfleetError(
+                f"{self.what} is a folder that holds other files but no Delta table; choose an empty or new folder"
+            )
         try:
-            DeltaTable.create(location, arrow, mode="ignore", name=name, storage_options=storage_options)
-        except DeltaError:
-            if not DeltaTable.is_deltatable(location, storage_options):  # another sweep may have won the race
-                raise
-    from deltalake import Field
+            probe_write(path)
+        except OSError as exc:
+            raise MlfleetError(
+                f"{self.what} cannot be written ({first_line(exc)}); choose a location you can write to"
+            ) from None
 
-    problem = ""
-    for _ in range(COMMIT_ATTEMPTS):
-        missing = check_table(uri, storage_options, arrow=arrow, name=name)
-        if not missing:
+    def _check_reachable(self) -> None:
+        from deltalake import DeltaTable
+
+        scheme = self.uri.split("://", 1)[0].lower()
+        if scheme not in OBJECT_STORE_SCHEMES:
+            raise MlfleetError(
+                f"{self.what} has the unknown scheme {scheme}://; use a folder or an s3://, abfss:// or gs:// URI"
+            )
+        try:
+            DeltaTable.is_deltatable(self.uri, self.options)
+        except Exception as exc:
+            raise MlfleetError(
+                f"{self.what} cannot be reached ({redact(first_line(exc))}); check the URI and the storage options "
+                f"(AWS_*, AZURE_*, GOOGLE_* variables or {STORAGE_OPTIONS_ENV})"
+            ) from None
+
+    def missing_columns(self) -> list[str]:
+        """The columns of the spec's schema the table lacks (``[]`` when there is no table yet); writes nothing.
+
+        Raises MlfleetError when the table is not one of ours (another name and most of our
+        columns missing) or holds one of our columns with another type.
+        """
+        from deltalake import Schema
+
+        if not self.exists():
             return []
-        table = DeltaTable(location, storage_options=storage_options)
-        try:
-            table.alter.add_columns([Field.from_arrow(arrow.field(column)) for column in missing])
-            return missing
-        except Exception as exc:  # a concurrent sweep evolved it first (or committed): look again
-            problem = first_line(exc)
-    raise MlfleetError(f"results={uri}: the columns {', '.join(missing)} could not be added ({problem}); run again")
+        table = self._table()
+        current = {f.name: f.type for f in table.schema().fields}
+        wanted = Schema.from_arrow(self.spec.schema()).fields
+        clashes = [
+            f"{f.name} ({_type_name(current[f.name])} where mlfleet writes {_type_name(f.type)})"
+            for f in wanted
+            if f.name in current and current[f.name] != f.type
+        ]
+        if clashes:
+            raise MlfleetError(
+                f"{self.what} is a Delta table whose columns {', '.join(clashes)} differ; use another location"
+            )
+        missing = [f.name for f in wanted if f.name not in current]
+        ours = table.metadata().name == self.spec.name or len(missing) <= len(wanted) // 4
+        if missing and not ours:
+            shown = ", ".join(missing[:6]) + (", ..." if len(missing) > 6 else "")
+            raise MlfleetError(
+                f"{self.what} is a Delta table without the columns {shown}; use another location "
+                f"(the default is lakehouse/{self.spec.name})"
+            )
+        return missing
 
+    def ensure(self) -> list[str]:
+        """Create the table if it does not exist; evolve one of ours. Returns the columns added.
 
-def check_table(uri: str, storage_options: dict[str, str] | None = None, *, arrow: Any = None, name: str = TABLE_NAME) -> list[str]:
-    """The columns ``arrow`` has that the table at ``uri`` lacks; writes nothing.
+        A table an earlier mlfleet wrote (a column or a few fewer) gets the missing columns
+        added, as nullable columns, in one ``ADD COLUMNS`` commit: nothing is rewritten and its
+        rows read the new columns as null. Raises MlfleetError for a table that is not ours.
+        """
+        from deltalake import DeltaTable, Field
+        from deltalake.exceptions import DeltaError
 
-    Raises MlfleetError when the table is not one of ours (another name and most of our
-    columns missing) or holds one of our columns with another type. No table yet: ``[]``.
-    """
-    from deltalake import DeltaTable, Schema
+        arrow = self.spec.schema()
+        if not self.exists():
+            if self.is_local:
+                Path(self.uri).mkdir(parents=True, exist_ok=True)
+            try:
+                DeltaTable.create(self.uri, arrow, mode="ignore", name=self.spec.name, storage_options=self.options)
+            except DeltaError:
+                if not self.exists():  # another sweep may have won the race
+                    raise
+        problem = ""
+        for _ in range(COMMIT_ATTEMPTS):
+            missing = self.missing_columns()
+            if not missing:
+                return []
+            try:
+                self._table().alter.add_columns([Field.from_arrow(arrow.field(column)) for column in missing])
+                return missing
+            except Exception as exc:  # a concurrent sweep evolved it first (or committed): look again
+                problem = first_line(exc)
+        raise MlfleetError(f"{self.what}: the columns {', '.join(missing)} could not be added ({problem}); run again")
 
-    arrow = arrow if arrow is not None else schema()
-    if is_spark_table(uri):
-        return _spark_table(uri).missing_columns(arrow, name)
-    location = resolve_location(uri)
-    if is_local(location) and not Path(location).is_dir():
-        return []
-    storage_options = resolve_storage_options(storage_options)
-    if not DeltaTable.is_deltatable(location, storage_options):
-        return []
-    table = DeltaTable(location, storage_options=storage_options)
-    current = {f.name: f.type for f in table.schema().fields}
-    wanted = Schema.from_arrow(arrow).fields
-    clashes = [
-        f"{f.name} ({_type_name(current[f.name])} where mlfleet writes {_type_name(f.type)})"
-        for f in wanted
-        if f.name in current and current[f.name] != f.type
-    ]
-    if clashes:
-        raise MlfleetError(f"results={uri} is a Delta table whose columns {', '.join(clashes)} differ; use another location")
-    missing = [f.name for f in wanted if f.name not in current]
-    ours = table.metadata().name == name or len(missing) <= len(wanted) // 4
-    if missing and not ours:
-        shown = ", ".join(missing[:6]) + (", ..." if len(missing) > 6 else "")
-        raise MlfleetError(f"results={uri} is a Delta table without the columns {shown}; use another location (the default is lakehouse/{name})")
-    return missing
+    def append(self, rows: Sequence, app_id: str = "", *, version: int = 1) -> bool:
+        """Write ``rows`` in one commit carrying the transaction ``app_id`` (default: the first row's) at ``version``.
+
+        Skipped when that version (or a later one) is committed. With none committed, a blind
+        append (writers of other transactions never conflict with it); with an earlier version
+        committed, a MERGE on the spec's key replaces its rows. Of two writers racing with one
+        ``app_id``, delta-rs refuses the second commit, and it finds the first's on its next
+        look. Returns True when this call wrote the rows.
+        """
+        import pyarrow as pa
+        from deltalake import CommitProperties, Transaction, write_deltalake
+        from deltalake.exceptions import CommitFailedError
+
+        app_id = app_id or self.spec.app_id(rows[0])
+        data = pa.Table.from_pylist(records(rows), schema=self.spec.schema())
+        commit = CommitProperties(app_transactions=[Transaction(app_id=app_id, version=version)])
+        for _ in range(COMMIT_ATTEMPTS):
+            table = self._table()
+            committed = table.transaction_version(app_id)
+            if committed is not None and committed >= version:
+                return False
+            try:
+                if committed is None:
+                    write_deltalake(table, data, mode="append", schema_mode="merge", commit_properties=commit)
+                else:
+                    predicate = " AND ".join(f"t.{column} = s.{column}" for column in self.spec.key)
+                    merge = table.merge(data, predicate=predicate, source_alias="s", target_alias="t", commit_properties=commit)
+                    merge.when_matched_update_all().when_not_matched_insert_all().execute()
+                return True
+            except CommitFailedError:  # another writer committed first (maybe this very transaction): look again
+                continue
+        raise MlfleetError(f"{self.what}: the rows of {app_id} could not be committed (the table kept changing)")
+
+    def append_new(self, rows: Sequence) -> int:
+        """Append, in one commit, the rows whose own transaction is not committed yet; returns how many."""
+        import pyarrow as pa
+        from deltalake import CommitProperties, Transaction, write_deltalake
+
+        table = self._table()
+        new = [row for row in rows if table.transaction_version(self.spec.app_id(row)) is None]
+        if new:
+            write_deltalake(
+                table,
+                pa.Table.from_pylist(records(new), schema=self.spec.schema()),
+                mode="append",
+                commit_properties=CommitProperties(
+                    app_transactions=[Transaction(app_id=self.spec.app_id(r), version=1) for r in new]
+                ),
+            )
+        return len(new)
+
+    def read(self, **equal: Any):
+        """The rows as a pandas DataFrame, those where each column of ``equal`` has its value."""
+        return self._table().to_pandas(filters=[(column, "=", value) for column, value in equal.items()] or None)
+
+    def check_resumable(self, sweep_id: str) -> None:
+        """Nothing to refuse: a sweep's rows and their transactions can be read back."""
+
+    def snapshot(self, **equal: Any) -> tuple[Any, Callable[[str], int | None]]:
+        """The rows (as :meth:`read`) and the version of each transaction, from one read of the table."""
+        table = self._table()
+        frame = table.to_pandas(filters=[(column, "=", value) for column, value in equal.items()] or None)
+        return frame, table.transaction_version
 
 
 def _type_name(delta_type: Any) -> str:
     return str(getattr(delta_type, "type", delta_type))
-
-
-def transaction_id(sweep_id: str, model_id: int) -> str:
-    return f"mlfleet/{sweep_id}/{model_id}"
-
-
-def append_row(uri: str, row: ResultRow, storage_options: dict[str, str] | None = None, *, attempt: int = 1) -> bool:
-    """Write ``row`` as generation ``attempt`` of its ``(sweep_id, model_id)``; at most one row per key.
-
-    The commit carries the Delta transaction ``mlfleet/<sweep>/<model>`` at version
-    ``attempt``. A generation already committed is skipped (a retried write never
-    duplicates); an earlier one's row (a model that failed, trained again on resume) is
-    replaced in one MERGE commit. Returns True when this call wrote the row.
-    """
-    return append_once(
-        uri, [row], schema(), transaction_id(row.sweep_id, row.model_id), storage_options, version=attempt, key=("sweep_id", "model_id")
-    )
-
-
-def append_once(
-    uri: str, rows: list, arrow: Any, app_id: str, storage_options: dict[str, str] | None = None, *, version: int = 1, key: tuple[str, ...] = ()
-) -> bool:
-    """Write dataclass ``rows`` in one commit carrying the transaction ``app_id`` at ``version``.
-
-    Skipped when that version (or a later one) is committed. With none committed, a blind
-    append (writers of other transactions never conflict with it); with an earlier version
-    committed, a MERGE on the ``key`` columns replaces its rows. Of two writers racing with
-    one ``app_id``, delta-rs refuses the second commit, and it finds the first's on its next
-    look. Returns True when this call wrote the rows.
-    """
-    import pyarrow as pa
-    from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
-    from deltalake.exceptions import CommitFailedError
-
-    if is_spark_table(uri):
-        return _spark_table(uri).append([asdict(r) for r in rows], arrow, app_id, version)
-    data = pa.Table.from_pylist([asdict(r) for r in rows], schema=arrow)
-    commit = CommitProperties(app_transactions=[Transaction(app_id=app_id, version=version)])
-    storage_options = resolve_storage_options(storage_options)
-    for _ in range(COMMIT_ATTEMPTS):
-        table = DeltaTable(resolve_location(uri), storage_options=storage_options)
-        committed = table.transaction_version(app_id)
-        if committed is not None and committed >= version:
-            return False
-        try:
-            if committed is None:
-                write_deltalake(table, data, mode="append", schema_mode="merge", commit_properties=commit)
-            else:
-                predicate = " AND ".join(f"t.{column} = s.{column}" for column in key)
-                merge = table.merge(data, predicate=predicate, source_alias="s", target_alias="t", commit_properties=commit)
-                merge.when_matched_update_all().when_not_matched_insert_all().execute()
-            return True
-        except CommitFailedError:  # another writer committed first (maybe this very transaction): look again
-            continue
-    raise MlfleetError(f"results={uri}: the rows of {app_id} could not be committed (the table kept changing)")
-
-
-def read_results(uri: str, sweep_id: str | None = None, storage_options: dict[str, str] | None = None):
-    """The table's rows as a pandas DataFrame, optionally of one sweep."""
-    from deltalake import DeltaTable
-
-    if is_spark_table(uri):
-        return _spark_table(uri).read(**({"sweep_id": sweep_id} if sweep_id is not None else {}))
-    table = DeltaTable(resolve_location(uri), storage_options=resolve_storage_options(storage_options))
-    frame = table.to_pandas()
-    if sweep_id is not None:
-        frame = frame[frame["sweep_id"] == sweep_id].reset_index(drop=True)
-    return frame
-
-
-def row_from_record(record: dict[str, Any]) -> ResultRow:
-    """A :class:`ResultRow` from a row read back from the table (NaN and NaT as None)."""
-    values = {}
-    for f in fields(ResultRow):
-        value = record.get(f.name)
-        if value is None or (isinstance(value, float) and value != value) or str(value) == "NaT":
-            value = None
-        elif str(f.type).startswith("int"):
-            value = int(value)
-        elif str(f.type).startswith("float"):
-            value = float(value)
-        elif str(f.type).startswith("datetime"):
-            value = value.to_pydatetime() if hasattr(value, "to_pydatetime") else value
-        values[f.name] = value
-    return ResultRow(**values)
-
-
-def rows_to_frame(rows: list[ResultRow]):
-    """Rows as a DataFrame with the table's columns (for the sweep's CSV and summaries)."""
-    import pandas as pd
-
-    return pd.DataFrame([asdict(r) for r in rows], columns=schema().names)
-

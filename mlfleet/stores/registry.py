@@ -1,4 +1,4 @@
-"""The model registry: register an analysis's best model and decide which alias it earns.
+"""The model registry: register a model and decide which alias it earns.
 
 The rule: the alias ``champion`` moves to the new version only when it beats the current
 champion's score on the same metric and the same data (dataset digest); otherwise the new
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mlfleet.errors import MlfleetError, first_line
 from mlfleet.metrics import Metric
 
 CHAMPION = "champion"
@@ -128,3 +129,33 @@ def crown(client, name: str, candidate: Candidate, metric: Metric) -> Decision:
     if alias == CHAMPION and (registered.aliases or {}).get(CHALLENGER) and str(registered.aliases[CHALLENGER]) == version:
         client.delete_registered_model_alias(name, CHALLENGER)  # the challenger became the champion
     return Decision(name, version, alias, reason, registered=created, previous_champion=champion_version)
+
+
+def check_model_name(name: str, what: str = "register") -> None:
+    """Raise MlfleetError for a registry name MLflow would refuse (it refuses '/' and ':'); empty means no registration."""
+    if name and (not name.strip() or any(c in name for c in "/:")):
+        raise MlfleetError(
+            f"{what} must be a model name without '/' or ':' (or empty to skip registering), but got {what}={name!r}"
+        )
+
+
+def register(client, model_uri: str, name: str, *, run_id: str, tags: dict[str, str]) -> str:
+    """Register ``model_uri`` (logged in ``run_id``) as a new version of ``name``; returns ``name/version``.
+
+    Through the given client, bound to the run's store (``mlflow.register_model`` would set
+    the process's global tracking URI). Raises MlfleetError with MLflow's reason when the
+    registry refuses.
+    """
+    from mlflow.exceptions import MlflowException
+
+    try:
+        try:
+            client.create_registered_model(name)
+        except MlflowException as exc:
+            if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+                raise
+        model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+        version = client.create_model_version(name, model_uri, run_id=run_id, tags=tags, model_id=model_id)
+    except Exception as exc:
+        raise MlfleetError(f"registering the model as {name!r} failed: {first_line(exc)}") from None
+    return f"{version.name}/{version.version}"

@@ -10,10 +10,10 @@ them, and the driver writes each one as it arrives. A row's append carries Delta
 idempotent-write options ``txnAppId``/``txnVersion`` with the same application id the
 delta-rs path uses (``mlfleet/<sweep>/<model>``), so Delta skips a repeated write.
 
-What runs where: on a machine whose Spark has no Delta (like the one this was built on, which
-cannot download Delta's jars) the path stops at start with one line saying so. The code below
-is exercised there with ``FORMAT = "parquet"`` (tables created ``USING parquet``); Delta's
-skipping of a repeated transaction was not run there.
+Where Spark has no Delta (open-source Spark without delta-spark's jars) the path stops at
+start with one line saying so. The test suite runs this code on such a Spark with
+``FORMAT = "parquet"`` (tables created ``USING parquet``); Delta's skipping of a repeated
+transaction is not exercised by it.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from mlfleet.errors import MlfleetError, first_line
+from mlfleet.stores.rows import TableSpec, records
 
 #: ``catalog.schema.table``: three plain identifiers (Unity Catalog, or ``spark_catalog.default.t``)
 TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
@@ -82,14 +83,33 @@ def has_delta(spark) -> bool:
     return True
 
 
-class Table:
-    """A catalog table mlfleet writes rows to through Spark (the driver's session)."""
+class SparkResults:
+    """A catalog table of ``spec`` rows written through the driver's SparkSession (the results protocol).
 
-    def __init__(self, name: str, spark: Any = None, *, fmt: str | None = None, what: str | None = None) -> None:
-        self.name = name
-        self.what = what or f"results={name}"
-        self.spark = spark if spark is not None else session(self.what)
+    Ray workers hold no SparkSession, so on this path the driver writes every row
+    (``rows_by_driver``); Delta's transactions are not readable here, so sweeps on it cannot
+    be resumed (``resumable``).
+    """
+
+    rows_by_driver = True
+    is_local = False
+    kind = "spark"
+
+    def __init__(self, given: str, spec: TableSpec, spark: Any = None, *, fmt: str | None = None, what: str = "") -> None:
+        self.given = self.uri = self.name = given
+        self.spec = spec
+        self.what = what or f"results={given}"
+        self._spark = spark
         self.format = fmt or FORMAT
+
+    def __repr__(self) -> str:
+        return f"SparkResults({self.name!r}, {self.spec.name})"
+
+    @property
+    def spark(self):
+        if self._spark is None:
+            self._spark = session(self.what)
+        return self._spark
 
     @property
     def quoted(self) -> str:
@@ -105,53 +125,60 @@ class Table:
                 return str(row[1]).strip().lower()
         return ""
 
-    def check_writable(self, arrow, table_name: str) -> None:
-        """Raise MlfleetError unless rows of ``arrow`` can go to this table; writes nothing.
+    def check_writable(self) -> None:
+        """Raise MlfleetError unless rows can go to this table; writes nothing.
 
         The format must load (Delta missing is the common case off Databricks), the schema
         must exist, and a table already there must be ours, in the format we write.
         """
         if self.format == "delta" and not has_delta(self.spark):
             raise MlfleetError(
-                f"{self.what}: this Spark has no Delta Lake (data source 'delta' not found); run on Databricks or start Spark "
-                "with delta-spark (spark.jars.packages io.delta:delta-spark_2.13, spark.sql.extensions "
+                f"{self.what}: this Spark has no Delta Lake (data source 'delta' not found); run on Databricks or "
+                "start Spark with delta-spark (spark.jars.packages io.delta:delta-spark_2.13, spark.sql.extensions "
                 "io.delta.sql.DeltaSparkSessionExtension), or pass a folder or an s3:// URI"
             )
         namespace = self.name.rsplit(".", 1)[0]
         if not self.spark.catalog.databaseExists(namespace):
-            raise MlfleetError(f"{self.what}: the schema {namespace} does not exist; create it (CREATE SCHEMA {namespace}) or name another table")
-        self.missing_columns(arrow, table_name)
+            raise MlfleetError(
+                f"{self.what}: the schema {namespace} does not exist; create it (CREATE SCHEMA {namespace}) "
+                "or name another table"
+            )
+        self.missing_columns()
 
-    def missing_columns(self, arrow, table_name: str) -> list[str]:
-        """The columns of ``arrow`` the table lacks (``[]`` when there is no table); MlfleetError when it is not ours."""
+    def missing_columns(self) -> list[str]:
+        """The columns of the spec the table lacks (``[]`` when there is no table); MlfleetError when it is not ours."""
         if not self.exists():
             return []
         provider = self.provider()
         if provider and provider != self.format:
-            raise MlfleetError(f"{self.what} is a {provider} table; mlfleet writes {self.format} tables: name a new table or a {self.format} one")
+            raise MlfleetError(
+                f"{self.what} is a {provider} table; mlfleet writes {self.format} tables: name a new table or a "
+                f"{self.format} one"
+            )
         current = {f.name: f.dataType.simpleString().upper() for f in self.spark.table(self.name).schema.fields}
-        wanted = {f.name: _spark_type(f.type) for f in arrow}
+        wanted = {f.name: _spark_type(f.type) for f in self.spec.schema()}
         clashes = [f"{n} ({current[n]} where mlfleet writes {t})" for n, t in wanted.items() if n in current and current[n] != t]
         if clashes:
             raise MlfleetError(f"{self.what} is a table whose columns {', '.join(clashes)} differ; name another table")
         missing = [n for n in wanted if n not in current]
-        if missing and not (self.name.rsplit(".", 1)[-1] == table_name or len(missing) <= len(wanted) // 4):
+        if missing and not (self.name.rsplit(".", 1)[-1] == self.spec.name or len(missing) <= len(wanted) // 4):
             shown = ", ".join(missing[:6]) + (", ..." if len(missing) > 6 else "")
             raise MlfleetError(f"{self.what} is a table without the columns {shown}; name another table")
         return missing
 
-    def ensure(self, arrow, table_name: str) -> list[str]:
+    def ensure(self) -> list[str]:
         """Create the table if it does not exist; add the columns a table of ours lacks. Returns those added."""
-        self.check_writable(arrow, table_name)
+        arrow = self.spec.schema()
+        self.check_writable()
         self.spark.sql(f"CREATE TABLE IF NOT EXISTS {self.quoted} ({ddl(arrow)}) USING {self.format}")
-        missing = self.missing_columns(arrow, table_name)
+        missing = self.missing_columns()
         if missing:
             added = ddl([arrow.field(n) for n in missing])
             self.spark.sql(f"ALTER TABLE {self.quoted} ADD COLUMNS ({added})")
         return missing
 
-    def append(self, rows: list[dict[str, Any]], arrow, app_id: str, version: int = 1) -> bool:
-        """Append ``rows`` (dicts of ``arrow``'s columns) in one write carrying Delta's ``txnAppId``/``txnVersion``.
+    def append(self, rows, app_id: str = "", *, version: int = 1) -> bool:
+        """Append ``rows`` in one write carrying Delta's ``txnAppId``/``txnVersion``.
 
         Delta skips a write whose transaction version it has committed, so a repeated append
         leaves one copy. Replacing rows (a later version) is the delta-rs path's MERGE; here
@@ -159,12 +186,20 @@ class Table:
         """
         if version != 1:
             raise MlfleetError(f"{self.what}: replacing rows (resume) needs a results folder or URI; the Spark path only appends")
-        frame = self.spark.createDataFrame([tuple(row.get(n) for n in arrow.names) for row in rows], ddl(arrow))
+        arrow = self.spec.schema()
+        app_id = app_id or self.spec.app_id(rows[0])
+        frame = self.spark.createDataFrame([tuple(row.get(n) for n in arrow.names) for row in records(rows)], ddl(arrow))
         writer = frame.write.format(self.format).mode("append")  # by column name, into the table's own order
         if self.format == "delta":
             writer = writer.option("txnAppId", app_id).option("txnVersion", version)
         writer.saveAsTable(self.name)
         return True
+
+    def append_new(self, rows) -> int:
+        """Each row in a write of its own, carrying its own transaction (Delta skips those it has)."""
+        for row in rows:
+            self.append([row])
+        return len(rows)
 
     def read(self, **equal: Any):
         """The table as a pandas DataFrame, rows where each column of ``equal`` has its value; timestamps in UTC."""
@@ -172,6 +207,15 @@ class Table:
         for column, value in equal.items():
             frame = frame.where(frame[column] == value)
         return to_pandas(frame, self.spark)
+
+    def check_resumable(self, sweep_id: str) -> None:
+        raise MlfleetError(
+            f"resume={sweep_id}: resuming reads the table's Delta transactions through delta-rs, which a Spark table "
+            f"({self.name}) does not offer; start a new sweep, or use a results folder or URI for sweeps you may resume"
+        )
+
+    def snapshot(self, **equal: Any):
+        self.check_resumable("")
 
 
 def to_pandas(frame, spark):

@@ -8,8 +8,8 @@ they never inherit ``MLFLOW_RUN_ID`` (a child started from it can overwrite the 
 
 from __future__ import annotations
 
-import math
 import os
+import tempfile
 import time
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mlfleet.errors import MlfleetError, first_line
+from mlfleet.metrics import finite_only
 from mlfleet.redaction import redact
 
 #: environment variables that ``mlflow run`` sets for the run it created; workers must not see them
@@ -63,6 +64,27 @@ class SweepRun:
 
     context: TrackingContext
     created_here: bool
+
+
+def clear_run_env() -> None:
+    """Remove the variables ``mlflow run`` set for its run from this process (and the workers it starts).
+
+    A child run started from ``MLFLOW_RUN_ID`` can overwrite the parent; every process that
+    logs a model's run calls this first, and the driver once it has read them.
+    """
+    for key in RUN_ENV:
+        os.environ.pop(key, None)
+
+
+def _metrics(values: dict[str, float], history: dict[str, Any] | None = None) -> list:
+    """MLflow metric entities: the finite ``values`` at step 0, and one entry per step of each ``history``."""
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    logged = [Metric(k, v, now, 0) for k, v in finite_only(values).items()]
+    for name, steps in (history or {}).items():
+        logged += [Metric(name, float(v), now, step) for step, v in enumerate(steps)]
+    return logged
 
 
 def tracking_uri() -> str:
@@ -159,8 +181,7 @@ def open_sweep(
         experiment_id = found.experiment_id if found else client.create_experiment(name)
         run = client.create_run(experiment_id, run_name=sweep_id, tags={"entry_point": entry_point})
         existing = {}
-    for key in RUN_ENV:
-        os.environ.pop(key, None)
+    clear_run_env()
     from mlflow.entities import Param, RunTag
 
     client.log_batch(
@@ -189,7 +210,7 @@ def find_sweep(uri: str, sweep_id: str):
     found = client.search_runs(experiments, query, max_results=2) if experiments else []
     if not found:
         raise MlfleetError(
-            f"resume={sweep_id}: no sweep with that id in the tracking store {uri}; pass the sweep id printed at the start of the sweep (also the parent run's sweep_id tag)"
+            f"resume={sweep_id}: no sweep with that id in the tracking store {redact(uri)}; pass the sweep id printed at the start of the sweep (also the parent run's sweep_id tag)"
         )
     return found[0]
 
@@ -213,8 +234,7 @@ def reopen_sweep(uri: str, parent, *, entry_point: str, dataset: Any, pip_requir
             env_run_id,
             tags=[RunTag(MLFLOW_PARENT_RUN_ID, info.run_id), RunTag("mlfleet.role", "resume"), RunTag("mlfleet.resumes", sweep_id)],
         )
-    for key in RUN_ENV:
-        os.environ.pop(key, None)
+    clear_run_env()
     client.update_run(info.run_id, status="RUNNING")
     client.log_batch(info.run_id, tags=[RunTag("mlfleet.resumes", str(resumes)), RunTag("mlfleet.outcome", "resumed")])
     context = TrackingContext(uri, info.experiment_id, info.run_id, sweep_id, entry_point, dataset, pip_requirements)
@@ -376,15 +396,12 @@ def finish_child(
     (a tuning trial), so the UI draws the search curve.
     """
     import mlflow
-    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.entities import Param, RunTag
 
     client = _client(ctx.tracking_uri)
-    now = int(time.time() * 1000)
-    logged = [Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None and math.isfinite(v)]
-    logged += [Metric(k, float(v), now, step) for k, values in history.items() for step, v in enumerate(values)]
     client.log_batch(
         run_id,
-        metrics=logged,
+        metrics=_metrics(metrics, history),
         params=[Param(k, str(v)) for k, v in params.items()],
         tags=[RunTag(k, str(v)) for k, v in tags.items()],
     )
@@ -467,30 +484,58 @@ def _shape(model: Any) -> tuple[str, ...]:
 
 def log_nested(ctx: TrackingContext, *, name: str, tags: dict[str, str], metrics: dict[str, float], history: dict[str, list[float]]) -> str:
     """A finished nested run under the parent, with ``metrics`` and per-step ``history``; returns its id."""
-    from mlflow.entities import Metric
-
     client = _client(ctx.tracking_uri)
     run_id = start_child(ctx, run_name=name, tags=tags)
-    now = int(time.time() * 1000)
-    client.log_batch(
-        run_id,
-        metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None and math.isfinite(v)]
-        + [Metric(k, float(v), now, step) for k, values in history.items() for step, v in enumerate(values)],
-    )
+    client.log_batch(run_id, metrics=_metrics(metrics, history))
     client.set_terminated(run_id, "FINISHED")
     return run_id
 
 
-def fail_child(ctx: TrackingContext, run_id: str, error: str) -> None:
-    """Record ``error`` on the model's run and end it FAILED."""
+def log_metrics(ctx: TrackingContext, run_id: str, metrics: dict[str, float]) -> None:
+    """Add the finite ``metrics`` to a run, finished or not (an ensemble member's weight is known after the vote)."""
+    logged = _metrics(metrics)
+    if logged:
+        _client(ctx.tracking_uri).log_batch(run_id, metrics=logged)
+
+
+def set_tags(ctx: TrackingContext, run_id: str, tags: dict[str, str]) -> None:
+    from mlflow.entities import RunTag
+
+    _client(ctx.tracking_uri).log_batch(run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
+
+
+def fail_child(ctx: TrackingContext, run_id: str, error: str, detail: str = "") -> None:
+    """End the model's run FAILED: ``error`` (one line) as its ``error`` tag, ``detail`` (the traceback) as ``error.txt``."""
     import mlflow
     from mlflow.entities import RunTag
 
     if mlflow.active_run() is not None:  # a log_model that raised leaves its run active here
         mlflow.end_run("FAILED")
     client = _client(ctx.tracking_uri)
-    client.log_batch(run_id, tags=[RunTag("error", error[:5000])])
+    client.log_batch(run_id, tags=[RunTag("error", redact(error)[:5000])])
+    if detail:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "error.txt"
+            path.write_text(redact(detail), encoding="utf-8")
+            client.log_artifact(run_id, str(path))
     client.set_terminated(run_id, "FAILED")
+
+
+def close_open_runs(ctx: TrackingContext, run_ids: list[str], reason: str, status: str = "FAILED") -> None:
+    """End every run of ``run_ids`` still RUNNING with ``status`` and the ``error`` tag ``reason``.
+
+    Best effort: the driver is already failing, and one more error would hide the first.
+    """
+    from mlflow.entities import RunTag
+
+    client = _client(ctx.tracking_uri)
+    for run_id in run_ids:
+        try:
+            if client.get_run(run_id).info.status == "RUNNING":
+                client.log_batch(run_id, tags=[RunTag("error", reason[:5000])])
+                client.set_terminated(run_id, status)
+        except Exception:  # noqa: S112 - the store itself may be what failed
+            continue
 
 
 def close_sweep(sweep: SweepRun, *, metrics: dict[str, float], artifacts: list[Path], failed: bool) -> None:
@@ -498,14 +543,13 @@ def close_sweep(sweep: SweepRun, *, metrics: dict[str, float], artifacts: list[P
 
     Under ``mlflow run`` the parent's status follows the process's exit code.
     """
-    from mlflow.entities import Metric, RunTag
+    from mlflow.entities import RunTag
 
     ctx = sweep.context
     client = _client(ctx.tracking_uri)
-    now = int(time.time() * 1000)
     client.log_batch(
         ctx.parent_run_id,
-        metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None and math.isfinite(v)],
+        metrics=_metrics(metrics),
         tags=[RunTag("mlfleet.outcome", "some models failed" if failed else "all models succeeded")],
     )
     for path in artifacts:
@@ -519,6 +563,6 @@ def abort_sweep(sweep: SweepRun, reason: str) -> None:
     from mlflow.entities import RunTag
 
     client = _client(sweep.context.tracking_uri)
-    client.log_batch(sweep.context.parent_run_id, tags=[RunTag("mlfleet.outcome", reason[:5000])])
+    client.log_batch(sweep.context.parent_run_id, tags=[RunTag("mlfleet.outcome", redact(reason)[:5000])])
     if sweep.created_here:
         client.set_terminated(sweep.context.parent_run_id, "KILLED" if reason == "interrupted" else "FAILED")

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from mlfleet.data import Split, build_preprocessor, build_selector
-from mlfleet.jobs import ModelJob
+from mlfleet.training.jobs import ModelJob
 from mlfleet.metrics import Metric, predict_with_proba, score_all, score_one
 from mlfleet.zoo import family
 
@@ -56,7 +55,8 @@ def tune_and_fit(job: ModelJob, split: Split, metric: Metric, n_trials: int, n_j
     are fitted once on the training part and every trial fits only the model. A family
     that stops early (the MLP) watches the validation split in its trials and is refitted
     for the epochs its best trial needed. Raises whatever the estimator raises: the caller
-    records it as the model's failure.
+    records it as the model's failure. Warnings are the caller's (see
+    :func:`mlfleet.logs.recorded_warnings`).
     """
     import optuna
 
@@ -68,31 +68,29 @@ def tune_and_fit(job: ModelJob, split: Split, metric: Metric, n_trials: int, n_j
     np.random.seed(job.seed % 2**32)
     cpu0 = time.process_time()
     t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        front = build_pipeline(job, split, {}, n_jobs)[:-1].fit(split.X_train, split.y_train)
-        Xt_train, Xt_val = front.transform(split.X_train), front.transform(split.X_val)
+    front = build_pipeline(job, split, {}, n_jobs)[:-1].fit(split.X_train, split.y_train)
+    Xt_train, Xt_val = front.transform(split.X_train), front.transform(split.X_val)
 
-        def objective(trial: optuna.Trial) -> float:
-            model = fam.build(split.task, {**fixed, **fam.space(trial, split.task)}, job.seed, n_jobs)
-            if fam.uses_eval_set:
-                model.fit(Xt_train, split.y_train, eval_set=(Xt_val, split.y_val))
-                trial.set_user_attr("best_epoch", int(model.best_epoch_))
-            else:
-                model.fit(Xt_train, split.y_train)
-            pred, proba = predict_with_proba(model, Xt_val, split.task)
-            return score_one(metric, split.y_val, pred, proba, split.n_classes)
-
-        study = optuna.create_study(direction=metric.direction, sampler=optuna.samplers.TPESampler(seed=job.seed))
-        study.optimize(objective, n_trials=n_trials)
-        t1 = time.perf_counter()
-        best = {**fixed, **study.best_params}
+    def objective(trial: optuna.Trial) -> float:
+        model = fam.build(split.task, {**fixed, **fam.space(trial, split.task)}, job.seed, n_jobs)
         if fam.uses_eval_set:
-            best.update(epochs=study.best_trial.user_attrs["best_epoch"], patience=0)
-        pipeline = build_pipeline(job, split, best, n_jobs).fit(split.X_fit, split.y_fit)
-        t2 = time.perf_counter()
-        pred, proba = predict_with_proba(pipeline, split.X_test, split.task)
-        test_metrics = score_all(split.task, split.y_test, pred, proba, split.n_classes)
+            model.fit(Xt_train, split.y_train, eval_set=(Xt_val, split.y_val))
+            trial.set_user_attr("best_epoch", int(model.best_epoch_))
+        else:
+            model.fit(Xt_train, split.y_train)
+        pred, proba = predict_with_proba(model, Xt_val, split.task)
+        return score_one(metric, split.y_val, pred, proba, split.n_classes)
+
+    study = optuna.create_study(direction=metric.direction, sampler=optuna.samplers.TPESampler(seed=job.seed))
+    study.optimize(objective, n_trials=n_trials)
+    t1 = time.perf_counter()
+    best = {**fixed, **study.best_params}
+    if fam.uses_eval_set:
+        best.update(epochs=study.best_trial.user_attrs["best_epoch"], patience=0)
+    pipeline = build_pipeline(job, split, best, n_jobs).fit(split.X_fit, split.y_fit)
+    t2 = time.perf_counter()
+    pred, proba = predict_with_proba(pipeline, split.X_test, split.task)
+    test_metrics = score_all(split.task, split.y_test, pred, proba, split.n_classes)
     model = pipeline.named_steps["model"]
     return TunedModel(
         pipeline=pipeline,

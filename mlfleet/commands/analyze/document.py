@@ -1,16 +1,14 @@
-"""What an analysis's report says, assembled from its results: the :class:`~mlfleet.analysis.Document`
+"""What an analysis's report says, assembled from its results: the :class:`~mlfleet.commands.analyze.report.Document`
 rendered to HTML and Markdown, and the facts written to ``analysis.json``."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from mlfleet.analysis import PLOTS, Document, Section
-
-if TYPE_CHECKING:
-    from mlfleet.analyze._steps import AnalysisReport
+from mlfleet.commands.analyze.report import PLOTS, Document, Section
+from mlfleet.commands.analyze.types import AnalysisReport
 
 
 def document(report: AnalysisReport, images: dict[str, Path]) -> Document:

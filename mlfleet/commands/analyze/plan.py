@@ -1,100 +1,28 @@
-"""A fleet's analysis, from a frozen config to a report, a summary table and a champion:
-what ``entrypoints/analyze.py`` calls.
+"""The reading half of an analysis: everything the user can get wrong is checked, and what the
+analysis needs is read, before anything is written or registered.
 
-Everything the user can get wrong is checked first (:func:`plan_analysis`): the experiment
-and its sweeps, the results table, the chosen sweeps, the metric, ``k`` and the locations of
-the report and the summary table. Only then is the analysis run made and anything written
-or registered (:func:`run_analysis`).
+The experiment and its sweeps, the results table, the chosen sweeps, the metric, ``k`` and
+the locations of the report and the summary table.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import TextIO
 
 import pandas as pd
 
-from mlfleet import results, tracking
-from mlfleet.analyze import _readback as readback
-from mlfleet.analyze import _steps as analyze_steps
-from mlfleet.analyze._steps import AnalysisReport
-from mlfleet.config import DEFAULT_RESULTS
+from mlfleet.commands.analyze import readback
+from mlfleet.commands.analyze.types import Clock, Plan
+from mlfleet.config import AnalysisConfig
 from mlfleet.errors import MlfleetError, first_line
+from mlfleet.ids import new_id
 from mlfleet.metrics import METRICS, Metric, task_metrics
+from mlfleet.stores import tracking
+from mlfleet.stores.delta import probe_write
+from mlfleet.stores.tables import open_results
 
-DEFAULT_K = 5
 REPORTS = "reports"
-
-
-@dataclass(frozen=True)
-class AnalysisConfig:
-    """One analysis: which experiment, table and sweeps; the metric, the vote's k, the registry
-    name and the report folder. Empty strings mean the documented defaults."""
-
-    experiment: str = ""
-    results: str = DEFAULT_RESULTS
-    sweeps: tuple[str, ...] = ()
-    metric: str = ""
-    k: int = DEFAULT_K
-    registered_model: str = ""
-    output: str = ""
-
-
-def new_analysis_id() -> str:
-    """A readable, unique id such as ``analyze-20261122-101500-3fa2`` (the form of sweep ids)."""
-    return f"analyze-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
-
-
-def parse_sweeps(text: str) -> tuple[str, ...]:
-    """``"a, b,a"`` -> ``("a", "b")``: comma-separated sweep ids, blanks and repeats dropped."""
-    return tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
-
-
-@dataclass(frozen=True)
-class Plan:
-    """An analysis checked and ready: what it reads (already read) and where it writes."""
-
-    analysis_id: str
-    uri: str
-    experiment_id: str
-    experiment_name: str
-    results: str
-    summary_table: str
-    sweeps: tuple[readback.SweepInfo, ...]
-    rows: pd.DataFrame
-    runs: pd.DataFrame
-    metric: Metric
-    k: int
-    registered_model: str
-    output: Path
-    notes: tuple[str, ...] = ()
-
-    @property
-    def sweep_ids(self) -> tuple[str, ...]:
-        return tuple(s.sweep_id for s in self.sweeps)
-
-
-class Clock:
-    """Seconds spent per phase, summed over repeated phases."""
-
-    def __init__(self) -> None:
-        self.timings: dict[str, float] = {}
-
-    @contextmanager
-    def __call__(self, phase: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.timings[phase] = self.timings.get(phase, 0.0) + time.perf_counter() - start
 
 
 def plan_analysis(config: AnalysisConfig, clock: Clock | None = None) -> Plan:
@@ -120,9 +48,9 @@ def plan_analysis(config: AnalysisConfig, clock: Clock | None = None) -> Plan:
             f"experiment {experiment.name!r} has no sweeps (no run tagged mlfleet.role=sweep); "
             f"train into it first (mlflow run . -e train_cpu --experiment-name {experiment.name}) or pass experiment=NAME"
         )
-    location = results.resolve_location(config.results)
+    table = open_results(config.results)
     with clock("delta_read"):
-        all_rows = readback.read_rows(location, experiment.experiment_id)
+        all_rows = readback.read_rows(table, experiment.experiment_id)
     sweeps, notes = _choose(readback.known_sweeps(parents, all_rows), config.sweeps, experiment.name)
     ids = [s.sweep_id for s in sweeps]
     rows = all_rows[all_rows["sweep_id"].isin(ids)].reset_index(drop=True)
@@ -136,18 +64,18 @@ def plan_analysis(config: AnalysisConfig, clock: Clock | None = None) -> Plan:
         runs = readback.model_runs(client, experiment.experiment_id, ids)
     metric = _metric(config.metric, sweeps, rows, runs)
     runs["run_score"] = runs[metric.name] if metric.name in runs else float("nan")
-    analysis_id = new_analysis_id()
+    analysis_id = new_id("analyze")
     output = Path(config.output or f"{REPORTS}/{analysis_id}").resolve()
     _check_output(output, config.output)
-    summary_table = readback.summary_location(location)
-    readback.check_summary_location(summary_table)
+    summary = readback.summary_table(table)
+    summary.check_writable()
     return Plan(
         analysis_id=analysis_id,
         uri=uri,
         experiment_id=experiment.experiment_id,
         experiment_name=experiment.name,
-        results=location,
-        summary_table=summary_table,
+        table=table,
+        summary=summary,
         sweeps=tuple(sweeps),
         rows=rows,
         runs=runs,
@@ -239,30 +167,6 @@ def _check_output(output: Path, given: str) -> None:
     if output.exists() and not output.is_dir():
         raise MlfleetError(f"output={shown} is a file; pass a folder for the report")
     try:
-        results.probe_write(output)
+        probe_write(output)
     except OSError as exc:
         raise MlfleetError(f"output={shown} cannot be written ({first_line(exc)}); pass output=FOLDER you can write to") from None
-
-
-def run_analysis(config: AnalysisConfig, *, stream: TextIO | None = None) -> AnalysisReport:
-    """Analyse the sweeps of ``config``; return the report. Raises MlfleetError on bad input,
-    before anything is written."""
-    from mlflow import MlflowClient
-
-    stream = stream or sys.stderr
-    clock = Clock()
-    plan = plan_analysis(config, clock)
-    for note in plan.notes:
-        print(f"note: {note}", file=stream, flush=True)
-    client = MlflowClient(tracking_uri=plan.uri)
-    run_id, created_here = analyze_steps.open_run(client, plan, config)
-    try:
-        report = analyze_steps.analyse(client, plan, run_id, clock)
-    except BaseException as exc:
-        if created_here:
-            client.set_terminated(run_id, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
-        raise
-    if created_here:
-        client.set_terminated(run_id, "FINISHED")
-    print(analyze_steps.summary_lines(report), file=stream, flush=True)
-    return report

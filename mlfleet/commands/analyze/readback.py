@@ -3,7 +3,7 @@ and the per-type summary table written beside it.
 
 Sweeps are found by tags (``mlfleet.role`` = ``sweep`` or ``model``, ``sweep_id``) with
 ``search_runs``, page by page; rows with delta-rs, or through the driver's SparkSession when
-``results`` names a Spark table (:mod:`mlfleet.spark`), whose summary table then goes into
+``results`` names a Spark table (:mod:`mlfleet.stores.spark`), whose summary table then goes into
 the same catalog and schema.
 """
 
@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlfleet import results, tracking
 from mlfleet.errors import MlfleetError, first_line
+from mlfleet.stores import tracking
+from mlfleet.stores.rows import RESULTS, TableSpec
+from mlfleet.stores.tables import ResultsTable, open_results
 
 #: runs per page of search_runs (MLflow's own ceiling for one page is 50,000)
 PAGE = 5000
@@ -80,7 +82,7 @@ def model_runs(client, experiment_id: str, sweep_ids: list[str]) -> pd.DataFrame
         quoted = sweep_id.replace("'", "\\'")
         for run in search_all(client, experiment_id, f"tags.`mlfleet.role` = 'model' and tags.sweep_id = '{quoted}'"):
             tags = run.data.tags
-            if tracking.STALE_TAG in tags:  # superseded by a retry or a resume (see mlfleet.resume)
+            if tracking.STALE_TAG in tags:  # superseded by a retry or a resume (see mlfleet.commands.resume)
                 continue
             records.append(
                 {
@@ -97,35 +99,23 @@ def model_runs(client, experiment_id: str, sweep_ids: list[str]) -> pd.DataFrame
     return frame
 
 
-def read_rows(location: str, experiment_id: str) -> pd.DataFrame:
-    """The results rows of one experiment. Raises MlfleetError when ``location`` holds no Delta table."""
-    from deltalake import DeltaTable
-
-    if results.is_spark_table(location):
-        frame = _read_spark_rows(location)
-    elif not DeltaTable.is_deltatable(location, results.resolve_storage_options()):
-        raise MlfleetError(
-            f"results={location} is not a Delta table (nothing there, or no _delta_log); "
-            "pass results=LOCATION where train_cpu or train_gpu wrote their rows"
-        )
-    else:
-        try:
-            frame = DeltaTable(location, storage_options=results.resolve_storage_options()).to_pandas()
-        except Exception as exc:  # a table of another program, or a damaged log
-            raise MlfleetError(f"results={location} cannot be read as a Delta table: {first_line(exc)}") from None
-    missing = [c for c in results.schema().names if c not in frame.columns]
-    if missing:
-        raise MlfleetError(f"results={location} is a Delta table without the columns {', '.join(missing)}; pass the results table of mlfleet's sweeps")
-    return frame[frame["experiment_id"] == experiment_id].reset_index(drop=True)
-
-
-def _read_spark_rows(name: str) -> pd.DataFrame:
-    from mlfleet import spark
-
-    table = spark.Table(name)
+def read_rows(table: ResultsTable, experiment_id: str) -> pd.DataFrame:
+    """The results rows of one experiment. Raises MlfleetError when ``table`` holds no results table."""
     if not table.exists():
-        raise MlfleetError(f"results={name} is no Spark table; pass results=NAME where train_cpu or train_gpu wrote their rows")
-    return table.read()
+        where = "no such Spark table" if table.kind == "spark" else "not a Delta table (nothing there, or no _delta_log)"
+        raise MlfleetError(f"{table.what} is {where}; pass results=LOCATION where train_cpu or train_gpu wrote their rows")
+    try:
+        frame = table.read()
+    except MlfleetError:
+        raise
+    except Exception as exc:  # a table of another program, or a damaged log
+        raise MlfleetError(f"{table.what} cannot be read as a Delta table: {first_line(exc)}") from None
+    missing = [c for c in RESULTS.schema().names if c not in frame.columns]
+    if missing:
+        raise MlfleetError(
+            f"{table.what} is a Delta table without the columns {', '.join(missing)}; pass the results table of mlfleet's sweeps"
+        )
+    return frame[frame["experiment_id"] == experiment_id].reset_index(drop=True)
 
 
 def known_sweeps(parents: list, rows: pd.DataFrame) -> dict[str, SweepInfo]:
@@ -166,13 +156,16 @@ def known_sweeps(parents: list, rows: pd.DataFrame) -> dict[str, SweepInfo]:
     return sweeps
 
 
-def summary_location(results_location: str) -> str:
-    """Where the summary table goes: ``model_training_summary`` beside the results table."""
-    if results.is_spark_table(results_location):  # the same catalog and schema
-        return results_location.rsplit(".", 1)[0] + "." + SUMMARY_TABLE
-    if results.is_local(results_location):
-        return str(Path(results.resolve_location(results_location)).parent / SUMMARY_TABLE)
-    return results_location.rstrip("/").rsplit("/", 1)[0] + "/" + SUMMARY_TABLE
+def summary_table(results: ResultsTable) -> ResultsTable:
+    """The summary table beside the results table: ``model_training_summary`` in the same folder, bucket or schema."""
+    name = SUMMARY.name
+    if results.kind == "spark":  # the same catalog and schema
+        location = results.uri.rsplit(".", 1)[0] + "." + name
+    elif results.is_local:
+        location = str(Path(results.uri).parent / name)
+    else:
+        location = results.uri.rstrip("/").rsplit("/", 1)[0] + "/" + name
+    return open_results(location, SUMMARY, what=f"the summary table {location}")
 
 
 @dataclass(frozen=True)
@@ -200,35 +193,14 @@ class SummaryRow:
     score_per_s: float | None
 
 
-def summary_schema():
-    """The summary table's Arrow schema, in the column order of :class:`SummaryRow`."""
-    return results.arrow_schema(SummaryRow)
+SUMMARY = TableSpec(SUMMARY_TABLE, SummaryRow, ("analysis_id", "model_type"), prefix="mlfleet-analysis")
 
 
-def check_summary_location(location: str) -> None:
-    """Raise MlfleetError unless the summary table can be written at ``location``; writes nothing."""
-    from deltalake import DeltaTable
-
-    if results.is_spark_table(location):
-        results.check_writable(location, arrow=summary_schema(), name=SUMMARY_TABLE)
-        return
-    if DeltaTable.is_deltatable(location, results.resolve_storage_options()):
-        existing = set(DeltaTable(location, storage_options=results.resolve_storage_options()).schema().to_arrow().names)
-        missing = [n for n in summary_schema().names if n not in existing]
-        if missing:
-            raise MlfleetError(f"the summary table {location} lacks the columns {', '.join(missing)}; move it aside or pass another results location")
-        return
-    try:
-        results.check_writable(location)
-    except MlfleetError as exc:
-        raise MlfleetError(f"the summary table beside the results cannot be written: {exc}") from None
-
-
-def append_summary(location: str, rows: list[SummaryRow], analysis_id: str) -> bool:
+def append_summary(table: ResultsTable, rows: list[SummaryRow], analysis_id: str) -> bool:
     """Append an analysis's rows unless that analysis was written before; returns whether it wrote.
 
     The append carries the Delta application transaction ``mlfleet-analysis/<analysis_id>``,
     so a retried write never doubles an analysis, and earlier analyses stay as they were.
     """
-    results.ensure_table(location, arrow=summary_schema(), name=SUMMARY_TABLE)
-    return results.append_once(location, rows, summary_schema(), f"mlfleet-analysis/{analysis_id}")
+    table.ensure()
+    return table.append(rows, f"{SUMMARY.prefix}/{analysis_id}")

@@ -1,4 +1,4 @@
-"""The writing half of an analysis, after :func:`mlfleet.analyze.plan_analysis` checked everything:
+"""The writing half of an analysis, after :func:`~mlfleet.commands.analyze.plan.plan_analysis` checked everything:
 the analysis run, the join, summary, plots, the top-k vote, the champion, the summary table,
 the report files and their upload as the run's artifacts.
 """
@@ -8,45 +8,19 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from mlfleet import analysis
-from mlfleet.analyze import _champion as champion
-from mlfleet.analyze import _readback as readback
-from mlfleet.config import DataConfig
+from mlfleet.commands.analyze import readback
+from mlfleet.commands.analyze import report as summaries
+from mlfleet.commands.analyze.document import document, facts
+from mlfleet.commands.analyze.types import REPORT_FILES, AnalysisReport, Clock, Plan
+from mlfleet.config import AnalysisConfig, DataConfig
 from mlfleet.errors import MlfleetError, first_line
-
-if TYPE_CHECKING:
-    from mlfleet.analyze._run import AnalysisConfig, Clock, Plan
-
-REPORT_FILES = ("report.html", "summary.md", "models.csv", "mismatches.csv", "analysis.json")
-
-
-@dataclass(frozen=True)
-class AnalysisReport:
-    """What an analysis found and wrote; ``timings`` are seconds per phase."""
-
-    plan: Plan
-    run_id: str
-    files: tuple[Path, ...]
-    summary: analysis.Summary
-    check: analysis.StoreCheck
-    findings: tuple[str, ...]
-    vote: analysis.VoteResult | None
-    vote_note: str
-    decision: champion.Decision | None
-    champion_note: str
-    timings: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def exit_code(self) -> int:
-        """0: the analysis ran to the end (mismatches and failed models are findings, not errors)."""
-        return 0
+from mlfleet.metrics import finite, finite_only
+from mlfleet.stores import registry as champion
 
 
 def open_run(client, plan: Plan, config: AnalysisConfig) -> tuple[str, bool]:
@@ -62,15 +36,7 @@ def open_run(client, plan: Plan, config: AnalysisConfig) -> tuple[str, bool]:
         run = client.get_run(env_run)
     else:
         run = client.create_run(plan.experiment_id, run_name=plan.analysis_id, tags={"entry_point": "analyze"})
-    given = {
-        "experiment": config.experiment,
-        "results": config.results,
-        "sweep": ",".join(config.sweeps),
-        "metric": config.metric,
-        "k": str(config.k),
-        "registered_model": config.registered_model,
-        "output": config.output,
-    }
+    given = config.params()
     tags = {
         "mlfleet.role": "analysis",
         "entry_point": "analyze",
@@ -94,23 +60,23 @@ def analyse(client, plan: Plan, run_id: str, clock: Clock) -> AnalysisReport:
     """Every step after the plan, in order; returns the report. Raises what the stores raise."""
     metric = plan.metric
     with clock("join"):
-        check = analysis.join_stores(plan.rows, plan.runs, metric.name)
+        check = summaries.join_stores(plan.rows, plan.runs, metric.name)
     with clock("summary"):
-        summary = analysis.summarize(plan.rows, metric)
-        found = tuple(analysis.findings(plan.rows, summary, metric))
+        summary = summaries.summarize(plan.rows, metric)
+        found = tuple(summaries.findings(plan.rows, summary, metric))
     plan.output.mkdir(parents=True, exist_ok=True)
     with clock("plots"):
-        images = analysis.plot_all(plan.rows, summary, metric, plan.output)
+        images = summaries.plot_all(plan.rows, summary, metric, plan.output)
     # only models with both a row and a run compete: a model whose run is gone is not registered
-    candidates = analysis.ranked(check.joined[check.joined["model_uri"].fillna("") != ""], metric)
+    candidates = summaries.ranked(check.joined[check.joined["model_uri"].fillna("") != ""], metric)
     with clock("vote"):
         vote, vote_note = _vote(plan, candidates)
         if vote is not None:
-            images["vote"] = analysis.plot_vote(vote.comparison, metric, plan.output / "vote.png")
+            images["vote"] = summaries.plot_vote(vote.comparison, metric, plan.output / "vote.png")
     with clock("registry"):
         decision, champion_note = _crown(client, plan, candidates)
     with clock("summary_table"):
-        readback.append_summary(plan.summary_table, _summary_rows(plan, summary), plan.analysis_id)
+        readback.append_summary(plan.summary, _summary_rows(plan, summary), plan.analysis_id)
     report = AnalysisReport(plan, run_id, (), summary, check, found, vote, vote_note, decision, champion_note, clock.timings)
     with clock("report"):
         files = _write_files(report, images)
@@ -151,7 +117,7 @@ def reproduce_split(sweep: readback.SweepInfo, digest: str):
     return split_dataset(dataset, test_size=config.test_size, val_size=config.val_size, seed=config.seed)
 
 
-def _vote(plan: Plan, candidates: pd.DataFrame) -> tuple[analysis.VoteResult | None, str]:
+def _vote(plan: Plan, candidates: pd.DataFrame) -> tuple[summaries.VoteResult | None, str]:
     """The vote of the k best models on the reproduced test split, or None and why not."""
     if candidates.empty:
         return None, "The vote was skipped: no finished model has both a run and a row."
@@ -167,10 +133,10 @@ def _vote(plan: Plan, candidates: pd.DataFrame) -> tuple[analysis.VoteResult | N
     if len(set(labels)) < len(labels):  # the same model id in two sweeps
         labels = [f"{label} ({r.sweep_id})" for label, r in zip(labels, top.itertuples())]
     members = [
-        analysis.Member(label, mlflow.sklearn.load_model(r.model_uri), float(getattr(r, plan.metric.name)))
+        summaries.Member(label, mlflow.sklearn.load_model(r.model_uri), float(getattr(r, plan.metric.name)))
         for label, r in zip(labels, top.itertuples())
     ]
-    result = analysis.vote(members, split, plan.metric)
+    result = summaries.vote(members, split, plan.metric)
     note = result.verdict()
     if len(members) < plan.k:
         note += f" Only {len(members)} finished models have a run and a row, fewer than k={plan.k}."
@@ -197,7 +163,7 @@ def _crown(client, plan: Plan, candidates: pd.DataFrame) -> tuple[champion.Decis
     return decision, decision.sentence()
 
 
-def _summary_rows(plan: Plan, summary: analysis.Summary) -> list[readback.SummaryRow]:
+def _summary_rows(plan: Plan, summary: summaries.Summary) -> list[readback.SummaryRow]:
     """The per-type table as summary rows that name this analysis, one per model type."""
     first = plan.sweeps[0]
     now = datetime.now(timezone.utc)
@@ -211,8 +177,8 @@ def _summary_rows(plan: Plan, summary: analysis.Summary) -> list[readback.Summar
         "metric": plan.metric.name,
     }
     rows = []
-    for r in analysis.type_table(summary).to_dict("records"):
-        figures = {name: _finite(r[name]) for name in _FIGURES}
+    for r in summaries.type_table(summary).to_dict("records"):
+        figures = {name: finite(r[name]) for name in _FIGURES}
         rows.append(readback.SummaryRow(**shared, model_type=r["model_type"], family=r["family"],
                                         n_models=int(r["n_models"]), n_failed=int(r["n_failed"]), **figures))
     return rows
@@ -221,15 +187,11 @@ def _summary_rows(plan: Plan, summary: analysis.Summary) -> list[readback.Summar
 _FIGURES = ("mean_score", "std_score", "best_score", "worst_score", "mean_time_s", "total_time_s", "time_share", "score_per_s")
 
 
-def _finite(value) -> float | None:
-    return None if value is None or not math.isfinite(float(value)) else float(value)
-
-
 def _metrics(report: AnalysisReport) -> list:
     from mlflow.entities import Metric
 
     summary, check = report.summary, report.check
-    best = analysis.ranked(report.plan.rows, report.plan.metric)
+    best = summaries.ranked(report.plan.rows, report.plan.metric)
     values = {
         "n_models": summary.n_models,
         "n_failed": summary.n_failed,
@@ -243,22 +205,19 @@ def _metrics(report: AnalysisReport) -> list:
         **({"vote_score": report.vote.vote_score, "best_single_score": report.vote.best_score, "vote_gain": report.vote.gain} if report.vote else {}),
         **{f"time_{phase}_s": seconds for phase, seconds in report.timings.items()},
     }
-    now = datetime.now(timezone.utc)
-    stamp = int(now.timestamp() * 1000)
-    return [Metric(k, float(v), stamp, 0) for k, v in values.items() if v is not None and math.isfinite(float(v))]
+    stamp = int(datetime.now(timezone.utc).timestamp() * 1000)
+    return [Metric(k, v, stamp, 0) for k, v in finite_only(values).items()]
 
 
 def _write_files(report: AnalysisReport, images: dict[str, Path]) -> tuple[Path, ...]:
-    """report.html, summary.md, models.csv, mismatches.csv and analysis.json in the output folder."""
-    from mlfleet.analyze._document import document, facts
-
+    """report.html, summary.md, models.csv, mismatches.csv and summaries.json in the output folder."""
     out = report.plan.output
     doc = document(report, images)
-    (out / "report.html").write_text(analysis.render_html(doc), encoding="utf-8")
-    (out / "summary.md").write_text(analysis.render_markdown(doc, relative_to=out), encoding="utf-8")
-    analysis.with_time(report.plan.rows).drop(columns=["params_json"]).to_csv(out / "models.csv", index=False)
+    (out / "report.html").write_text(summaries.render_html(doc), encoding="utf-8")
+    (out / "summary.md").write_text(summaries.render_markdown(doc, relative_to=out), encoding="utf-8")
+    summaries.with_time(report.plan.rows).drop(columns=["params_json"]).to_csv(out / "models.csv", index=False)
     report.check.mismatches.to_csv(out / "mismatches.csv", index=False)
-    (out / "analysis.json").write_text(json.dumps(facts(report), indent=2, default=str), encoding="utf-8")
+    (out / "summaries.json").write_text(json.dumps(facts(report), indent=2, default=str), encoding="utf-8")
     return (*(out / name for name in REPORT_FILES), *images.values())
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mlfleet.benchmark._spec import ModelSpec
+from mlfleet.commands.speedup.spec import ModelSpec
 from mlfleet.metrics import predict_with_proba, score_all
 
 
@@ -60,10 +60,10 @@ def fit_one(spec: ModelSpec, data: BenchData) -> Fitted:
 
 
 def _warm(_item=None, _shared=None) -> int:
-    """Import what a fit needs, so worker start-up is not timed as training."""
-    import sklearn.ensemble  # noqa: F401
-    import xgboost  # noqa: F401
+    """Import what a fit needs, so worker start-up is not timed as training (the process pools' warm-up)."""
+    from mlfleet.execution.tasks import warm_imports
 
+    warm_imports()
     time.sleep(0.3)  # held long enough that every worker gets one
     return os.getpid()
 
@@ -89,11 +89,11 @@ def run_sequential(specs: tuple[ModelSpec, ...], data: BenchData) -> tuple[float
 
 def run_ray(specs: tuple[ModelSpec, ...], data: BenchData, cpus: int) -> tuple[float, list[Fitted]]:
     """Through the fleet's scheduler: one task per model, 1 CPU each, longest first, data shared once."""
-    from mlfleet import fleet
+    from mlfleet.execution import tasks
 
-    fleet.map_tasks(_warm, list(range(cpus)), shared=None)
+    tasks.warm(cpus, hold_s=0.3, wait=True)
     t0 = time.perf_counter()
-    fitted = fleet.map_tasks(fit_one, list(specs), shared=data, cost=lambda s: s.cost)
+    fitted = tasks.map_tasks(fit_one, list(specs), shared=data, cost=lambda s: s.cost)
     return time.perf_counter() - t0, fitted
 
 

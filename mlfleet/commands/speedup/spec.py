@@ -3,34 +3,14 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from mlfleet.config import DataConfig
+from mlfleet.config import BenchmarkConfig
 from mlfleet.errors import MlfleetError
 from mlfleet.zoo import cpu_families, family
-
-MODES = ("sequential", "ray", "joblib")
-
-
-@dataclass(frozen=True)
-class BenchmarkConfig:
-    """One benchmark: the same ``n_models`` models trained in each of ``modes``."""
-
-    data: DataConfig = field(default_factory=lambda: DataConfig(test_size=0.2))
-    preset: str = ""
-    model: str = "random_forest"
-    n_models: int = 20
-    ladder: str = "n_estimators=50:240"
-    params: str = ""
-    modes: tuple[str, ...] = MODES
-    repeats: int = 1
-    results: str = "lakehouse/benchmark_results"
-    address: str = ""
-    experiment: str = ""
-
 
 @dataclass(frozen=True)
 class Preset:

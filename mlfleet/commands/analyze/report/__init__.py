@@ -1,15 +1,15 @@
 """The analysis of a fleet: summary tables, findings, plots, the top-k vote and the report.
 
 Plain functions over DataFrames, fitted estimators and arrays; nothing here touches MLflow
-or Delta (:mod:`mlfleet.analyze` reads the stores and calls these).
+or Delta (:mod:`mlfleet.commands.analyze` reads the stores and calls these).
 """
 
-from mlfleet.analysis._findings import findings
-from mlfleet.analysis._join import RUN_COLUMNS, StoreCheck, join_stores
-from mlfleet.analysis._plots import PLOTS, plot_all, plot_vote
-from mlfleet.analysis._report import Document, Section, markdown_table, render_html, render_markdown
-from mlfleet.analysis._summary import Summary, by_strategy, by_type, efficiency, ranked, summarize, type_table, with_time
-from mlfleet.analysis._vote import Member, VoteResult, vote
+from mlfleet.commands.analyze.report.findings import findings
+from mlfleet.commands.analyze.report.join import RUN_COLUMNS, StoreCheck, join_stores
+from mlfleet.commands.analyze.report.plots import PLOTS, plot_all, plot_vote
+from mlfleet.commands.analyze.report.render import Document, Section, markdown_table, render_html, render_markdown
+from mlfleet.commands.analyze.report.summary import Summary, by_strategy, by_type, efficiency, ranked, summarize, type_table, with_time
+from mlfleet.commands.analyze.report.vote import Member, VoteResult, vote
 
 __all__ = [
     "PLOTS",

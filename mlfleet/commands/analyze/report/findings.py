@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mlfleet.analysis._summary import Summary, ranked
+from mlfleet.commands.analyze.report.summary import Summary, ranked
 from mlfleet.metrics import Metric
 
 #: a strategy whose effect is within this share of the scores' spread is called neutral

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from mlfleet.analysis._summary import Summary, ranked
+from mlfleet.commands.analyze.report.summary import Summary, ranked
 from mlfleet.metrics import Metric
 
 DPI = 110

@@ -65,13 +65,12 @@ def vote(members: list[Member], split, metric: Metric) -> VoteResult:
     ``split`` is the sweep's :class:`mlfleet.data.Split`. Returns the comparison table with
     one row per member and one per vote. Raises ValueError without members.
     """
-    from sklearn.ensemble import VotingClassifier, VotingRegressor
-    from sklearn.frozen import FrozenEstimator
+    from mlfleet.training.voting import build_vote, voting_kind
 
     if not members:
         raise ValueError("the vote needs at least one member")
     task = split.task
-    estimators = [(f"m{i}", FrozenEstimator(m.model)) for i, m in enumerate(members)]
+    estimators = [(f"m{i}", m.model) for i, m in enumerate(members)]
     records = []
     not_reproduced = []
     for i, m in enumerate(members):
@@ -80,20 +79,13 @@ def vote(members: list[Member], split, metric: Metric) -> VoteResult:
         if not np.isclose(scores[metric.name], m.recorded, rtol=0, atol=REPRODUCE_TOLERANCE):
             not_reproduced.append(f"{m.label}: {scores[metric.name]:.4f} here, {m.recorded:.4f} recorded")
         records.append({"model": m.label, "role": "best single" if i == 0 else "member", "recorded": m.recorded, **scores})
-    # (label, role, ensemble): the first is the vote compared; a soft vote also shows the majority's
-    if task == "regression":
-        voting, votes = "mean", [("vote (mean)", "vote", VotingRegressor(estimators))]
-    elif all(hasattr(m.model, "predict_proba") for m in members):
-        voting = "soft"
-        votes = [
-            ("vote (mean probability)", "vote", VotingClassifier(estimators, voting="soft")),
-            ("vote (majority)", "other vote", VotingClassifier(estimators, voting="hard")),
-        ]
-    else:
-        voting, votes = "hard", [("vote (majority)", "vote", VotingClassifier(estimators, voting="hard"))]
-    for label, role, ensemble in votes:
-        # frozen members: fit only learns the labels (from train + validation, which hold every class)
-        ensemble.fit(split.X_fit, split.y_fit)
+    # (label, role, voting): the first is the vote compared; a soft vote also shows the majority's
+    voting = voting_kind(task, [m.model for m in members])
+    labels = {"mean": "vote (mean)", "soft": "vote (mean probability)", "hard": "vote (majority)"}
+    votes = [(labels[voting], "vote", voting)] + ([(labels["hard"], "other vote", "hard")] if voting == "soft" else [])
+    for label, role, kind in votes:
+        # frozen members: fitting only learns the labels (from train + validation, which hold every class)
+        ensemble = build_vote(estimators, task, split.X_fit, split.y_fit, voting=kind if kind != "mean" else "")
         pred = ensemble.predict(split.X_test)
         proba = ensemble.predict_proba(split.X_test) if getattr(ensemble, "voting", "") == "soft" else None
         records.append({"model": label, "role": role, "recorded": np.nan, **score_all(task, split.y_test, pred, proba, split.n_classes)})

@@ -1,0 +1,211 @@
+"""Ray tasks: warming workers, submitting, waiting as results come, and what a failed task raised.
+
+Everything that runs on Ray goes through here: the fleet's models, an ensemble's members and
+their logging, a benchmark's Ray mode. Data a wave of tasks shares goes into the object store
+once (``ray.put``); each task asks for its own CPUs and GPUs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import ray
+
+#: Ray retries a task whose worker process died; application errors are not retried
+MAX_RETRIES = 2
+#: at most this many warm-up tasks, however large the cluster
+MAX_WARM = 64
+
+
+def cause_of(exc: BaseException) -> BaseException:
+    """What a task itself raised: a RayTaskError wraps it (``.cause``); anything else is itself."""
+    return getattr(exc, "cause", None) or exc
+
+
+def traceback_of(exc: BaseException) -> str:
+    """The whole traceback of a failed task: the worker's own (a RayTaskError carries it as text), redacted."""
+    from mlfleet.errors import full_traceback
+    from mlfleet.redaction import redact
+
+    remote = getattr(exc, "traceback_str", "")
+    return redact(remote) if remote else full_traceback(exc)
+
+
+def warm(cpus: float, *, tracking_uri: str = "", hold_s: float = 0.0, wait: bool = False) -> float:
+    """One task per CPU (at most :data:`MAX_WARM`) that imports the training code (and opens the tracking store).
+
+    Ray reuses worker processes, so the tasks that follow start on workers that have done
+    the seconds of imports (scikit-learn, XGBoost; skops imports torch) and opened the
+    store. ``hold_s`` keeps each task on its worker long enough that every one lands on a
+    worker of its own; ``wait`` waits for them (otherwise their work overlaps the driver's).
+    A warm-up that fails costs nothing: the first real task on that worker does the imports.
+    Returns the seconds spent waiting (0 without ``wait``).
+    """
+    task = ray.remote(_warm).options(num_cpus=1, max_retries=0)
+    t0 = time.perf_counter()
+    refs = [task.remote(tracking_uri, hold_s) for _ in range(max(1, min(int(cpus), MAX_WARM)))]
+    if wait:
+        ray.get(refs)
+    return time.perf_counter() - t0 if wait else 0.0
+
+
+def _warm(tracking_uri: str, hold_s: float) -> int:
+    warm_imports()
+    if tracking_uri:
+        from mlfleet.stores import tracking
+
+        tracking.clear_run_env()
+        tracking.warm_process(tracking_uri)
+    time.sleep(hold_s)
+    return os.getpid()
+
+
+def warm_imports() -> None:
+    """Import what fitting a model of any CPU family needs (also used by non-Ray worker pools)."""
+    import sklearn.ensemble  # noqa: F401
+    import xgboost  # noqa: F401
+
+    import mlfleet.training.tuning  # noqa: F401
+    import mlfleet.zoo  # noqa: F401
+
+
+def submit(fn: Callable, *args: Any, cpus: float = 1, gpus: float = 0.0, name: str = "", spread: bool = False):
+    """``fn(*args)`` as a Ray task asking for ``cpus``/``gpus``; returns its object reference.
+
+    A task whose worker dies is retried (:data:`MAX_RETRIES`); one that raises is not.
+    ``spread`` places tasks over a cluster's nodes instead of filling the first.
+    """
+    options: dict[str, Any] = {"num_cpus": cpus, "num_gpus": gpus, "max_retries": MAX_RETRIES, "retry_exceptions": False}
+    if name:
+        options["name"] = name
+    if spread:
+        options["scheduling_strategy"] = "SPREAD"
+    return ray.remote(fn).options(**options).remote(*args)
+
+
+@dataclass(frozen=True)
+class Done:
+    """A finished task: the item it was for, and its value or what it raised (unwrapped, with its traceback)."""
+
+    item: Any
+    value: Any = None
+    error: BaseException | None = None
+    detail: str = ""
+
+    @classmethod
+    def failed(cls, item: Any, exc: BaseException) -> Done:
+        return cls(item, error=cause_of(exc), detail=traceback_of(exc))
+
+
+def as_completed(pending: dict, *, poll_s: float = 0.5, on_tick: Callable[[], None] = lambda: None) -> Iterator[Done]:
+    """Yield a :class:`Done` per reference of ``pending`` (``{ref: item}``) as each finishes.
+
+    ``on_tick`` is called about once a second while waiting (a progress line's timer).
+    """
+    pending = dict(pending)
+    last_tick = 0.0
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=poll_s)
+        for ref in ready:
+            item = pending.pop(ref)
+            try:
+                yield Done(item, ray.get(ref))
+            except Exception as exc:  # the task raised, or its worker died for good
+                yield Done.failed(item, exc)
+        if time.monotonic() - last_tick > 1.0:
+            last_tick = time.monotonic()
+            on_tick()
+
+
+def gather(refs: list) -> list[Done]:
+    """Wait for every reference; a :class:`Done` per reference, in order (the item is the reference)."""
+    out = []
+    for ref in refs:
+        try:
+            out.append(Done(ref, ray.get(ref)))
+        except Exception as exc:
+            out.append(Done.failed(ref, exc))
+    return out
+
+
+def map_tasks(
+    fn: Callable,
+    items: list,
+    *,
+    shared: object,
+    cpus: Callable[[object], float] = lambda item: 1,
+    cost: Callable[[object], float] = lambda item: 0.0,
+) -> list:
+    """``[fn(item, shared) for item in items]`` as Ray tasks, longest ``cost`` first.
+
+    ``shared`` goes to the object store once; each task asks for ``cpus(item)`` CPUs.
+    Returns the results in the order of ``items``; a task's exception propagates.
+    """
+    shared_ref = ray.put(shared)
+    order = sorted(range(len(items)), key=lambda i: -cost(items[i]))
+    refs = {i: submit(fn, items[i], shared_ref, cpus=cpus(items[i])) for i in order}
+    return [ray.get(refs[i]) for i in range(len(items))]
+
+
+def node_name() -> str:
+    """``host:node id`` of the node this task runs on (the row's and run's ``node``)."""
+    import socket
+
+    return f"{socket.gethostname()}:{ray.get_runtime_context().get_node_id()[:8]}"
+
+
+@ray.remote
+class Board:
+    """Which tasks have started, how often, and the run each created.
+
+    Tasks report in; the driver reads the set for its progress line. A task Ray retried
+    after its worker died learns its try number and the run the earlier try created, so
+    the model keeps one run.
+    """
+
+    def __init__(self) -> None:
+        self._tries: dict[int, int] = {}
+        self._runs: dict[int, str] = {}
+
+    def started(self, key: int) -> tuple[int, str]:
+        self._tries[key] = self._tries.get(key, 0) + 1
+        return self._tries[key], self._runs.get(key, "")
+
+    def run(self, key: int, run_id: str) -> None:
+        self._runs[key] = run_id
+
+    def last(self, key: int) -> tuple[int, str]:
+        return self._tries.get(key, 0), self._runs.get(key, "")
+
+    def snapshot(self) -> set[int]:
+        return set(self._tries)
+
+
+def open_board():
+    """A :class:`Board` actor that holds no CPU."""
+    return Board.options(num_cpus=0).remote()
+
+
+def running(board, finished: set[int]) -> int:
+    """How many tasks have started and not finished, by the board (0 when it does not answer in time)."""
+    try:
+        started = ray.get(board.snapshot.remote(), timeout=2)
+    except Exception:
+        return 0
+    return len(started - finished)
+
+
+def last_run(board, key: int) -> str:
+    """The run the last try of task ``key`` created ('' when none, or the board does not answer)."""
+    try:
+        return ray.get(board.last.remote(key), timeout=10)[1]
+    except Exception:
+        return ""
+
+
+def close_board(board) -> None:
+    ray.kill(board)

@@ -1,0 +1,58 @@
+"""The results-table protocol and the one place a backend is chosen from a location.
+
+``open_results(location, spec)`` returns a :class:`~mlfleet.stores.delta.DeltaResults` for a
+folder or an object-store URI, or a :class:`~mlfleet.stores.spark.SparkResults` for a Spark
+catalog table (``catalog.schema.table``); everything after works on the object it returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from mlfleet.errors import MlfleetError
+from mlfleet.stores.rows import RESULTS, TableSpec
+
+
+class ResultsTable(Protocol):
+    """What the commands need of a table of rows, whatever stores it."""
+
+    kind: str  # "delta" or "spark"
+    given: str  # the location as the user gave it (messages)
+    uri: str  # the location as every process must read it (an absolute path, a URI, a table name)
+    spec: TableSpec
+    is_local: bool  # a folder on this machine only: the multi-node guard refuses it
+    rows_by_driver: bool  # Ray workers cannot write it: the driver writes every row
+    what: str  # "results=<location>", how messages name it
+
+    def check_writable(self) -> None: ...
+    def missing_columns(self) -> list[str]: ...
+    def ensure(self) -> list[str]: ...
+    def exists(self) -> bool: ...
+    def append(self, rows: Sequence, app_id: str = "", *, version: int = 1) -> bool: ...
+    def append_new(self, rows: Sequence) -> int: ...
+    def read(self, **equal: Any) -> Any: ...
+    def check_resumable(self, sweep_id: str) -> None: ...
+    def snapshot(self, **equal: Any) -> tuple[Any, Callable[[str], int | None]]: ...
+
+
+def open_results(location: str, spec: TableSpec = RESULTS, *, what: str = "") -> ResultsTable:
+    """The table of ``spec`` rows at ``location``: a Spark table for ``catalog.schema.table``, else Delta through delta-rs.
+
+    Opening reads or writes nothing (the Spark session starts when the table is first used).
+    """
+    from mlfleet.stores import spark
+    from mlfleet.stores.delta import DeltaResults
+
+    if spark.is_table_name(location):
+        return spark.SparkResults(location, spec, what=what)
+    return DeltaResults(location, spec, what=what)
+
+
+def require_delta(table: ResultsTable, command: str) -> None:
+    """Raise MlfleetError when ``table`` is a Spark table: ``command`` writes through delta-rs only."""
+    if table.kind != "delta":
+        raise MlfleetError(
+            f"{table.what} names a Spark table, which {command} does not write (train_cpu, train_gpu and analyze do); "
+            "pass a folder or an s3://, abfss://, gs:// URI"
+        )

@@ -1,0 +1,44 @@
+"""A vote of models fitted elsewhere: scikit-learn's VotingClassifier / VotingRegressor over frozen members.
+
+:class:`sklearn.frozen.FrozenEstimator` keeps each prefit pipeline as it is, so the voting
+estimator's ``fit`` only learns the class labels and refits nothing. The result holds
+scikit-learn types alone: it saves with skops and loads where scikit-learn does. Used by the
+ensemble (its members fitted on shards) and by analyze (the top-k models of a sweep).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from mlfleet.errors import MlfleetError
+
+
+def voting_kind(task: str, members: Sequence[Any]) -> str:
+    """``soft`` when every classifier gives probabilities, ``hard`` otherwise; ``mean`` for regressors."""
+    if task == "regression":
+        return "mean"
+    return "soft" if all(hasattr(m, "predict_proba") for m in members) else "hard"
+
+
+def build_vote(members: Sequence[tuple[str, Any]], task: str, X, y, *, weights: Sequence[float] | None = None, voting: str = ""):
+    """A fitted vote over prefit ``members`` (``(name, fitted model)`` pairs).
+
+    ``X, y`` are rows holding every class (the training rows): fitting only reads the labels.
+    ``voting`` (soft, hard) defaults to :func:`voting_kind`. Raises MlfleetError when there is
+    no member or the weights do not match them.
+    """
+    from sklearn.ensemble import VotingClassifier, VotingRegressor
+    from sklearn.frozen import FrozenEstimator
+
+    if not members:
+        raise MlfleetError("the vote needs at least one member, but none was trained")
+    if weights is not None and len(weights) != len(members):
+        raise MlfleetError(f"the vote needs one weight per member, but got {len(weights)} weights for {len(members)} members")
+    frozen = [(name, FrozenEstimator(model)) for name, model in members]
+    weights = list(weights) if weights is not None else None
+    if task == "regression":
+        vote = VotingRegressor(frozen, weights=weights)
+    else:
+        vote = VotingClassifier(frozen, voting=voting or voting_kind(task, [m for _, m in members]), weights=weights)
+    return vote.fit(X, y)
