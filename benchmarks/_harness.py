@@ -66,7 +66,9 @@ def run_together(work: Path, commands: list[tuple[str, list[str]]], experiment: 
     import mlflow
 
     # made here first, so that the runs do not race to create it; its artifacts in `work`
-    mlflow.MlflowClient(f"sqlite:///{work / 'mlflow.db'}").create_experiment(experiment, artifact_location=(work / "mlruns").as_uri())
+    mlflow.MlflowClient(f"sqlite:///{work / 'mlflow.db'}").create_experiment(
+        experiment, artifact_location=(work / "mlruns").as_uri()
+    )
     t0 = time.perf_counter()
     procs = []
     for entry_point, params in commands:
@@ -96,11 +98,11 @@ def sweeps(work: Path):
     """Parent runs, child runs (by sweep id) and the rows of every sweep in ``work``."""
     import mlflow
 
-    from mlfleet import results
+    from mlfleet.stores.tables import open_results
 
     client = mlflow.MlflowClient(f"sqlite:///{work / 'mlflow.db'}")
     experiments = [e.experiment_id for e in client.search_experiments()]
     parents = client.search_runs(experiments, "tags.`mlfleet.role` = 'sweep'", order_by=["attributes.start_time ASC"])
     children = client.search_runs(experiments, "tags.`mlfleet.role` = 'model'", max_results=5000)
-    rows = results.read_results(str(work / TABLE))
+    rows = open_results(str(work / TABLE)).read()
     return parents, children, rows

@@ -73,33 +73,49 @@ def print_figures(report, args, total_s: float) -> None:
     single, ensemble = report.row("single"), report.row("ensemble")
     ens_wall, single_wall = f["ensemble_train_wall_s"], f["single_train_wall_s"]
 
-    print(f"\nmachine: {os.cpu_count()} CPUs; data: {args.n_samples} generated rows x {args.n_features} features ({args.task}), "
-          f"{single.shard_rows} training rows; family {args.model}")
-    print(f"members: {len(members)} shards of {min(r.shard_rows for r in members)}-{max(r.shard_rows for r in members)} rows, "
-          f"{members[0].cpus:g} CPU(s) each; single model: {single.cpus:g} CPU(s)")
+    print(
+        f"\nmachine: {os.cpu_count()} CPUs; data: {args.n_samples} generated rows x {args.n_features} features ({args.task}), "
+        f"{single.shard_rows} training rows; family {args.model}"
+    )
+    print(
+        f"members: {len(members)} shards of {min(r.shard_rows for r in members)}-{max(r.shard_rows for r in members)} rows, "
+        f"{members[0].cpus:g} CPU(s) each; single model: {single.cpus:g} CPU(s)"
+    )
     print("\ntraining wall time (driver clock, submission to last result; workers warmed beforehand)")
     print(f"  ensemble of {len(members)}, in parallel  {ens_wall:8.2f} s")
     print(f"  single model, all rows        {single_wall:8.2f} s")
     ratio = single_wall / ens_wall
-    print(f"  -> the ensemble trains {ratio:.2f}x faster" if ratio >= 1 else f"  -> the ensemble trains {1 / ratio:.2f}x slower")
+    print(
+        f"  -> the ensemble trains {ratio:.2f}x faster"
+        if ratio >= 1
+        else f"  -> the ensemble trains {1 / ratio:.2f}x slower"
+    )
     print(f"\ntest {metric}")
     print(f"  ensemble ({report.voting} vote)   {ensemble.score:.4f}")
     print(f"  single model           {single.score:.4f}")
-    print(f"  members                mean {f[f'member_{metric}_mean']:.4f}, min {f[f'member_{metric}_min']:.4f}, max {f[f'member_{metric}_max']:.4f}")
+    print(
+        f"  members                mean {f[f'member_{metric}_mean']:.4f}, min {f[f'member_{metric}_min']:.4f}, max {f[f'member_{metric}_max']:.4f}"
+    )
     second = "accuracy" if single.task == "classification" else "r2"
     print(f"  {second}: ensemble {getattr(ensemble, second):.4f}, single {getattr(single, second):.4f}")
     print(f"verdict: {report.verdict}")
 
     print("\nparallelism of the members' wave")
-    print(f"  members' fit seconds, summed   {f['members_fit_s']:8.2f} s  -> {f['members_parallelism']:.2f} fitting at once on average")
-    print(f"  members' CPU seconds, summed   {f['members_cpu_s']:8.2f} s  -> {f['members_cpu_per_wall']:.2f} CPU-s per wall-s "
-          f"(1.0 would be one core; the machine has {os.cpu_count()})")
+    print(
+        f"  members' fit seconds, summed   {f['members_fit_s']:8.2f} s  -> {f['members_parallelism']:.2f} fitting at once on average"
+    )
+    print(
+        f"  members' CPU seconds, summed   {f['members_cpu_s']:8.2f} s  -> {f['members_cpu_per_wall']:.2f} CPU-s per wall-s "
+        f"(1.0 would be one core; the machine has {os.cpu_count()})"
+    )
     print(f"  single model's CPU-s per wall-s: {single.cpu_s / single.train_s:.2f} (its own threads)")
     print_timeline(members, ensemble)
 
     logged = total_s - ens_wall - single_wall
-    print(f"\nwhole command {total_s:.1f} s: training {ens_wall + single_wall:.1f} s; the rest {logged:.1f} s "
-          f"(data, Ray start and warm-up, scoring, logging {len(members) + 2} MLflow models, Delta rows, plot)")
+    print(
+        f"\nwhole command {total_s:.1f} s: training {ens_wall + single_wall:.1f} s; the rest {logged:.1f} s "
+        f"(data, Ray start and warm-up, scoring, logging {len(members) + 2} MLflow models, Delta rows, plot)"
+    )
 
 
 def print_timeline(members, ensemble) -> None:

@@ -40,22 +40,44 @@ def main() -> None:
     cpu_s = {r.data.tags["model_id"]: r.data.metrics.get("cpu_s", float("nan")) for r in children}
     rows["cpu_s"] = rows["model_id"].astype(str).map(cpu_s)
 
-    print(f"\nmachine: {os.cpu_count()} CPUs; fleet: {len(rows)} models, {parent.data.params.get('n_trials')} trials each")
-    print(f"command wall time        {done.wall_s:8.1f} s  (start-up and close {done.wall_s - m['wall_s']:.1f} s, sweep {m['wall_s']:.1f} s)")
-    print(f"models succeeded/failed  {int(m['n_succeeded'])}/{int(m['n_failed'])}, best {parent.data.tags['primary_metric']} {m['best_score']:.4f}")
-    print(f"tracking per model       median {m['tracking_s_median']:.3f} s, p95 {m['tracking_s_p95']:.3f} s "
-          f"(Delta append median {m['delta_s_median']:.3f} s), sum {m['tracking_share']:.1%} of tuning+training time")
-    print(f"parallel efficiency      {m['parallel_efficiency']:.1%}  (model work {m['model_work_cpu_s']:.0f} CPU-s: each model's "
-          "tuning + refit seconds x the CPUs it held, / (sweep wall x CPUs))")
-    print(f"CPU utilisation          {m['cpu_utilisation']:.1%}  (CPU time the models' processes used, {m['model_cpu_s']:.0f} s, / (sweep wall x CPUs))")
+    print(
+        f"\nmachine: {os.cpu_count()} CPUs; fleet: {len(rows)} models, {parent.data.params.get('n_trials')} trials each"
+    )
+    print(
+        f"command wall time        {done.wall_s:8.1f} s  (start-up and close {done.wall_s - m['wall_s']:.1f} s, sweep {m['wall_s']:.1f} s)"
+    )
+    print(
+        f"models succeeded/failed  {int(m['n_succeeded'])}/{int(m['n_failed'])}, best {parent.data.tags['primary_metric']} {m['best_score']:.4f}"
+    )
+    print(
+        f"tracking per model       median {m['tracking_s_median']:.3f} s, p95 {m['tracking_s_p95']:.3f} s "
+        f"(Delta append median {m['delta_s_median']:.3f} s), sum {m['tracking_share']:.1%} of tuning+training time"
+    )
+    print(
+        f"parallel efficiency      {m['parallel_efficiency']:.1%}  (model work {m['model_work_cpu_s']:.0f} CPU-s: each model's "
+        "tuning + refit seconds x the CPUs it held, / (sweep wall x CPUs))"
+    )
+    print(
+        f"CPU utilisation          {m['cpu_utilisation']:.1%}  (CPU time the models' processes used, {m['model_cpu_s']:.0f} s, / (sweep wall x CPUs))"
+    )
     fam = rows.groupby("family").agg(
-        models=("model_id", "size"), mean_s=("model_s", "mean"), sum_s=("model_s", "sum"), cpus=("cpus", "first"), cpu_s=("cpu_s", "sum")
+        models=("model_id", "size"),
+        mean_s=("model_s", "mean"),
+        sum_s=("model_s", "sum"),
+        cpus=("cpus", "first"),
+        cpu_s=("cpu_s", "sum"),
     )
     fam["cores_used"] = fam["cpu_s"] / fam["sum_s"]
     fam["share"] = fam["sum_s"] * fam["cpus"] / (rows["model_s"] * rows["cpus"]).sum()
-    print("\nper family (mean_s: seconds per model, tuning + refit; cores_used: CPU-s / wall-s of that work; "
-          "share: of the CPU time held by models)")
-    print(fam.drop(columns=["sum_s", "cpu_s"]).sort_values("share", ascending=False).to_string(float_format=lambda v: f"{v:.2f}"))
+    print(
+        "\nper family (mean_s: seconds per model, tuning + refit; cores_used: CPU-s / wall-s of that work; "
+        "share: of the CPU time held by models)"
+    )
+    print(
+        fam.drop(columns=["sum_s", "cpu_s"])
+        .sort_values("share", ascending=False)
+        .to_string(float_format=lambda v: f"{v:.2f}")
+    )
     print(f"\nwhat sets the time: {fam['share'].idxmax()} holds {fam['share'].max():.0%} of the CPU time")
     if args.keep:
         print(f"kept {work}")

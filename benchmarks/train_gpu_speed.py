@@ -39,7 +39,11 @@ def gpu_fleet(params: list[str], label: str, sample_gpu: bool = False) -> None:
     print(
         f"{label:<34} wall {done.wall_s:7.1f} s | {len(rows)} models on {', '.join(sorted(set(rows['device'])))} | "
         f"{rows['model_s'].mean():6.1f} s per model | {statistics.median(rate):10,.0f} training samples/s"
-        + (f" | GPU utilisation mean {statistics.mean(utilisation):.0f}%, max {max(utilisation):.0f}%" if utilisation else "")
+        + (
+            f" | GPU utilisation mean {statistics.mean(utilisation):.0f}%, max {max(utilisation):.0f}%"
+            if utilisation
+            else ""
+        )
     )
     shutil.rmtree(work, ignore_errors=True)
 
@@ -48,7 +52,10 @@ def _sample_gpu(out: list[float], stop: threading.Event) -> None:
     while not stop.wait(0.5):
         try:
             text = subprocess.run(
-                ["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=5
+                ["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"],
+                capture_output=True,
+                text=True,
+                timeout=5,
             ).stdout
             out.append(float(text.split()[0]))
         except (OSError, ValueError, IndexError, subprocess.TimeoutExpired):
@@ -58,7 +65,9 @@ def _sample_gpu(out: list[float], stop: threading.Event) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gpu-models", default="mlp:10")
-    parser.add_argument("--cpu-models", default="logistic:5,svm:5,random_forest:5,xgboost:5,gradient_boosting:5,naive_bayes:5")
+    parser.add_argument(
+        "--cpu-models", default="logistic:5,svm:5,random_forest:5,xgboost:5,gradient_boosting:5,naive_bayes:5"
+    )
     args = parser.parse_args()
     import torch
 
@@ -67,7 +76,11 @@ def main() -> None:
     gpu_fleet([f"models={args.gpu_models}", "device=auto"], "GPU fleet, device=auto")
     if cuda:
         gpu_fleet([f"models={args.gpu_models}", "device=cuda"], "GPU fleet, 1 GPU per model", sample_gpu=True)
-        gpu_fleet([f"models={args.gpu_models}", "device=cuda", "gpus_per_model=0.25"], "GPU fleet, 4 models per GPU", sample_gpu=True)
+        gpu_fleet(
+            [f"models={args.gpu_models}", "device=cuda", "gpus_per_model=0.25"],
+            "GPU fleet, 4 models per GPU",
+            sample_gpu=True,
+        )
 
     work = _harness.workspace()
     cpu_alone = _harness.run(work, "train_cpu", [f"models={args.cpu_models}"]).wall_s
@@ -80,8 +93,10 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     print(f"\nCPU fleet ({args.cpu_models}) alone {cpu_alone:.1f} s, together {cpu_together:.1f} s")
     print(f"GPU fleet ({args.gpu_models}) alone {gpu_alone:.1f} s, together {gpu_together:.1f} s")
-    print(f"both at once {total:.1f} s = {total / (cpu_alone + gpu_alone):.2f} x the sum alone "
-          f"({total / max(cpu_alone, gpu_alone):.2f} x the longer alone)")
+    print(
+        f"both at once {total:.1f} s = {total / (cpu_alone + gpu_alone):.2f} x the sum alone "
+        f"({total / max(cpu_alone, gpu_alone):.2f} x the longer alone)"
+    )
 
 
 if __name__ == "__main__":

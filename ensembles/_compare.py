@@ -53,14 +53,26 @@ def comparison_figures(
     return figures
 
 
-def verdict(metric: Metric, ensemble_score: float | None, single_score: float | None, *, n_members: int, ensemble_wall_s: float, single_wall_s: float) -> str:
+def verdict(
+    metric: Metric,
+    ensemble_score: float | None,
+    single_score: float | None,
+    *,
+    n_members: int,
+    ensemble_wall_s: float,
+    single_wall_s: float,
+) -> str:
     """One line: which model scores better on the test split and by how much, and which trained faster.
 
     For example ``ensemble of 8 wins on test f1: 0.9210 (ensemble) vs 0.9105 (single model), a
     difference of +0.0105 (1.2%); training took 3.1 s for 8 members in parallel vs 9.4 s for the
     single model (the ensemble 3.0x faster)``.
     """
-    if ensemble_score is None or single_score is None or not (math.isfinite(ensemble_score) and math.isfinite(single_score)):
+    if (
+        ensemble_score is None
+        or single_score is None
+        or not (math.isfinite(ensemble_score) and math.isfinite(single_score))
+    ):
         missing = "the ensemble" if ensemble_score is None or not math.isfinite(ensemble_score) else "the single model"
         return f"no verdict: {missing} has no {metric.name} score"
     gap = ensemble_score - single_score
@@ -84,7 +96,15 @@ def _pace(ensemble_wall_s: float, single_wall_s: float) -> str:
     return f"the ensemble {ratio:.1f}x faster" if ratio >= 1 else f"the ensemble {1 / ratio:.1f}x slower"
 
 
-def plot_comparison(path: Path, metric: Metric, *, member_scores: Sequence[float | None], ensemble_score: float | None, single_score: float | None, title: str) -> Path:
+def plot_comparison(
+    path: Path,
+    metric: Metric,
+    *,
+    member_scores: Sequence[float | None],
+    ensemble_score: float | None,
+    single_score: float | None,
+    title: str,
+) -> Path:
     """A bar chart of every member's test score, the ensemble's and the single model's; saved as PNG at ``path``.
 
     Uses matplotlib's Agg canvas directly, so it draws without a display and leaves pyplot's
@@ -102,7 +122,9 @@ def plot_comparison(path: Path, metric: Metric, *, member_scores: Sequence[float
     bars = ax.bar(labels, values, color=colours)
     for bar, value in zip(bars, values):
         if not math.isnan(value):
-            ax.annotate(f"{value:.3f}", (bar.get_x() + bar.get_width() / 2, value), ha="center", va="bottom", fontsize=8)
+            ax.annotate(
+                f"{value:.3f}", (bar.get_x() + bar.get_width() / 2, value), ha="center", va="bottom", fontsize=8
+            )
     finite = [v for v in values if not math.isnan(v)]
     if finite:
         low, high = min(finite), max(finite)

@@ -28,6 +28,11 @@ from typing import Any, TextIO
 import numpy as np
 import ray
 
+from ensembles import _waves
+from ensembles._compare import comparison_figures, plot_comparison, verdict
+from ensembles._partition import Shard, check_partitions, class_counts, make_shards
+from ensembles._rows import ENSEMBLES, NOT_A_MEMBER, EnsembleRow, Model, RowContext, Vote, ensemble_row, model_row
+from ensembles._vote import build_vote, member_weights, voting_kind
 from mlfleet import logs
 from mlfleet.config import WEIGHTS, EnsembleConfig
 from mlfleet.data import Dataset, Split, load_dataset, split_dataset
@@ -43,12 +48,6 @@ from mlfleet.stores.rows import rows_to_frame
 from mlfleet.stores.tables import ResultsTable, open_results, require_delta
 from mlfleet.training.jobs import ModelJob
 from mlfleet.zoo import FAMILIES, cpu_families, family
-
-from ensembles import _waves
-from ensembles._compare import comparison_figures, plot_comparison, verdict
-from ensembles._partition import Shard, check_partitions, class_counts, make_shards
-from ensembles._rows import ENSEMBLES, NOT_A_MEMBER, EnsembleRow, Model, RowContext, Vote, ensemble_row, model_row
-from ensembles._vote import build_vote, member_weights, voting_kind
 
 log = logging.getLogger("mlfleet.ensembles")
 
@@ -177,8 +176,12 @@ def _prepare(config: EnsembleConfig) -> tuple[Dataset, Metric, Split, tuple[Shar
     return dataset, metric, split, shards
 
 
-def _open(config, dataset: Dataset, metric: Metric, split: Split, shards, cluster, table: ResultsTable, uri: str) -> _Run:
-    partitioning = "by_column" if config.partition_by else ("stratified" if dataset.task == "classification" else "random")
+def _open(
+    config, dataset: Dataset, metric: Metric, split: Split, shards, cluster, table: ResultsTable, uri: str
+) -> _Run:
+    partitioning = (
+        "by_column" if config.partition_by else ("stratified" if dataset.task == "classification" else "random")
+    )
     sweep = tracking.open_sweep(
         uri=uri,
         experiment=config.experiment,
@@ -221,7 +224,11 @@ def _go(run: _Run) -> EnsembleReport:
     rows = [model_row(run.rows_ctx, m, model_type=model_type) for m in members]
     rows.append(model_row(run.rows_ctx, single, model_type=model_type, wall_s=single_wave.wall_s))
     vote_type = "VotingRegressor" if run.split.task == "regression" else "VotingClassifier"
-    rows.append(ensemble_row(run.rows_ctx, vote, voters, model_type=vote_type, wall_s=member_wave.wall_s, started=member_wave.started))
+    rows.append(
+        ensemble_row(
+            run.rows_ctx, vote, voters, model_type=vote_type, wall_s=member_wave.wall_s, started=member_wave.started
+        )
+    )
     run.table.append_new(rows)
     figures, line = _close(run, rows, vote, member_wave, single_wave, problems, registered)
     ctx = run.ctx
@@ -241,10 +248,16 @@ def _plan_models(run: _Run) -> tuple[list[Model], Model]:
     single_cpus = max(1, min(fam.cpus, cluster.max_cpus))
     everything = Shard(NOT_A_MEMBER, np.arange(len(split.y_train)), "all training rows")
     members = [
-        Model("member", s, ModelJob(s.index, config.model, "all", run.member_cpus, 0.0, config.seed + 1 + s.index, fam.cost))
+        Model(
+            "member",
+            s,
+            ModelJob(s.index, config.model, "all", run.member_cpus, 0.0, config.seed + 1 + s.index, fam.cost),
+        )
         for s in shards
     ]
-    single = Model("single", everything, ModelJob(NOT_A_MEMBER, config.model, "all", single_cpus, 0.0, config.seed, fam.cost))
+    single = Model(
+        "single", everything, ModelJob(NOT_A_MEMBER, config.model, "all", single_cpus, 0.0, config.seed, fam.cost)
+    )
     sizes = sorted(s.size for s in shards)
     tuning = f"{config.n_trials} Optuna trials each" if config.n_trials else "family defaults, no tuning"
     log.info(
@@ -255,7 +268,9 @@ def _plan_models(run: _Run) -> tuple[list[Model], Model]:
         f"single model); MLflow {redact(run.ctx.tracking_uri)} run {run.ctx.parent_run_id}; Delta {redact(run.table.uri)}"
     )
     if config.partition_by and config.partitions != n:
-        log.info(f"partition_by={config.partition_by}: {n} shards, one per value (partitions={config.partitions} is not used)")
+        log.info(
+            f"partition_by={config.partition_by}: {n} shards, one per value (partitions={config.partitions} is not used)"
+        )
     for m in members:
         m.run_id = _start(run, f"member-{m.member:02d}", m.kind, m.member, m.shard.label)
     single.run_id = _start(run, f"single-{config.model}", "single", NOT_A_MEMBER, everything.label)
@@ -283,7 +298,9 @@ def _train(run: _Run, members: list[Model], single: Model) -> tuple[_waves.Wave,
     warm_s = tasks.warm(min(n, max(1, int(run.cluster.total_cpus // run.member_cpus))), hold_s=0.5, wait=True)
     run.split_ref = ray.put(run.split)
     member_wave = _fit(run, members)
-    log.info(f"members: {sum(m.ok for m in members)} of {n} fitted in {member_wave.wall_s:.1f} s (Ray workers warmed first, in {warm_s:.1f} s)")
+    log.info(
+        f"members: {sum(m.ok for m in members)} of {n} fitted in {member_wave.wall_s:.1f} s (Ray workers warmed first, in {warm_s:.1f} s)"
+    )
     single_wave = _fit(run, [single])
     log.info(f"single model: {'fitted' if single.ok else 'failed'} in {single_wave.wall_s:.1f} s")
     _record(run, [m for m in [*members, single] if m.ok])
@@ -291,7 +308,9 @@ def _train(run: _Run, members: list[Model], single: Model) -> tuple[_waves.Wave,
 
 
 def _fit(run: _Run, models: list[Model]) -> _waves.Wave:
-    wave = _waves.fit_wave([m.job for m in models], run.split_ref, [m.shard.rows for m in models], run.metric.name, run.config.n_trials)
+    wave = _waves.fit_wave(
+        [m.job for m in models], run.split_ref, [m.shard.rows for m in models], run.metric.name, run.config.n_trials
+    )
     for m, fitted, ref, error, detail in zip(models, wave.fitted, wave.refs, wave.errors, wave.details, strict=True):
         m.fitted, m.ref, m.error = fitted, ref, error
         if error:
@@ -306,7 +325,11 @@ def _record(run: _Run, models: list[Model]) -> None:
     """Score and log the fitted members and single model in parallel."""
     requests = []
     for m in models:
-        counts = class_counts(run.split.y_train[m.shard.rows], run.rows_ctx.classes) if run.split.task == "classification" else {}
+        counts = (
+            class_counts(run.split.y_train[m.shard.rows], run.rows_ctx.classes)
+            if run.split.task == "classification"
+            else {}
+        )
         requests.append(
             {
                 "run_id": m.run_id,
@@ -381,7 +404,11 @@ def _register(run: _Run, vote: Vote, problems: list[str]) -> str:
     tags = {"sweep_id": run.ctx.sweep_id, "entry_point": run.ctx.entry_point}
     try:
         registered = registry.register(
-            MlflowClient(tracking_uri=run.ctx.tracking_uri), vote.model_uri, run.config.register, run_id=vote.run_id, tags=tags
+            MlflowClient(tracking_uri=run.ctx.tracking_uri),
+            vote.model_uri,
+            run.config.register,
+            run_id=vote.run_id,
+            tags=tags,
         )
     except MlfleetError as exc:
         problems.append(str(exc))
@@ -390,7 +417,9 @@ def _register(run: _Run, vote: Vote, problems: list[str]) -> str:
     return registered
 
 
-def _close(run: _Run, rows: list[EnsembleRow], vote: Vote, member_wave, single_wave, problems: list[str], registered: str):
+def _close(
+    run: _Run, rows: list[EnsembleRow], vote: Vote, member_wave, single_wave, problems: list[str], registered: str
+):
     """The parent run's figures, verdict, plot and CSV; the parent ended (FAILED when something failed)."""
     metric = run.metric
     by_kind = {r.kind: r for r in rows if r.kind != "member"}
@@ -417,7 +446,9 @@ def _close(run: _Run, rows: list[EnsembleRow], vote: Vote, member_wave, single_w
         single_wall_s=single_wave.wall_s,
     )
     log.info(f"verdict: {line}")
-    tracking.set_tags(run.ctx, run.ctx.parent_run_id, {"verdict": line, "voting": vote.voting, "registered_model": registered})
+    tracking.set_tags(
+        run.ctx, run.ctx.parent_run_id, {"verdict": line, "voting": vote.voting, "registered_model": registered}
+    )
     with tempfile.TemporaryDirectory() as tmp:
         plot = plot_comparison(
             Path(tmp) / "comparison.png",
@@ -439,7 +470,9 @@ def summary_lines(report: EnsembleReport) -> str:
     lines = []
     if ens.ok:
         registered = f", registered as {report.registered}" if report.registered else ""
-        lines.append(f"ensemble model ({report.voting} vote of {ens.n_members} members): {report.model_uri}{registered}")
+        lines.append(
+            f"ensemble model ({report.voting} vote of {ens.n_members} members): {report.model_uri}{registered}"
+        )
     lines += [f"failed: {problem}" for problem in report.problems]
     lines.append(
         f"results: Delta {redact(report.results)} (ensemble_id {report.ensemble_id}); runs: experiment "

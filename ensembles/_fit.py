@@ -69,9 +69,18 @@ def shard_split(split: Split, rows: np.ndarray, *, seed: int, tuning: bool) -> S
     classification = split.task == "classification"
     # a stratified hold-out needs a row of every class on both sides (the shards have two of each)
     held_out = max(math.ceil(TUNING_VAL_SHARE * len(y)), split.n_classes if classification else 1)
-    fit, val = train_test_split(np.arange(len(y)), test_size=held_out, random_state=seed, stratify=y if classification else None)
+    fit, val = train_test_split(
+        np.arange(len(y)), test_size=held_out, random_state=seed, stratify=y if classification else None
+    )
     return Split(
-        X.iloc[fit].reset_index(drop=True), y[fit], X.iloc[val].reset_index(drop=True), y[val], split.X_test, split.y_test, split.task, split.n_classes
+        X.iloc[fit].reset_index(drop=True),
+        y[fit],
+        X.iloc[val].reset_index(drop=True),
+        y[val],
+        split.X_test,
+        split.y_test,
+        split.task,
+        split.n_classes,
     )
 
 

@@ -57,7 +57,9 @@ def stratified_shards(y: np.ndarray, partitions: int, seed: int) -> tuple[np.nda
     """
     check_partitions(partitions)
     rng = np.random.default_rng(seed)
-    order = np.concatenate([rng.permutation(np.flatnonzero(y == c)) for c in np.unique(y)]) if len(y) else np.array([], int)
+    order = (
+        np.concatenate([rng.permutation(np.flatnonzero(y == c)) for c in np.unique(y)]) if len(y) else np.array([], int)
+    )
     return tuple(np.sort(order[start::partitions]) for start in range(partitions))
 
 
@@ -129,7 +131,9 @@ def class_counts(y: np.ndarray, classes: Sequence) -> dict[str, int]:
 def _by_column(X, y, column, classification, classes, min_class_rows) -> tuple[Shard, ...]:
     if column not in X.columns:
         shown = ", ".join(map(str, X.columns[:12])) + (", ..." if X.shape[1] > 12 else "")
-        raise MlfleetError(f"unknown partition_by column {column!r}; the feature columns are: {shown}; pass one of them or leave partition_by empty")
+        raise MlfleetError(
+            f"unknown partition_by column {column!r}; the feature columns are: {shown}; pass one of them or leave partition_by empty"
+        )
     shards = []
     for index, (value, rows) in enumerate(column_shards(X[column])):
         label = f"{column}={value!r}"

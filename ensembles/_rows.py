@@ -20,12 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from ensembles._fit import Fitted, Scores
+from ensembles._partition import Shard, class_counts
 from mlfleet.metrics import finite
 from mlfleet.stores.rows import CLASSIFICATION_METRICS, REGRESSION_METRICS, TableSpec
 from mlfleet.training.jobs import ModelJob
-
-from ensembles._fit import Fitted, Scores
-from ensembles._partition import Shard, class_counts
 
 KINDS = ("member", "ensemble", "single")
 #: the ``member`` of the ensemble's and the single model's rows
@@ -170,7 +169,9 @@ def model_row(ctx: RowContext, model: Model, *, model_type: str, wall_s: float |
     )
 
 
-def ensemble_row(ctx: RowContext, vote: Vote, voters: list[Model], *, model_type: str, wall_s: float, started: float) -> EnsembleRow:
+def ensemble_row(
+    ctx: RowContext, vote: Vote, voters: list[Model], *, model_type: str, wall_s: float, started: float
+) -> EnsembleRow:
     """The ensemble's row: its members' rows together (shard, fit and CPU seconds), the vote's scores."""
     fits = [m.fitted for m in voters if m.fitted]
     rows = np.concatenate([m.shard.rows for m in voters]) if voters else np.array([], dtype=int)
@@ -198,7 +199,29 @@ def ensemble_row(ctx: RowContext, vote: Vote, voters: list[Model], *, model_type
     )
 
 
-def _row(ctx: RowContext, *, kind, member, model_type, shard, weight, n_members, voting, params, scores, train_s, wall_s, cpu_s, cpus, error, run_id, model_uri, started, finished, node) -> EnsembleRow:
+def _row(
+    ctx: RowContext,
+    *,
+    kind,
+    member,
+    model_type,
+    shard,
+    weight,
+    n_members,
+    voting,
+    params,
+    scores,
+    train_s,
+    wall_s,
+    cpu_s,
+    cpus,
+    error,
+    run_id,
+    model_uri,
+    started,
+    finished,
+    node,
+) -> EnsembleRow:
     test = {k: finite(v) for k, v in (scores.test if scores else {}).items()}
     counts = class_counts(ctx.y_train[shard.rows], ctx.classes) if ctx.task == "classification" else {}
     return EnsembleRow(

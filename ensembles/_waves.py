@@ -13,6 +13,7 @@ from typing import Any
 
 import ray
 
+from ensembles._fit import Fitted, Scores, fit_rows, score_model
 from mlfleet.data import Split
 from mlfleet.errors import describe, full_traceback
 from mlfleet.execution import tasks
@@ -20,8 +21,6 @@ from mlfleet.metrics import resolve_metric
 from mlfleet.stores.recorder import Recorder
 from mlfleet.training.jobs import ModelJob
 from mlfleet.training.worker import INPUT_EXAMPLE_ROWS
-
-from ensembles._fit import Fitted, Scores, fit_rows, score_model
 
 
 @dataclass(frozen=True)
@@ -84,7 +83,9 @@ def record_wave(requests: list[dict[str, Any]], split_ref, recorder: Recorder) -
     object-store reference to one), ``params``, ``metrics``, ``tags`` and ``history`` for the
     run. A model whose scoring or logging raises ends its run FAILED and comes back with its error.
     """
-    refs = [tasks.submit(_record_task, recorder, split_ref, r["fitted"], r) for r in requests]  # a top-level ref: Ray resolves it
+    refs = [
+        tasks.submit(_record_task, recorder, split_ref, r["fitted"], r) for r in requests
+    ]  # a top-level ref: Ray resolves it
     out = []
     for done, request in zip(tasks.gather(refs), requests, strict=True):
         if done.error is None:

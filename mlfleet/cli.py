@@ -112,7 +112,9 @@ def _option(p: Parameter) -> Callable:
         kind, default = bool, p.default
     elif p.parse is None and isinstance(p.default, int | float):
         number = click.IntRange if isinstance(p.default, int) else click.FloatRange
-        kind = number(p.low, p.high, min_open=p.open_ends, max_open=p.open_ends) if p.open_ends else number(p.low, p.high)
+        kind = (
+            number(p.low, p.high, min_open=p.open_ends, max_open=p.open_ends) if p.open_ends else number(p.low, p.high)
+        )
         default = p.default
     else:  # text, or text the config parses (models, sweep ids): its errors are one line too
         kind, default = str, p.default_text
@@ -138,6 +140,7 @@ def make_command(entry: Entry) -> click.Command:
     help_text = f"{entry.summary}\n\n\b\nExample:\n  {entry.example}"
     return click.command(
         entry.name.replace("_", "-"),
+        cls=Command,
         help=help_text,
         context_settings={"show_default": True, "max_content_width": 110},
     )(callback)
@@ -161,14 +164,10 @@ def group() -> None:
     """The ``mlfleet`` group (its help is the text above)."""
 
 
-for _entry in ENTRIES:
-    group.add_command(make_command(_entry))
-
-
-def main(args: Sequence[str] | None = None) -> None:
-    """Run ``mlfleet`` with ``args`` (default: the command line) and exit with its code."""
+def _exit(invoke: Callable[[], Any]) -> None:
+    """Run ``invoke`` (a click ``main`` without standalone mode) and exit as documented above."""
     try:
-        code = group.main(args=list(args) if args is not None else None, prog_name="mlfleet", standalone_mode=False)
+        code = invoke()
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except (click.exceptions.Abort, KeyboardInterrupt):
@@ -183,6 +182,23 @@ def main(args: Sequence[str] | None = None) -> None:
     sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
+class Command(click.Command):
+    """A subcommand that, run by itself (a test's CliRunner), exits as ``mlfleet`` does."""
+
+    def main(self, args=None, prog_name=None, **extra):  # noqa: D102
+        extra["standalone_mode"] = False
+        _exit(lambda: super(Command, self).main(args=args, prog_name=prog_name, **extra))
+
+
+def main(args: Sequence[str] | None = None) -> None:
+    """Run ``mlfleet`` with ``args`` (default: the command line) and exit with its code."""
+    _exit(lambda: group.main(args=list(args) if args is not None else None, prog_name="mlfleet", standalone_mode=False))
+
+
 def entry_point(name: str) -> None:
     """What ``entrypoints/<name>.py`` runs: the ``name`` subcommand with the script's arguments."""
     main([name.replace("_", "-"), *sys.argv[1:]])
+
+
+for _entry in ENTRIES:
+    group.add_command(make_command(_entry))

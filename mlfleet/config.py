@@ -18,7 +18,14 @@ from mlfleet.errors import MlfleetError
 from mlfleet.redaction import redact
 
 #: the CPU fleet: 90 models, ids 0-89
-CPU_FLEET = (("logistic", 15), ("svm", 10), ("random_forest", 20), ("xgboost", 20), ("gradient_boosting", 15), ("naive_bayes", 10))
+CPU_FLEET = (
+    ("logistic", 15),
+    ("svm", 10),
+    ("random_forest", 20),
+    ("xgboost", 20),
+    ("gradient_boosting", 15),
+    ("naive_bayes", 10),
+)
 #: the GPU fleet: 10 MLPs, ids 90-99
 GPU_FLEET = (("mlp", 10),)
 DEFAULT_GPU_FIRST_ID = 90
@@ -127,12 +134,16 @@ def from_values(config_type: type, values: dict[str, Any]) -> Any:
     known = {p.name: p for p in parameters(config_type, hidden=True)}
     unknown = sorted(set(values) - set(known))
     if unknown:
-        raise MlfleetError(f"unknown parameter(s) {', '.join(unknown)}; {config_type.__name__} takes {', '.join(known)}")
+        raise MlfleetError(
+            f"unknown parameter(s) {', '.join(unknown)}; {config_type.__name__} takes {', '.join(known)}"
+        )
     nested: dict[str, dict[str, Any]] = {}
     top: dict[str, Any] = {}
     for name, value in values.items():
         p = known[name]
-        value = p.parse(value) if p.parse is not None and isinstance(value, str) else value
+        if isinstance(value, str):
+            value = p.parse(value) if p.parse is not None else _number(p, value)
+        _check(p, value)
         if len(p.path) == 1:
             top[p.path[0]] = value
         else:
@@ -141,6 +152,37 @@ def from_values(config_type: type, values: dict[str, Any]) -> Any:
     for outer, inner in nested.items():
         top[outer] = dataclasses.replace(getattr(base, outer), **inner)
     return dataclasses.replace(base, **top)
+
+
+def _check(p: Parameter, value: Any) -> None:
+    """The checks the command line's options make (choices, bounds), for values given in Python."""
+    if p.choices and value not in p.choices:
+        raise MlfleetError(f"{p.name} must be one of {', '.join(p.choices)}, but got {p.name}={value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    low_ok = p.low is None or (value > p.low if p.open_ends else value >= p.low)
+    high_ok = p.high is None or (value < p.high if p.open_ends else value <= p.high)
+    if not (low_ok and high_ok):
+        bounds = " and ".join(
+            part
+            for part in (
+                f"{'above' if p.open_ends else 'at least'} {p.low:g}" if p.low is not None else "",
+                f"{'below' if p.open_ends else 'at most'} {p.high:g}" if p.high is not None else "",
+            )
+            if part
+        )
+        raise MlfleetError(f"{p.name} must be {bounds}, but got {p.name}={value!r}")
+
+
+def _number(p: Parameter, text: str) -> Any:
+    """The text of a number parameter as its number (as click parses it); other text stays text."""
+    if isinstance(p.default, bool) or not isinstance(p.default, int | float):
+        return text
+    kind, what = (int, "a whole number") if isinstance(p.default, int) else (float, "a number")
+    try:
+        return kind(text.strip())
+    except ValueError:
+        raise MlfleetError(f"{p.name} must be {what}, but got {p.name}={text!r}") from None
 
 
 def logged_params(config: Any) -> dict[str, str]:
@@ -215,11 +257,11 @@ def _joined(values: tuple[str, ...]) -> str:
     return ",".join(values)
 
 
-def _results(default: str, what: str) -> Any:
-    return param(
-        default,
-        help=f"{what}: a folder, an s3://, abfss:// or gs:// URI, or a Spark table catalog.schema.table.",
+def _results(default: str, what: str, *, spark: bool = True) -> Any:
+    spark_table = (
+        ", or a Spark table catalog.schema.table" if spark else " (a Delta table; Spark tables are not offered)"
     )
+    return param(default, help=f"{what}: a folder or an s3://, abfss:// or gs:// URI{spark_table}.")
 
 
 def _address() -> Any:
@@ -350,7 +392,7 @@ class BenchmarkConfig:
 
     data: DataConfig = field(default_factory=DataConfig)
     preset: str = param(
-        "", help="A seed lab: california_rf30, wine_rf10 or diabetes_gb20 (its model, ladder, parameters and data)."
+        "", help="A preset: california_rf30, wine_rf10 or diabetes_gb20 (its model, ladder, parameters and data)."
     )
     model: str = param("random_forest", help="The zoo family of every model.")
     n_models: int = param(20, help="How many models, each a step of the ladder.")
@@ -361,7 +403,7 @@ class BenchmarkConfig:
     params: str = param("", help="name=value,...: parameters fixed for every model (e.g. max_depth=20).")
     modes: tuple[str, ...] = param(MODES, parse=parse_list, show=_joined, help="Which modes run, comma-separated.")
     repeats: int = param(1, help="Runs of each mode (interleaved); the median is reported.")
-    results: str = _results("lakehouse/benchmark_results", "Delta table of one row per mode and benchmark")
+    results: str = _results("lakehouse/benchmark_results", "Delta table of one row per mode and benchmark", spark=False)
     address: str = _address()
     experiment: str = _experiment()
 
@@ -382,7 +424,9 @@ class EnsembleConfig:
     partition_by: str = param(
         "", help="A feature column: one shard per value of it instead of random shards (partitions is then not used)."
     )
-    model: str = param("random_forest", help="Zoo family of the members and of the single all-data model (a CPU family).")
+    model: str = param(
+        "random_forest", help="Zoo family of the members and of the single all-data model (a CPU family)."
+    )
     n_trials: int = param(
         0, low=0, help="0: the family's default parameters; above 0: Optuna trials each member runs on its own shard."
     )
@@ -391,7 +435,7 @@ class EnsembleConfig:
     register: str = param(
         "", help="Register the ensemble in the MLflow Model Registry under this name (empty: do not register)."
     )
-    results: str = _results("lakehouse/ensemble_results", "Delta table of ensemble rows")
+    results: str = _results("lakehouse/ensemble_results", "Delta table of ensemble rows", spark=False)
     address: str = _address()
     experiment: str = _experiment()
     entry_point: str = "ensemble"
@@ -425,9 +469,7 @@ class AnalysisConfig:
     )
     metric: str = param("", help="Metric to rank by (default: the sweeps' primary metric).")
     k: int = param(5, low=1, help="How many of the best models vote.")
-    registered_model: str = param(
-        "", help="Registered model for the champion (default: <experiment>-champion)."
-    )
+    registered_model: str = param("", help="Registered model for the champion (default: <experiment>-champion).")
     output: str = param("", help="Folder for the report and plots (default: reports/<analysis id>).")
 
     def params(self) -> dict[str, str]:

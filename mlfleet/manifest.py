@@ -1,7 +1,7 @@
 """MLproject and ``docs/parameters.md``, generated from the configs (the one source of parameters).
 
-    python -m mlfleet.manifest        # rewrite both after changing a config
-    python -m mlfleet.manifest --check  # exit 1 when either is out of date (CI, a test)
+python -m mlfleet.manifest        # rewrite both after changing a config
+python -m mlfleet.manifest --check  # exit 1 when either is out of date (CI, a test)
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def parameters_markdown() -> str:
         "",
         "Each entry point takes the same parameters three ways: `-P name=value` under `mlflow run`,",
         "`--name value` on `mlfleet <command>` (`--first-id` is accepted for `--first_id`), and",
-        "`name=value` in the Python API (`mlfleet.train_cpu(models=\"svm:2\")`).",
+        '`name=value` in the Python API (`mlfleet.train_cpu(models="svm:2")`).',
         "",
     ]
     for entry in ENTRIES:

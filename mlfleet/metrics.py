@@ -62,13 +62,13 @@ def resolve_metric(name: str, task: str) -> Metric:
     name = name or DEFAULT_METRIC[task]
     metric = METRICS.get(name)
     if metric is None or metric.task != task:
-        raise MlfleetError(
-            f"metric {name!r} does not fit a {task} task; use one of {', '.join(task_metrics(task))}"
-        )
+        raise MlfleetError(f"metric {name!r} does not fit a {task} task; use one of {', '.join(task_metrics(task))}")
     return metric
 
 
-def score_all(task: str, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None, n_classes: int = 0) -> dict[str, float]:
+def score_all(
+    task: str, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None, n_classes: int = 0
+) -> dict[str, float]:
     """Every metric of ``task``; probability metrics are NaN when ``proba`` is None."""
     from sklearn import metrics as skm
 
@@ -96,7 +96,9 @@ def score_all(task: str, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarr
     return scores
 
 
-def score_one(metric: Metric, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None, n_classes: int = 0) -> float:
+def score_one(
+    metric: Metric, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None, n_classes: int = 0
+) -> float:
     """One metric (what a tuning trial optimises)."""
     return score_all(metric.task, y_true, y_pred, proba, n_classes)[metric.name]
 

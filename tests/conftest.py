@@ -3,27 +3,49 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO  # noqa: F401  (the tests' shared code lives in helpers.py)
 
 #: the files that take longest (about a minute or more each), first: with two workers, the file
 #: that starts last sets the suite's end, so they go first, as the fleet schedules its models
 LONGEST_FIRST = (
-    "test_scale_tracking", "test_e2e_analyze", "test_tracking_outage", "test_e2e_ensemble", "test_scale_multinode",
-    "test_e2e_train_cpu", "test_chaos", "test_spark", "test_e2e_train_gpu", "test_benchmark", "test_scale_ray",
+    "test_scale_tracking",
+    "test_e2e_analyze",
+    "test_tracking_outage",
+    "test_e2e_ensemble",
+    "test_scale_multinode",
+    "test_e2e_train_cpu",
+    "test_chaos",
+    "test_spark",
+    "test_e2e_train_gpu",
+    "test_benchmark",
+    "test_scale_ray",
 )
 
 
+#: files whose every test is of one kind; a test elsewhere is ``unit`` unless it is marked itself
+FILE_MARKS = {
+    "test_e2e_": "e2e",
+    "test_scale_": "scale",
+    "test_spark": "scale",
+    "test_chaos": "chaos",
+    "test_tracking_outage": "chaos",
+}
+KINDS = ("unit", "e2e", "scale", "chaos")
+
+
 def pytest_collection_modifyitems(items):
-    """Longest files first; the order within a file stays (test_e2e_analyze relies on it)."""
+    """Mark each test unit, e2e, scale or chaos; longest files first (the order within a file stays)."""
+    for item in items:
+        kind = next((mark for prefix, mark in FILE_MARKS.items() if item.path.stem.startswith(prefix)), "")
+        if kind:
+            item.add_marker(kind)
+        elif not any(item.get_closest_marker(k) for k in KINDS):
+            item.add_marker("unit")
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))
 
@@ -80,66 +102,3 @@ def mixed_csv(tmp_path) -> Path:
     path = tmp_path / "customers.csv"
     frame.to_csv(path, index=False)
     return path
-
-
-def project_copy(dest: Path) -> Path:
-    """The files `mlflow run .` needs (the library is installed), copied to ``dest``."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in ("MLproject", "conda.yaml"):
-        shutil.copy(REPO / name, dest / name)
-    shutil.copytree(REPO / "entrypoints", dest / "entrypoints", ignore=shutil.ignore_patterns("__pycache__"))
-    return dest
-
-
-def mlflow_run_command(project: Path, entry_point: str, params: dict[str, str], *, experiment: str = "", env: dict[str, str] | None = None):
-    """The command line and environment of ``mlflow run . -e ENTRY --env-manager local -P k=v ...``."""
-    cmd = [sys.executable, "-m", "mlflow", "run", ".", "-e", entry_point, "--env-manager", "local"]
-    if experiment:
-        cmd += ["--experiment-name", experiment]
-    for key, value in params.items():
-        cmd += ["-P", f"{key}={value}"]
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_RUN")}
-    full_env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), full_env.get("PATH", "")])
-    full_env.update(env or {})
-    return cmd, full_env
-
-
-def mlflow_run(project: Path, entry_point: str, params: dict[str, str], *, experiment: str = "", env: dict[str, str] | None = None, timeout: int = 600):
-    """Run ``mlflow run . -e ENTRY --env-manager local -P k=v ...`` in ``project``, as a user types it."""
-    cmd, full_env = mlflow_run_command(project, entry_point, params, experiment=experiment, env=env)
-    return subprocess.run(cmd, cwd=project, env=full_env, capture_output=True, text=True, timeout=timeout)
-
-
-def sweep_counts(client, results_uri: str, sweep_id: str) -> dict[str, object]:
-    """What a sweep left in both stores: runs by status, rows, duplicates, rows without their run."""
-    from mlfleet import results
-
-    experiments = [e.experiment_id for e in client.search_experiments()]
-    runs = client.search_runs(experiments, f"tags.sweep_id = '{sweep_id}' and tags.`mlfleet.role` = 'model'", max_results=5000)
-    finished = [r for r in runs if r.info.status == "FINISHED"]
-    rows = results.read_results(results_uri, sweep_id)
-    finished_ids = [int(r.data.tags["model_id"]) for r in finished]
-    return {
-        "runs": len(runs),
-        "finished_runs": len(finished),
-        "running_runs": sum(r.info.status == "RUNNING" for r in runs),
-        "models_with_two_finished_runs": len(finished_ids) - len(set(finished_ids)),
-        "rows": len(rows),
-        "duplicate_rows": int(rows["model_id"].duplicated().sum()),
-        "finished_rows": int((rows["status"] == "FINISHED").sum()),
-        "rows_not_on_their_finished_run": int((~rows["mlflow_run_id"].isin({r.info.run_id for r in finished})).sum()),
-        "model_ids": sorted(set(finished_ids)),
-    }
-
-
-def assert_sweep_complete(client, results_uri: str, sweep_id: str, model_ids) -> dict[str, object]:
-    """Every model of the sweep: exactly one FINISHED run and one FINISHED row on it; nothing RUNNING."""
-    counts = sweep_counts(client, results_uri, sweep_id)
-    n = len(list(model_ids))
-    assert counts["model_ids"] == sorted(model_ids), counts
-    assert counts["finished_runs"] == n and counts["models_with_two_finished_runs"] == 0, counts
-    assert counts["running_runs"] == 0, counts
-    assert counts["rows"] == n and counts["duplicate_rows"] == 0 and counts["finished_rows"] == n, counts
-    assert counts["rows_not_on_their_finished_run"] == 0, counts
-    print(f"sweep {sweep_id}: {counts}")
-    return counts

@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from mlfleet import results
+from helpers import read_results
 
 
 def processes() -> dict[int, tuple[int, str]]:
@@ -39,7 +39,7 @@ def wait_for_rows(table: str, count: int, proc: subprocess.Popen, timeout: float
     while time.monotonic() < deadline:
         assert proc.poll() is None, "the sweep ended before it could be killed"
         try:
-            rows = len(results.read_results(table))
+            rows = len(read_results(table))
         except Exception:  # not created yet
             rows = 0
         if rows >= count:

@@ -45,7 +45,9 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen | None = None, log: Path | None = None) -> None:
+def _wait_for(
+    predicate, timeout: float, what: str, proc: subprocess.Popen | None = None, log: Path | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -89,16 +91,29 @@ def ray_cluster(cpus_per_node: tuple[int, ...] = (2,)):
         for i, cpus in enumerate(cpus_per_node):
             log = temp / f"node{i}.log"
             if i == 0:
-                args = ["--head", f"--port={port}", f"--ray-client-server-port={client_port}", "--include-dashboard=false"]
+                args = [
+                    "--head",
+                    f"--port={port}",
+                    f"--ray-client-server-port={client_port}",
+                    "--include-dashboard=false",
+                ]
             else:
                 args = [f"--address=127.0.0.1:{port}"]
             cmd = [
-                str(BIN / "ray"), "start", "--block", *args,
-                "--node-ip-address=127.0.0.1", f"--num-cpus={cpus}", "--num-gpus=0",
-                f"--temp-dir={temp}", "--disable-usage-stats",
+                str(BIN / "ray"),
+                "start",
+                "--block",
+                *args,
+                "--node-ip-address=127.0.0.1",
+                f"--num-cpus={cpus}",
+                "--num-gpus=0",
+                f"--temp-dir={temp}",
+                "--disable-usage-stats",
                 f"--object-store-memory={100 * 1024 * 1024}",
-                f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
-                f"--runtime-env-agent-port={free_port()}", f"--metrics-export-port={free_port()}",
+                f"--dashboard-agent-listen-port={free_port()}",
+                f"--dashboard-agent-grpc-port={free_port()}",
+                f"--runtime-env-agent-port={free_port()}",
+                f"--metrics-export-port={free_port()}",
             ]
             with open(log, "w") as out:
                 # without it, `ray start` turns token authentication on wherever ~/.ray/auth_token exists
@@ -150,8 +165,17 @@ def postgres():
     try:
         as_pg(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync")
         as_pg(
-            str(bindir / "pg_ctl"), "-D", str(data), "-l", str(temp / "pg.log"), "-w", "-t", "60",
-            "-o", f"-p {port} -k {temp} -c listen_addresses=127.0.0.1 -c fsync=off", "start",
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(temp / "pg.log"),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-p {port} -k {temp} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "start",
         )
         started = True
         as_pg(str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "mlflow")
@@ -195,7 +219,9 @@ class MlflowServer:
             "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
         ]  # fmt: skip
         with open(log, "a") as out:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=child_env(), start_new_session=True)
+            self.proc = subprocess.Popen(
+                cmd, stdout=out, stderr=subprocess.STDOUT, env=child_env(), start_new_session=True
+            )
         try:
             _wait_for(self.healthy, timeout, "mlflow server", self.proc, log)
         except RuntimeError:
@@ -226,12 +252,16 @@ def mlflow_server(backend: str, artifacts: Path):
         server.stop()
 
 
-def run_entry(project: Path, entry_point: str, params: dict[str, str], *, env: dict[str, str] | None = None, timeout: int = 600):
+def run_entry(
+    project: Path, entry_point: str, params: dict[str, str], *, env: dict[str, str] | None = None, timeout: int = 600
+):
     """``python entrypoints/ENTRY.py --k v ...`` in ``project`` (the command without `mlflow run`)."""
     cmd = [sys.executable, f"entrypoints/{entry_point}.py"]
     for key, value in params.items():
         cmd += [f"--{key}", value]
-    return subprocess.run(cmd, cwd=project, env=child_env(**(env or {})), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        cmd, cwd=project, env=child_env(**(env or {})), capture_output=True, text=True, timeout=timeout
+    )
 
 
 #: a recognisable secret: tests check that it never reaches MLflow or a log line
@@ -249,7 +279,10 @@ def s3_server(bucket: str = "lake"):
     with open(log, "w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=out, stderr=subprocess.STDOUT, env=child_env(), start_new_session=True,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=child_env(),
+            start_new_session=True,
         )
     endpoint = f"http://127.0.0.1:{port}"
 
@@ -269,7 +302,11 @@ def s3_server(bucket: str = "lake"):
     try:
         _wait_for(up, 60, "moto S3 server", proc, log)
         boto3.client(
-            "s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key=SECRET, region_name="us-east-1"
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key=SECRET,
+            region_name="us-east-1",
         ).create_bucket(Bucket=bucket)
         yield options
     finally:

@@ -14,30 +14,73 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from deltalake import DeltaTable
+from helpers import append_row, load_entrypoint
 from mlflow.entities import Metric as RunMetric
 from mlflow.entities import Param, RunTag
 
-from mlfleet import analysis, results
-from mlfleet.analyze import _champion as champion
-from mlfleet.analyze import AnalysisConfig, parse_sweeps, run_analysis
+from mlfleet.commands.analyze import AnalysisConfig, run_analysis
+from mlfleet.commands.analyze import report as analysis
+from mlfleet.config import parse_list as parse_sweeps
 from mlfleet.metrics import METRICS, score_all
-from test_train_cpu_cli import load_entrypoint
+from mlfleet.stores import registry as champion
+from mlfleet.stores import rows as results
+from mlfleet.stores.tables import open_results
 
 F1, RMSE = METRICS["f1"], METRICS["rmse"]
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 PNG = b"\x89PNG"
 
 
-def result_row(model_id: int, model_type: str, score: float | None, *, family: str = "", strategy: str = "all", time_s: float = 1.0,
-               status: str = "FINISHED", device: str = "cpu", entry_point: str = "train_cpu", sweep_id: str = "s1",
-               run_id: str = "", error: str = "", digest: str = "d1") -> results.ResultRow:
+def result_row(
+    model_id: int,
+    model_type: str,
+    score: float | None,
+    *,
+    family: str = "",
+    strategy: str = "all",
+    time_s: float = 1.0,
+    status: str = "FINISHED",
+    device: str = "cpu",
+    entry_point: str = "train_cpu",
+    sweep_id: str = "s1",
+    run_id: str = "",
+    error: str = "",
+    digest: str = "d1",
+) -> results.ResultRow:
     return results.ResultRow(
-        sweep_id=sweep_id, model_id=model_id, model_type=model_type, family=family or model_type.lower(), device=device,
-        feature_strategy=strategy, n_features=4, task="classification", params_json="{}", primary_metric="f1", score=score,
-        accuracy=score, f1=score, roc_auc=None, log_loss=None, rmse=None, mae=None, r2=None, n_trials=2,
-        tuning_s=None if status != "FINISHED" else time_s * 0.8, train_s=None if status != "FINISHED" else time_s * 0.2,
-        cpus=1.0, gpus=0.0, status=status, error=error, mlflow_run_id=run_id or f"run{sweep_id}{model_id}", model_uri="",
-        experiment_id="1", dataset="synthetic", dataset_digest=digest, started_at=NOW, finished_at=NOW, node="n",
+        sweep_id=sweep_id,
+        model_id=model_id,
+        model_type=model_type,
+        family=family or model_type.lower(),
+        device=device,
+        feature_strategy=strategy,
+        n_features=4,
+        task="classification",
+        params_json="{}",
+        primary_metric="f1",
+        score=score,
+        accuracy=score,
+        f1=score,
+        roc_auc=None,
+        log_loss=None,
+        rmse=None,
+        mae=None,
+        r2=None,
+        n_trials=2,
+        tuning_s=None if status != "FINISHED" else time_s * 0.8,
+        train_s=None if status != "FINISHED" else time_s * 0.2,
+        cpus=1.0,
+        gpus=0.0,
+        status=status,
+        error=error,
+        mlflow_run_id=run_id or f"run{sweep_id}{model_id}",
+        model_uri="",
+        experiment_id="1",
+        dataset="synthetic",
+        dataset_digest=digest,
+        started_at=NOW,
+        finished_at=NOW,
+        node="n",
         entry_point=entry_point,
     )
 
@@ -49,9 +92,23 @@ def fleet_rows() -> list[results.ResultRow]:
     for i, (kind, base, t) in enumerate([("Forest", 0.90, 4.0), ("Linear", 0.80, 0.5), ("Bayes", 0.70, 0.1)]):
         for j in range(4):
             bonus = 0.02 if strategies[j] == "kbest" else (-0.02 if strategies[j] == "pca" else 0.0)
-            rows.append(result_row(4 * i + j, kind, base + bonus + 0.001 * j, strategy=strategies[j], time_s=t * (1 + 0.1 * j)))
-    rows[7] = replace(rows[7], status="FAILED", error="ValueError: boom", score=None, f1=None, accuracy=None, tuning_s=None, train_s=None)
-    rows += [result_row(12 + j, "MLP", 0.85 + 0.01 * j, time_s=8.0, device="cpu", entry_point="train_gpu", sweep_id="s2") for j in range(2)]
+            rows.append(
+                result_row(4 * i + j, kind, base + bonus + 0.001 * j, strategy=strategies[j], time_s=t * (1 + 0.1 * j))
+            )
+    rows[7] = replace(
+        rows[7],
+        status="FAILED",
+        error="ValueError: boom",
+        score=None,
+        f1=None,
+        accuracy=None,
+        tuning_s=None,
+        train_s=None,
+    )
+    rows += [
+        result_row(12 + j, "MLP", 0.85 + 0.01 * j, time_s=8.0, device="cpu", entry_point="train_gpu", sweep_id="s2")
+        for j in range(2)
+    ]
     return rows
 
 
@@ -86,7 +143,9 @@ def test_strategy_effect_compares_each_model_with_its_own_type(rows):
 
 
 def test_lower_is_better_metric_ranks_ascending():
-    frame = results.rows_to_frame([replace(result_row(i, t, None), rmse=v) for i, (t, v) in enumerate([("A", 3.0), ("B", 1.0), ("A", 2.0)])])
+    frame = results.rows_to_frame(
+        [replace(result_row(i, t, None), rmse=v) for i, (t, v) in enumerate([("A", 3.0), ("B", 1.0), ("A", 2.0)])]
+    )
     summary = analysis.summarize(frame, RMSE)
     assert list(summary.top["model_id"]) == [1, 2, 0]
     assert summary.by_type.iloc[0]["model_type"] == "B"
@@ -120,14 +179,23 @@ def test_plots_are_pngs_and_survive_no_finished_model(rows, tmp_path):
 
 
 def test_join_reports_every_kind_of_mismatch(rows):
-    runs = pd.DataFrame({"run_id": rows["mlflow_run_id"], "sweep_id": rows["sweep_id"], "model_id": rows["model_id"],
-                         "run_status": rows["status"], "run_score": rows["f1"]})
+    runs = pd.DataFrame(
+        {
+            "run_id": rows["mlflow_run_id"],
+            "sweep_id": rows["sweep_id"],
+            "model_id": rows["model_id"],
+            "run_status": rows["status"],
+            "run_score": rows["f1"],
+        }
+    )
     check = analysis.join_stores(rows, runs, "f1")
     assert check.mismatches.empty and len(check.joined) == 14 and "agree" in check.sentence()
     runs = runs.drop(index=3)  # run deleted
     runs.loc[0, "run_score"] += 0.01  # score differs
     runs.loc[5, "run_status"] = "FAILED"  # status differs
-    extra = pd.DataFrame([{"run_id": "orphan", "sweep_id": "s1", "model_id": 99, "run_status": "FINISHED", "run_score": 0.5}])
+    extra = pd.DataFrame(
+        [{"run_id": "orphan", "sweep_id": "s1", "model_id": 99, "run_status": "FINISHED", "run_score": 0.5}]
+    )
     check = analysis.join_stores(rows, pd.concat([runs, extra]), "f1")
     kinds = dict(zip(check.mismatches["kind"], check.mismatches["model_id"]))
     assert kinds == {"row without a run": 3, "run without a row": 99, "score differs": 0, "status differs": 5}
@@ -141,7 +209,11 @@ def test_report_is_self_contained_and_markdown_matches(rows, tmp_path):
     doc = analysis.Document(
         title="Fleet <analysis>",
         meta=(("metric", "f1"),),
-        sections=(analysis.Section("Tables", lines=("a | b",), tables=tuple(summary.tables().items()), images=tuple(images.items())),),
+        sections=(
+            analysis.Section(
+                "Tables", lines=("a | b",), tables=tuple(summary.tables().items()), images=tuple(images.items())
+            ),
+        ),
     )
     page = analysis.render_html(doc)
     assert page.count("data:image/png;base64,") == 4 and "src='score_by_type.png'" not in page
@@ -172,8 +244,11 @@ def test_vote_of_prefit_classifiers_against_the_best():
     from sklearn.tree import DecisionTreeClassifier
 
     split = _split("classification")
-    models = [LogisticRegression().fit(split.X_fit, split.y_fit), GaussianNB().fit(split.X_fit, split.y_fit),
-              DecisionTreeClassifier(max_depth=2, random_state=0).fit(split.X_fit, split.y_fit)]
+    models = [
+        LogisticRegression().fit(split.X_fit, split.y_fit),
+        GaussianNB().fit(split.X_fit, split.y_fit),
+        DecisionTreeClassifier(max_depth=2, random_state=0).fit(split.X_fit, split.y_fit),
+    ]
     members = [analysis.Member(f"m{i}", m, 0.0) for i, m in enumerate(models)]
     result = analysis.vote(members, split, F1)
     assert list(result.comparison["role"]) == ["best single", "member", "member", "vote", "other vote"]
@@ -224,25 +299,64 @@ def test_parse_sweeps():
 TABLE = "lakehouse/model_training_results"
 
 
-def fake_sweep(client, experiment_id: str, rows: list[results.ResultRow], *, entry_point: str = "train_cpu",
-               digest: str = "d1", skip_rows: tuple[int, ...] = (), run_scores: dict[int, float] | None = None) -> str:
+def fake_sweep(
+    client,
+    experiment_id: str,
+    rows: list[results.ResultRow],
+    *,
+    entry_point: str = "train_cpu",
+    digest: str = "d1",
+    skip_rows: tuple[int, ...] = (),
+    run_scores: dict[int, float] | None = None,
+) -> str:
     """A parent run, one child run per row (unless ``skip``), and the rows in the results table."""
     sweep_id = rows[0].sweep_id
     parent = client.create_run(experiment_id, run_name=sweep_id)
-    client.log_batch(parent.info.run_id, params=[Param(k, v) for k, v in {"data": "synthetic", "n_samples": "200", "seed": "42"}.items()],
-                     tags=[RunTag(k, v) for k, v in {"mlfleet.role": "sweep", "sweep_id": sweep_id, "entry_point": entry_point, "task": "classification",
-                                                     "primary_metric": "f1", "dataset": "synthetic", "dataset_digest": digest}.items()])
+    client.log_batch(
+        parent.info.run_id,
+        params=[Param(k, v) for k, v in {"data": "synthetic", "n_samples": "200", "seed": "42"}.items()],
+        tags=[
+            RunTag(k, v)
+            for k, v in {
+                "mlfleet.role": "sweep",
+                "sweep_id": sweep_id,
+                "entry_point": entry_point,
+                "task": "classification",
+                "primary_metric": "f1",
+                "dataset": "synthetic",
+                "dataset_digest": digest,
+            }.items()
+        ],
+    )
     client.set_terminated(parent.info.run_id)
-    results.ensure_table(TABLE)
+    open_results(TABLE).ensure()
     for row in rows:
-        child = client.create_run(experiment_id, tags={"mlflow.parentRunId": parent.info.run_id, "mlfleet.role": "model", "sweep_id": sweep_id,
-                                                       "model_id": str(row.model_id)})
+        child = client.create_run(
+            experiment_id,
+            tags={
+                "mlflow.parentRunId": parent.info.run_id,
+                "mlfleet.role": "model",
+                "sweep_id": sweep_id,
+                "model_id": str(row.model_id),
+            },
+        )
         score = (run_scores or {}).get(row.model_id, row.f1)
-        client.log_batch(child.info.run_id, metrics=[RunMetric("f1", score, 0, 0), RunMetric("accuracy", score, 0, 0)] if score is not None else [])
+        client.log_batch(
+            child.info.run_id,
+            metrics=[RunMetric("f1", score, 0, 0), RunMetric("accuracy", score, 0, 0)] if score is not None else [],
+        )
         client.set_terminated(child.info.run_id, row.status)
         if row.model_id not in skip_rows:
-            results.append_row(TABLE, replace(row, mlflow_run_id=child.info.run_id, experiment_id=experiment_id, dataset_digest=digest,
-                                              entry_point=entry_point))
+            append_row(
+                TABLE,
+                replace(
+                    row,
+                    mlflow_run_id=child.info.run_id,
+                    experiment_id=experiment_id,
+                    dataset_digest=digest,
+                    entry_point=entry_point,
+                ),
+            )
     return sweep_id
 
 
@@ -277,9 +391,12 @@ def snapshot(client):
     [
         (["--experiment", "empty"], "experiment 'empty' has no sweeps"),
         (["--experiment", "nowhere"], "experiment 'nowhere' does not exist"),
-        (["--results", "missing/table"], "results=" ),
+        (["--results", "missing/table"], "results="),
         (["--sweep", "s1,nope"], "sweep 'nope' is not in experiment 'fleet'; its sweeps, latest first: s2, s1"),
-        (["--metric", "rmse"], "metric 'rmse' is not recorded for the models of sweep(s) s2, s1 (classification); use one of accuracy, f1"),
+        (
+            ["--metric", "rmse"],
+            "metric 'rmse' is not recorded for the models of sweep(s) s2, s1 (classification); use one of accuracy, f1",
+        ),
         (["--metric", "tuning_s"], "metric 'tuning_s' is not recorded"),
         (["--k", "0"], "0 is not in the range x>=1"),
         (["--output", "taken"], "output=taken is a file"),
@@ -316,7 +433,9 @@ def test_analysis_of_made_up_sweeps_reports_mismatches_and_writes_the_summary(st
     assert report.plan.sweep_ids == ("s2", "s1") and report.summary.n_models == 13
     kinds = report.check.mismatches.groupby("kind")["model_id"].apply(list).to_dict()
     assert kinds == {"run without a row": [11], "score differs": [0]}
-    assert report.vote is None and "no finished model has both a run and a row" in report.vote_note  # no logged models here
+    assert (
+        report.vote is None and "no finished model has both a run and a row" in report.vote_note
+    )  # no logged models here
     assert report.decision is None and client.search_registered_models() == []
     files = {p.name for p in report.files}
     assert {"report.html", "summary.md", "analysis.json", "models.csv", "mismatches.csv", "score_by_type.png"} <= files
@@ -336,8 +455,7 @@ def test_analysis_of_made_up_sweeps_reports_mismatches_and_writes_the_summary(st
 
 def test_every_mlproject_parameter_is_an_option():
     import yaml
-
-    from conftest import REPO
+    from helpers import REPO
 
     declared = yaml.safe_load((REPO / "MLproject").read_text())["entry_points"]["analyze"]["parameters"]
     assert set(declared) == {"experiment", "results", "sweep", "metric", "k", "registered_model", "output"}

@@ -3,19 +3,19 @@
 import mlflow
 import pytest
 from click.testing import CliRunner
+from helpers import assert_nothing_written, load_entrypoint, mlflow_run, project_copy, read_results
 
-from conftest import mlflow_run, project_copy
-from mlfleet import results
-from mlfleet.benchmark import PRESETS, BenchmarkConfig, apply_preset, expand_ladder
-from mlfleet.benchmark._modes import Fitted
-from mlfleet.benchmark._run import _check_identical
-from mlfleet.config import DataConfig
+from mlfleet.commands.speedup import BENCHMARKS, PRESETS, apply_preset, expand_ladder
+from mlfleet.commands.speedup.modes import Fitted
+from mlfleet.commands.speedup.run import _check_identical
+from mlfleet.config import BenchmarkConfig, DataConfig
 from mlfleet.errors import MlfleetError
-from test_train_cpu_cli import assert_nothing_written, load_entrypoint
 
 
 def test_ladder_steps_evenly_and_keeps_whole_numbers_whole():
-    config = BenchmarkConfig(model="gradient_boosting", n_models=20, ladder="n_estimators=50:240,learning_rate=0.05:0.145,max_depth=2:4")
+    config = BenchmarkConfig(
+        model="gradient_boosting", n_models=20, ladder="n_estimators=50:240,learning_rate=0.05:0.145,max_depth=2:4"
+    )
     specs = expand_ladder(config, "regression")
     assert [s.params["n_estimators"] for s in specs] == list(range(50, 250, 10))
     assert specs[0].params["learning_rate"] == 0.05 and specs[-1].params["learning_rate"] == 0.145
@@ -24,12 +24,17 @@ def test_ladder_steps_evenly_and_keeps_whole_numbers_whole():
 
 
 def test_presets_reproduce_the_labs():
-    rf30 = apply_preset(BenchmarkConfig(preset="california_rf30", data=DataConfig(source="housing.csv", target="median_house_value")))
+    rf30 = apply_preset(
+        BenchmarkConfig(preset="california_rf30", data=DataConfig(source="housing.csv", target="median_house_value"))
+    )
     specs = expand_ladder(rf30, "regression")
     assert len(specs) == 30 and specs[0].params == {"max_depth": 20, "min_samples_split": 5, "n_estimators": 50}
     assert specs[-1].params["n_estimators"] == 340 and rf30.data.source == "housing.csv"
     wine = apply_preset(BenchmarkConfig(preset="wine_rf10", data=DataConfig(source="winequality-red.csv")))
-    assert wine.data.target == "quality>=6" and [s.params["n_estimators"] for s in expand_ladder(wine, "classification")][-1] == 230
+    assert (
+        wine.data.target == "quality>=6"
+        and [s.params["n_estimators"] for s in expand_ladder(wine, "classification")][-1] == 230
+    )
     gb = apply_preset(BenchmarkConfig(preset="diabetes_gb20"))
     assert gb.data.source == "diabetes" and gb.model == "gradient_boosting" and gb.n_models == 20
     assert set(PRESETS) == {"california_rf30", "wine_rf10", "diabetes_gb20"}
@@ -68,7 +73,9 @@ def test_bad_input(tmp_path, args, message):
 def test_benchmark_end_to_end(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     project = project_copy(tmp_path)
-    proc = mlflow_run(project, "benchmark", {"n_models": "4", "ladder": "n_estimators=10:40", "n_samples": "400", "repeats": "2"})
+    proc = mlflow_run(
+        project, "benchmark", {"n_models": "4", "ladder": "n_estimators=10:40", "n_samples": "400", "repeats": "2"}
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "of the ceiling" in proc.stderr
     client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
@@ -85,7 +92,7 @@ def test_benchmark_end_to_end(tmp_path, monkeypatch):
     assert len(client.get_metric_history(modes["ray"].info.run_id, "model_s")) == 4
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert artifacts == {"figures.json", "wall_time_per_mode.png", "timeline.png", "metric_vs_n_estimators.png"}
-    rows = results.read_results(str(project / "lakehouse" / "benchmark_results"))
+    rows = read_results(str(project / "lakehouse" / "benchmark_results"), spec=BENCHMARKS)
     assert sorted(rows["mode"]) == ["joblib", "ray", "sequential"]
     assert set(rows["mlflow_run_id"]) == {r.info.run_id for r in modes.values()}
     assert (rows["repeats"] == 2).all() and (rows["n_models"] == 4).all()

@@ -13,12 +13,11 @@ import time
 
 import mlflow
 import pytest
-
-from conftest import assert_sweep_complete, mlflow_run, mlflow_run_command, project_copy, sweep_counts
+from helpers import assert_sweep_complete, mlflow_run, mlflow_run_command, project_copy, read_results, sweep_counts
 from procs import kill_group, processes, wait_for_rows, worker_of
-from mlfleet import results
+
+from mlfleet.commands.sweep import run_sweep
 from mlfleet.config import DataConfig, FleetConfig
-from mlfleet.sweep import run_sweep
 
 
 def test_a_worker_killed_mid_model_is_retried_into_the_same_run(ray_local, tmp_path):
@@ -36,7 +35,13 @@ def test_a_worker_killed_mid_model_is_retried_into_the_same_run(ray_local, tmp_p
         client = mlflow.MlflowClient()
         while not stop.is_set():
             experiment = client.get_experiment_by_name("chaos")
-            training = client.search_runs([experiment.experiment_id], "tags.`mlfleet.role` = 'model' and attributes.status = 'RUNNING'") if experiment else []
+            training = (
+                client.search_runs(
+                    [experiment.experiment_id], "tags.`mlfleet.role` = 'model' and attributes.status = 'RUNNING'"
+                )
+                if experiment
+                else []
+            )
             for run in training:
                 pid = worker_of(run.info.run_name)
                 if pid:
@@ -76,11 +81,13 @@ def test_driver_killed_mid_sweep_then_resume_completes_the_sweep(tmp_path, monke
     proc = subprocess.Popen(cmd, cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         rows = wait_for_rows(table, 2, proc)
-        driver = next(pid for pid, (ppid, args) in processes().items() if ppid == proc.pid and "entrypoints/train_cpu.py" in args)
+        driver = next(
+            pid for pid, (ppid, args) in processes().items() if ppid == proc.pid and "-m mlfleet train-cpu" in args
+        )
         os.kill(driver, signal.SIGKILL)
         assert proc.wait(60) != 0
         time.sleep(2)  # a worker that outlived its driver would write now
-        left = len(results.read_results(table))
+        left = len(read_results(table))
         assert rows <= left < 6, f"the kill came too late to be mid-sweep: {left} rows"
     finally:
         kill_group(proc)

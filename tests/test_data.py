@@ -10,7 +10,12 @@ from mlfleet.errors import MlfleetError
 
 @pytest.mark.parametrize(
     ("source", "task", "n_classes"),
-    [("synthetic", "classification", 2), ("diabetes", "regression", 0), ("breast_cancer", "classification", 2), ("wine", "classification", 3)],
+    [
+        ("synthetic", "classification", 2),
+        ("diabetes", "regression", 0),
+        ("breast_cancer", "classification", 2),
+        ("wine", "classification", 3),
+    ],
 )
 def test_builtin_sets_load_with_their_task(source, task, n_classes):
     ds = load_dataset(DataConfig(source=source, n_samples=200))
@@ -81,7 +86,10 @@ def test_task_can_be_forced(mixed_csv):
         (DataConfig(source="nonsense"), r"unknown data 'nonsense': not a built-in dataset"),
         (DataConfig(source="missing/file.csv"), r"data file not found: missing/file.csv"),
         (DataConfig(source="missing.parquet"), r"data file not found"),
-        (DataConfig(source="synthetic", target="label"), r"target column 'label' is not in data=synthetic; its columns are: f00"),
+        (
+            DataConfig(source="synthetic", target="label"),
+            r"target column 'label' is not in data=synthetic; its columns are: f00",
+        ),
     ],
 )
 def test_bad_sources_name_the_problem(config, message):
@@ -97,7 +105,9 @@ def test_one_class_target_is_refused(tmp_path):
 
 
 def test_text_target_for_regression_is_refused(mixed_csv):
-    with pytest.raises(MlfleetError, match=r"target 'churn' holds text .* regression needs numbers; use task=classification"):
+    with pytest.raises(
+        MlfleetError, match=r"target 'churn' holds text .* regression needs numbers; use task=classification"
+    ):
         load_dataset(DataConfig(source=str(mixed_csv), target="churn", task="regression"))
 
 

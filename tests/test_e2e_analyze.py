@@ -13,9 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from deltalake import DeltaTable
+from helpers import mlflow_run, mlflow_run_command, project_copy, read_results
 
-from conftest import mlflow_run, mlflow_run_command, project_copy
-from mlfleet import results
 from mlfleet.config import DataConfig
 from mlfleet.data import load_dataset
 
@@ -32,12 +31,23 @@ def fleet(tmp_path_factory):
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"}
     # two `mlflow run`s creating one fresh store or experiment at once race in MLflow itself; made
     # here, outside the project folder, the experiment needs its artifacts placed in the project
-    mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"]).create_experiment("fleet", artifact_location=(project / "mlruns" / "fleet").as_uri())
+    mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"]).create_experiment(
+        "fleet", artifact_location=(project / "mlruns" / "fleet").as_uri()
+    )
     commands = [
-        mlflow_run_command(project, "train_cpu", {"models": "logistic:2,naive_bayes:2,random_forest:1", **DATA}, experiment="fleet", env=env),
+        mlflow_run_command(
+            project,
+            "train_cpu",
+            {"models": "logistic:2,naive_bayes:2,random_forest:1", **DATA},
+            experiment="fleet",
+            env=env,
+        ),
         mlflow_run_command(project, "train_gpu", {"models": "mlp:2", **DATA}, experiment="fleet", env=env),
     ]
-    procs = [subprocess.Popen(cmd, cwd=project, env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for cmd, e in commands]
+    procs = [
+        subprocess.Popen(cmd, cwd=project, env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for cmd, e in commands
+    ]
     for proc in procs:
         _, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err[-3000:]
@@ -64,10 +74,20 @@ def first(fleet):
 def test_report_summary_table_and_champion(fleet, first, monkeypatch):
     project, env = fleet
     out = project / "reports" / "first"
-    table = results.read_results(str(project / TABLE))
+    table = read_results(str(project / TABLE))
     assert len(table) == 7
-    for name in ("report.html", "summary.md", "models.csv", "mismatches.csv", "analysis.json", "vote.png",
-                 "score_by_type.png", "time_vs_score.png", "score_by_strategy.png", "cpu_vs_gpu.png"):
+    for name in (
+        "report.html",
+        "summary.md",
+        "models.csv",
+        "mismatches.csv",
+        "analysis.json",
+        "vote.png",
+        "score_by_type.png",
+        "time_vs_score.png",
+        "score_by_strategy.png",
+        "cpu_vs_gpu.png",
+    ):
         assert (out / name).stat().st_size > 0, name
     facts = json.loads((out / "analysis.json").read_text())
     assert facts["n_models"] == 7 and facts["n_failed"] == 0 and facts["metric"] == "f1"
@@ -113,7 +133,7 @@ def test_an_analysis_without_a_better_model_leaves_the_champion(fleet, first):
     assert len(client.search_model_versions(f"name='{NAME}'")) == 1
 
     # the other sweep's best cannot beat the best of both: registered, aliased challenger
-    table = results.read_results(str(fleet[0] / TABLE))
+    table = read_results(str(fleet[0] / TABLE))
     other = next(s for s in table["sweep_id"].unique() if s != champion.tags["sweep_id"])
     proc = analyze(fleet, sweep=other, k="2")
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -135,13 +155,15 @@ def test_bad_input_under_mlflow_run_registers_nothing(fleet, first):
 def test_a_run_deleted_from_mlflow_shows_in_the_mismatch_report(fleet, first):
     project, _ = fleet
     client = client_of(fleet)
-    table = results.read_results(str(project / TABLE))
+    table = read_results(str(project / TABLE))
     worst = table.sort_values("f1").iloc[0]
     client.delete_run(worst.mlflow_run_id)
     proc = analyze(fleet, output="reports/after_delete")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "MLflow and Delta disagree: 1 row without a run" in proc.stderr
     mismatches = pd.read_csv(project / "reports" / "after_delete" / "mismatches.csv")
-    assert mismatches[["kind", "model_id", "run_id"]].values.tolist() == [["row without a run", worst.model_id, worst.mlflow_run_id]]
+    assert mismatches[["kind", "model_id", "run_id"]].values.tolist() == [
+        ["row without a run", worst.model_id, worst.mlflow_run_id]
+    ]
     facts = json.loads((project / "reports" / "after_delete" / "analysis.json").read_text())
     assert facts["n_models"] == 7 and facts["mismatches"] == {"row without a run": 1}

@@ -5,15 +5,20 @@ import json
 import mlflow
 import numpy as np
 import pytest
+from helpers import mlflow_run, project_copy, read_results
 
-from conftest import mlflow_run, project_copy
-from ensembles._table import read_rows
+from ensembles import ENSEMBLES
 from mlfleet.config import DataConfig
 from mlfleet.data import load_dataset, split_dataset
 
 pytestmark = pytest.mark.e2e
 
 TABLE = "lakehouse/ensemble_results"
+
+
+def read_rows(uri):
+    """The ensemble table's rows (what ``ensembles._table.read_rows`` read)."""
+    return read_results(uri, spec=ENSEMBLES)
 
 
 @pytest.fixture
@@ -47,9 +52,21 @@ def test_ensemble_of_classifiers_end_to_end(project):
     assert parent.info.status == "FINISHED" and parent.data.tags["entry_point"] == "ensemble"
     assert parent.data.params["partitions"] == "4" and parent.data.tags["partitioning"] == "stratified"
     metrics = parent.data.metrics
-    assert {"ensemble_f1", "single_f1", "member_f1_mean", "ensemble_train_wall_s", "single_train_wall_s", "train_speedup"} <= set(metrics)
-    assert parent.data.tags["verdict"].startswith(("ensemble of 4 wins on test f1", "single model wins on test f1", "a tie: f1"))
-    assert sorted(a.path for a in client.list_artifacts(parent.info.run_id)) == ["comparison.png", "ensemble_results.csv"]
+    assert {
+        "ensemble_f1",
+        "single_f1",
+        "member_f1_mean",
+        "ensemble_train_wall_s",
+        "single_train_wall_s",
+        "train_speedup",
+    } <= set(metrics)
+    assert parent.data.tags["verdict"].startswith(
+        ("ensemble of 4 wins on test f1", "single model wins on test f1", "a tie: f1")
+    )
+    assert sorted(a.path for a in client.list_artifacts(parent.info.run_id)) == [
+        "comparison.png",
+        "ensemble_results.csv",
+    ]
     png = client.download_artifacts(parent.info.run_id, "comparison.png", str(project))
     assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
@@ -87,7 +104,14 @@ def test_ensemble_of_classifiers_end_to_end(project):
 
 def test_ensemble_of_regressors_with_validation_weights(project):
     # ElasticNet members (the logistic family's regressor) keep this one quick; the forest is above.
-    params = {"task": "regression", "partitions": "4", "n_samples": "500", "n_features": "8", "weights": "validation", "model": "logistic"}
+    params = {
+        "task": "regression",
+        "partitions": "4",
+        "n_samples": "500",
+        "n_features": "8",
+        "weights": "validation",
+        "model": "logistic",
+    }
     proc = mlflow_run(project, "ensemble", params)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
@@ -110,7 +134,13 @@ def test_ensemble_of_regressors_with_validation_weights(project):
     voted = np.asarray(mlflow.pyfunc.load_model(ensemble["model_uri"]).predict(X))
     each = [np.asarray(mlflow.pyfunc.load_model(uri).predict(X)) for uri in members["model_uri"]]
     np.testing.assert_allclose(voted, np.average(each, axis=0, weights=members["weight"].to_numpy()))
-    rmse = float(np.sqrt(np.mean((np.asarray(mlflow.pyfunc.load_model(ensemble["model_uri"]).predict(split.X_test)) - split.y_test) ** 2)))
+    rmse = float(
+        np.sqrt(
+            np.mean(
+                (np.asarray(mlflow.pyfunc.load_model(ensemble["model_uri"]).predict(split.X_test)) - split.y_test) ** 2
+            )
+        )
+    )
     assert rmse == pytest.approx(ensemble["rmse"])
 
 

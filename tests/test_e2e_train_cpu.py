@@ -1,14 +1,13 @@
 """`mlflow run . -e train_cpu --env-manager local` as a user runs it, then both stores read back."""
 
-
 import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-
-from conftest import mlflow_run, project_copy
+from helpers import append_row, mlflow_run, project_copy, read_results
 from test_secrets import SECRETS, assert_no_secret_left
-from mlfleet import results
+
+from mlfleet.stores import rows
 from mlfleet.zoo import cpu_families
 
 pytestmark = pytest.mark.e2e
@@ -35,7 +34,12 @@ def only_parent(client):
 
 def test_train_cpu_end_to_end(project, mixed_csv):
     # secrets in the environment, as on a real machine: they must appear nowhere in what the sweep leaves
-    proc = mlflow_run(project, "train_cpu", {"data": mixed_csv.name, "target": "churn", "models": ONE_PER_FAMILY, "n_trials": "2"}, env=SECRETS)
+    proc = mlflow_run(
+        project,
+        "train_cpu",
+        {"data": mixed_csv.name, "target": "churn", "models": ONE_PER_FAMILY, "n_trials": "2"},
+        env=SECRETS,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "6 of 6 models succeeded" in proc.stderr
 
@@ -60,7 +64,7 @@ def test_train_cpu_end_to_end(project, mixed_csv):
         assert len(client.get_metric_history(child.info.run_id, "val_f1")) == 2
         assert child.inputs.dataset_inputs[0].dataset.name == "customers"
 
-    table = results.read_results(str(project / "lakehouse" / "model_training_results"))
+    table = read_results(str(project / "lakehouse" / "model_training_results"))
     assert len(table) == 6 and table["model_id"].is_unique
     by_run = {c.info.run_id: c for c in children}
     assert set(table["mlflow_run_id"]) == set(by_run)
@@ -73,9 +77,9 @@ def test_train_cpu_end_to_end(project, mixed_csv):
         assert len(pred) == 8 and set(np.unique(pred)) <= {0, 1}
 
     # writing a model's row again leaves one row
-    again = results.ResultRow(**{k: getattr(row, k) for k in results.schema().names})
-    assert results.append_row(str(project / "lakehouse" / "model_training_results"), again) is False
-    assert len(results.read_results(str(project / "lakehouse" / "model_training_results"))) == 6
+    again = rows.ResultRow(**{k: getattr(row, k) for k in rows.schema().names})
+    assert append_row(str(project / "lakehouse" / "model_training_results"), again) is False
+    assert len(read_results(str(project / "lakehouse" / "model_training_results"))) == 6
     assert_no_secret_left(project, proc.stdout + proc.stderr)
 
 
@@ -94,7 +98,7 @@ def test_a_failing_model_is_recorded_and_the_others_go_on(project):
     status = {int(c.data.params.get("model_id", c.data.tags["model_id"])): c for c in children_of(client, parent)}
     assert {k: v.info.status for k, v in status.items()} == {0: "FINISHED", 1: "FAILED", 2: "FINISHED"}
     assert "injected failure of model 1" in status[1].data.tags["error"]
-    table = results.read_results(str(project / "lakehouse" / "model_training_results")).set_index("model_id")
+    table = read_results(str(project / "lakehouse" / "model_training_results")).set_index("model_id")
     assert table.loc[1, "status"] == "FAILED" and "injected failure" in table.loc[1, "error"]
     assert table.loc[1, "mlflow_run_id"] == status[1].info.run_id
     assert (table.loc[[0, 2], "status"] == "FINISHED").all()

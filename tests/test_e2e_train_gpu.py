@@ -5,10 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-
-from conftest import mlflow_run, project_copy
-from mlfleet import results
-from test_train_cpu_cli import assert_nothing_written, load_entrypoint
+from helpers import assert_nothing_written, load_entrypoint, mlflow_run, project_copy, read_results
 
 pytestmark = pytest.mark.e2e
 TABLE = "lakehouse/model_training_results"
@@ -22,7 +19,8 @@ def project(tmp_path, monkeypatch):
 
 def runs_of(client, sweep_id):
     return client.search_runs(
-        [e.experiment_id for e in client.search_experiments()], f"tags.sweep_id = '{sweep_id}' and tags.`mlfleet.role` = 'model'"
+        [e.experiment_id for e in client.search_experiments()],
+        f"tags.sweep_id = '{sweep_id}' and tags.`mlfleet.role` = 'model'",
     )
 
 
@@ -30,7 +28,7 @@ def test_train_gpu_falls_back_to_cpu_and_logs_loadable_models(project):
     proc = mlflow_run(project, "train_gpu", {"models": "mlp:2", "device": "auto", "n_trials": "2", "n_samples": "400"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "no GPU in the Ray cluster: the GPU families train on CPU (device=auto)" in proc.stderr
-    table = results.read_results(str(project / TABLE))
+    table = read_results(str(project / TABLE))
     assert sorted(table["model_id"]) == [90, 91]
     assert (table["device"] == "cpu").all() and (table["entry_point"] == "train_gpu").all()
     assert set(table["model_type"]) == {"TorchMLPClassifier"}

@@ -11,25 +11,23 @@ import pandas as pd
 import pytest
 import skops.io
 from click.testing import CliRunner
+from helpers import REPO, assert_nothing_written, load_entrypoint
 from sklearn.datasets import load_diabetes, load_iris
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-from conftest import REPO
 from ensembles._compare import plot_comparison, verdict
-from ensembles._config import EnsembleConfig
+from ensembles._ensemble import run_ensemble
 from ensembles._partition import MIN_SHARD_ROWS, column_shards, make_shards, random_shards, stratified_shards
-from ensembles._rows import time_of
-from ensembles._run import run_ensemble
-from ensembles._table import EnsembleRow, append_rows, ensure_table, read_rows, schema
+from ensembles._rows import ENSEMBLES, EnsembleRow, time_of
 from ensembles._vote import build_vote, member_weights, voting_kind
-from mlfleet import tracking
-from mlfleet.config import DataConfig
+from mlfleet.config import DataConfig, EnsembleConfig
 from mlfleet.errors import MlfleetError
 from mlfleet.metrics import METRICS
-from test_train_cpu_cli import assert_nothing_written, load_entrypoint
+from mlfleet.stores import tracking
+from mlfleet.stores.tables import open_results
 
 
 def assert_partition(shards, n):
@@ -102,9 +100,18 @@ LABELS = np.array([0, 1] * 15 + [0] * 30)  # "mixed=q" rows are all class 0
     [
         ({"partitions": 0}, r"^partitions must be at least 1, but got partitions=0$"),
         ({"partitions": -3}, r"partitions must be at least 1, but got partitions=-3"),
-        ({"partitions": 7}, rf"partitions=7 is more than the training rows allow: 60 training rows make shards of 8, and each shard needs at least {MIN_SHARD_ROWS} rows; use partitions=6 or fewer"),
-        ({"partitions": 4, "task": "classification", "y": np.array([0] * 57 + [1] * 3)}, r"every shard needs every class .* but class 'yes' has 3 training rows; use partitions=3 or fewer"),
-        ({"partitions": 2, "task": "classification", "y": np.array([0] * 57 + [1] * 3), "min_class_rows": 2}, r"class 'yes' has 3 training rows; use partitions=1 or fewer"),
+        (
+            {"partitions": 7},
+            rf"partitions=7 is more than the training rows allow: 60 training rows make shards of 8, and each shard needs at least {MIN_SHARD_ROWS} rows; use partitions=6 or fewer",
+        ),
+        (
+            {"partitions": 4, "task": "classification", "y": np.array([0] * 57 + [1] * 3)},
+            r"every shard needs every class .* but class 'yes' has 3 training rows; use partitions=3 or fewer",
+        ),
+        (
+            {"partitions": 2, "task": "classification", "y": np.array([0] * 57 + [1] * 3), "min_class_rows": 2},
+            r"class 'yes' has 3 training rows; use partitions=1 or fewer",
+        ),
         ({"partition_by": "city"}, r"unknown partition_by column 'city'; the feature columns are: x, region, mixed"),
         ({"partition_by": "region"}, r"partition_by='region' makes a shard too small: region='c' has 5 training rows"),
         ({"partition_by": "mixed", "task": "classification"}, r"shard mixed='q' with 0 training rows of class 'yes'"),
@@ -125,13 +132,20 @@ def iris_members():
     X, y = load_iris(return_X_y=True, as_frame=True)
     order = np.random.default_rng(0).permutation(len(y))
     shards = stratified_shards(y.to_numpy()[order], 3, seed=0)
-    return X, y, [make_pipeline(StandardScaler(), LogisticRegression(C=c)).fit(X.iloc[order[s]], y.iloc[order[s]]) for c, s in zip((0.01, 0.1, 1.0), shards)]
+    return (
+        X,
+        y,
+        [
+            make_pipeline(StandardScaler(), LogisticRegression(C=c)).fit(X.iloc[order[s]], y.iloc[order[s]])
+            for c, s in zip((0.01, 0.1, 1.0), shards)
+        ],
+    )
 
 
 def test_soft_vote_is_the_weighted_mean_of_the_members_probabilities(iris_members):
-    X, _, members = iris_members
+    X, y, members = iris_members
     weights = (0.2, 0.3, 0.5)
-    vote = build_vote([(f"m{i}", m) for i, m in enumerate(members)], "classification", n_classes=3, weights=weights)
+    vote = build_vote([(f"m{i}", m) for i, m in enumerate(members)], "classification", X, y, weights=weights)
     assert vote.voting == "soft" and list(vote.classes_) == [0, 1, 2]
     mean = np.average([m.predict_proba(X) for m in members], axis=0, weights=weights)
     np.testing.assert_allclose(vote.predict_proba(X), mean)
@@ -144,7 +158,7 @@ def test_hard_vote_counts_weighted_labels_when_a_member_has_no_probabilities(iri
     pipelines = [*members, no_proba]
     assert voting_kind("classification", pipelines) == "hard"
     weights = (0.1, 0.2, 0.3, 0.4)
-    vote = build_vote([(f"m{i}", m) for i, m in enumerate(pipelines)], "classification", n_classes=3, weights=weights)
+    vote = build_vote([(f"m{i}", m) for i, m in enumerate(pipelines)], "classification", X, y, weights=weights)
     labels = np.stack([m.predict(X) for m in pipelines], axis=1)
     expected = [np.argmax(np.bincount(row, weights=weights, minlength=3)) for row in labels]
     np.testing.assert_array_equal(vote.predict(X), expected)
@@ -154,7 +168,7 @@ def test_regression_vote_is_the_weighted_mean_and_saves_with_sklearn_types_only(
     X, y = load_diabetes(return_X_y=True, as_frame=True)
     members = [LinearRegression().fit(X.iloc[i::3], y.iloc[i::3]) for i in range(3)]
     weights = member_weights("validation", [50.0, 60.0, 75.0], METRICS["rmse"])
-    vote = build_vote([(f"m{i}", m) for i, m in enumerate(members)], "regression", weights=weights)
+    vote = build_vote([(f"m{i}", m) for i, m in enumerate(members)], "regression", X, y, weights=weights)
     np.testing.assert_allclose(vote.predict(X), np.average([m.predict(X) for m in members], axis=0, weights=weights))
     trusted = tracking.trusted_types(vote)  # refuses anything outside scikit-learn, numpy, scipy
     assert all(t.startswith(("sklearn.", "numpy.", "builtins.")) for t in trusted)
@@ -163,10 +177,11 @@ def test_regression_vote_is_the_weighted_mean_and_saves_with_sklearn_types_only(
 
 
 def test_a_vote_needs_members_and_one_weight_each(iris_members):
+    X, y, members = iris_members
     with pytest.raises(MlfleetError, match="at least one member"):
-        build_vote([], "classification", n_classes=3)
+        build_vote([], "classification", X, y)
     with pytest.raises(MlfleetError, match="got 2 weights for 3 members"):
-        build_vote([(f"m{i}", m) for i, m in enumerate(iris_members[2])], "classification", n_classes=3, weights=(0.5, 0.5))
+        build_vote([(f"m{i}", m) for i, m in enumerate(members)], "classification", X, y, weights=(0.5, 0.5))
 
 
 @pytest.mark.parametrize(
@@ -190,9 +205,19 @@ def test_member_weights(mode, scores, metric, expected):
 @pytest.mark.parametrize(
     ("metric", "ensemble", "single", "start"),
     [
-        ("f1", 0.90, 0.80, "ensemble of 4 wins on test f1: 0.9000 (ensemble) vs 0.8000 (single model), a difference of +0.1000 (12.5%)"),
+        (
+            "f1",
+            0.90,
+            0.80,
+            "ensemble of 4 wins on test f1: 0.9000 (ensemble) vs 0.8000 (single model), a difference of +0.1000 (12.5%)",
+        ),
         ("f1", 0.80, 0.90, "single model wins on test f1"),
-        ("rmse", 10.0, 12.5, "ensemble of 4 wins on test rmse: 10.0000 (ensemble) vs 12.5000 (single model), a difference of -2.5000 (20.0%)"),
+        (
+            "rmse",
+            10.0,
+            12.5,
+            "ensemble of 4 wins on test rmse: 10.0000 (ensemble) vs 12.5000 (single model), a difference of -2.5000 (20.0%)",
+        ),
         ("rmse", 0.3, 0.3, "a tie: rmse 0.3000"),
         ("f1", None, 0.9, "no verdict: the ensemble has no f1 score"),
     ],
@@ -201,11 +226,20 @@ def test_verdict_names_the_winner_and_the_margin(metric, ensemble, single, start
     line = verdict(METRICS[metric], ensemble, single, n_members=4, ensemble_wall_s=2.0, single_wall_s=6.0)
     assert line.startswith(start) and "\n" not in line
     if ensemble is not None:
-        assert line.endswith("training took 2.0 s for 4 members in parallel vs 6.0 s for the single model (the ensemble 3.0x faster)")
+        assert line.endswith(
+            "training took 2.0 s for 4 members in parallel vs 6.0 s for the single model (the ensemble 3.0x faster)"
+        )
 
 
 def test_plot_is_a_png(tmp_path):
-    path = plot_comparison(tmp_path / "c.png", METRICS["f1"], member_scores=[0.8, None, 0.85], ensemble_score=0.9, single_score=0.88, title="t")
+    path = plot_comparison(
+        tmp_path / "c.png",
+        METRICS["f1"],
+        member_scores=[0.8, None, 0.85],
+        ensemble_score=0.9,
+        single_score=0.88,
+        title="t",
+    )
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -214,27 +248,55 @@ def test_plot_is_a_png(tmp_path):
 
 def make_row(kind="member", member=0, **changes) -> EnsembleRow:
     now = time_of(None)
-    values = {name: None for name in schema().names}
+    values = {name: None for name in ENSEMBLES.schema().names}
     values.update(
-        ensemble_id="e1", kind=kind, member=member, family="random_forest", model_type="RandomForestClassifier", task="classification",
-        partitioning="stratified", shard="stratified 1/2", shard_rows=10, class_counts_json='{"0": 5, "1": 5}', voting="",
-        params_json="{}", primary_metric="f1", n_trials=0, cpus=1.0, status="FINISHED", error="", mlflow_run_id="r",
-        parent_run_id="p", model_uri="models:/m", experiment_id="1", dataset="synthetic", dataset_digest="d",
-        started_at=now, finished_at=now, node="n", entry_point="ensemble", score=0.9,
+        ensemble_id="e1",
+        kind=kind,
+        member=member,
+        family="random_forest",
+        model_type="RandomForestClassifier",
+        task="classification",
+        partitioning="stratified",
+        shard="stratified 1/2",
+        shard_rows=10,
+        class_counts_json='{"0": 5, "1": 5}',
+        voting="",
+        params_json="{}",
+        primary_metric="f1",
+        n_trials=0,
+        cpus=1.0,
+        status="FINISHED",
+        error="",
+        mlflow_run_id="r",
+        parent_run_id="p",
+        model_uri="models:/m",
+        experiment_id="1",
+        dataset="synthetic",
+        dataset_digest="d",
+        started_at=now,
+        finished_at=now,
+        node="n",
+        entry_point="ensemble",
+        score=0.9,
     )
     return replace(EnsembleRow(**values), **changes)
 
 
 def test_rows_are_written_once_per_key(tmp_path):
-    uri = str(tmp_path / "ensemble_results")
-    ensure_table(uri)
-    rows = [make_row("member", 0), make_row("member", 1), make_row("single", -1), make_row("ensemble", -1, voting="soft", n_members=2)]
-    assert append_rows(uri, rows) == 4
-    assert append_rows(uri, rows) == 0
-    assert append_rows(uri, [*rows, make_row("member", 0, ensemble_id="e2")]) == 1
-    frame = read_rows(uri)
-    assert list(frame.columns) == schema().names and len(frame) == 5
-    assert sorted(read_rows(uri, "e1")["kind"]) == ["ensemble", "member", "member", "single"]
+    table = open_results(str(tmp_path / "ensemble_results"), ENSEMBLES)
+    table.ensure()
+    rows = [
+        make_row("member", 0),
+        make_row("member", 1),
+        make_row("single", -1),
+        make_row("ensemble", -1, voting="soft", n_members=2),
+    ]
+    assert table.append_new(rows) == 4
+    assert table.append_new(rows) == 0
+    assert table.append_new([*rows, make_row("member", 0, ensemble_id="e2")]) == 1
+    frame = table.read()
+    assert list(frame.columns) == ENSEMBLES.schema().names and len(frame) == 5
+    assert sorted(table.read(ensemble_id="e1")["kind"]) == ["ensemble", "member", "member", "single"]
 
 
 # --- the command's bad inputs -------------------------------------------------------------
@@ -246,7 +308,9 @@ def files(tmp_path):
     frame = pd.DataFrame({"x": rng.normal(size=120), "region": ["north"] * 60 + ["south"] * 55 + ["west"] * 5})
     frame["label"] = np.where(frame["x"] > 0, "yes", "no")
     frame.to_csv(tmp_path / "regions.csv", index=False)
-    pd.DataFrame({"x": range(200), "label": ["rare"] * 10 + ["common"] * 190}).to_csv(tmp_path / "imbalanced.csv", index=False)
+    pd.DataFrame({"x": range(200), "label": ["rare"] * 10 + ["common"] * 190}).to_csv(
+        tmp_path / "imbalanced.csv", index=False
+    )
     (tmp_path / "taken").write_text("a file where the table should go")
     return tmp_path
 
@@ -256,10 +320,19 @@ def files(tmp_path):
     [
         (["--partitions", "0"], "partitions must be at least 1, but got partitions=0"),
         (["--partitions", "-2"], "partitions must be at least 1, but got partitions=-2"),
-        (["--partitions", "100"], "partitions=100 is more than the training rows allow: 180 training rows make shards of 1"),
-        (["--data", "imbalanced.csv", "--partitions", "8"], "partitions=8 is more than the training rows allow: every shard needs every class (1 row(s) each at least), but class 'rare' has 6 training rows; use partitions=6 or fewer"),
+        (
+            ["--partitions", "100"],
+            "partitions=100 is more than the training rows allow: 180 training rows make shards of 1",
+        ),
+        (
+            ["--data", "imbalanced.csv", "--partitions", "8"],
+            "partitions=8 is more than the training rows allow: every shard needs every class (1 row(s) each at least), but class 'rare' has 6 training rows; use partitions=6 or fewer",
+        ),
         (["--partition_by", "city"], "unknown partition_by column 'city'; the feature columns are: f00, f01"),
-        (["--data", "regions.csv", "--target", "label", "--partition_by", "region"], "partition_by='region' makes a shard too small: region='west' has"),
+        (
+            ["--data", "regions.csv", "--target", "label", "--partition_by", "region"],
+            "partition_by='region' makes a shard too small: region='west' has",
+        ),
         (["--model", "forest"], "unknown model family 'forest'; use model= one of logistic, svm, random_forest"),
         (["--model", "mlp"], "unknown model family 'mlp' (a GPU family; ensemble members are CPU families)"),
         (["--n_trials", "-1"], "-1 is not in the range x>=0"),
@@ -282,14 +355,19 @@ def test_results_that_is_another_delta_table_is_refused_before_anything_is_made(
 
     write_deltalake(str(tmp_path / "other"), pd.DataFrame({"x": [1]}))
     result = CliRunner().invoke(load_entrypoint("ensemble"), ["--results", "other", "--n_samples", "200"])
-    assert result.exit_code == 2 and "results=other is a Delta table without the columns ensemble_id, kind" in result.stderr
+    assert (
+        result.exit_code == 2
+        and "results=other is a Delta table without the columns ensemble_id, kind" in result.stderr
+    )
     assert_nothing_written(tmp_path)
 
 
 def test_ray_address_that_does_not_answer(tmp_path):
     proc = subprocess.run(
         [sys.executable, str(REPO / "entrypoints" / "ensemble.py"), "--address", "127.0.0.1:9", "--n_samples", "200"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("error: Ray address 127.0.0.1:9 does not answer")
@@ -311,7 +389,9 @@ def test_help_lists_every_mlproject_parameter():
 
 def test_partition_by_with_tuning_and_registration(ray_local, tmp_path):
     rng = np.random.default_rng(1)
-    frame = pd.DataFrame({"x": rng.normal(size=240), "z": rng.normal(size=240), "region": rng.choice(["north", "south"], 240)})
+    frame = pd.DataFrame(
+        {"x": rng.normal(size=240), "z": rng.normal(size=240), "region": rng.choice(["north", "south"], 240)}
+    )
     frame["label"] = np.where(frame["x"] + 0.5 * rng.normal(size=240) > 0, "yes", "no")
     frame.to_csv(tmp_path / "regions.csv", index=False)
     config = EnsembleConfig(
@@ -341,4 +421,4 @@ def test_partition_by_with_tuning_and_registration(ray_local, tmp_path):
     parent = client.get_run(report.parent_run_id)
     assert parent.info.status == "FINISHED" and parent.data.tags["mlfleet.role"] == "ensemble"
     assert parent.data.params["n_members"] == "2" and parent.data.tags["partitioning"] == "by_column"
-    assert len(read_rows(report.results)) == 4
+    assert len(open_results(report.results, ENSEMBLES).read()) == 4

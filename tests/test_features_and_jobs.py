@@ -5,8 +5,8 @@ from sklearn.pipeline import make_pipeline
 from mlfleet.config import DataConfig
 from mlfleet.data import STRATEGIES, build_preprocessor, build_selector, load_dataset
 from mlfleet.errors import MlfleetError
-from mlfleet.jobs import expand_jobs, longest_first
 from mlfleet.metrics import METRICS, resolve_metric, score_all
+from mlfleet.training.jobs import expand_jobs, longest_first
 
 
 @pytest.mark.parametrize("task", ["classification", "regression"])
@@ -54,7 +54,11 @@ def test_longest_expected_first():
 @pytest.mark.parametrize(
     ("name", "task", "message"),
     [
-        ("rmse", "classification", r"metric 'rmse' does not fit a classification task; use one of accuracy, f1, roc_auc, log_loss"),
+        (
+            "rmse",
+            "classification",
+            r"metric 'rmse' does not fit a classification task; use one of accuracy, f1, roc_auc, log_loss",
+        ),
         ("accuracy", "regression", r"metric 'accuracy' does not fit a regression task; use one of rmse, mae, r2"),
         ("auc", "classification", r"metric 'auc' does not fit"),
     ],

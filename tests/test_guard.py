@@ -3,8 +3,13 @@
 import pytest
 
 from mlfleet.errors import MlfleetError
-from mlfleet.fleet import Cluster
-from mlfleet.guard import SHARED_ENV, check_shared_stores, is_local_tracking
+from mlfleet.execution.cluster import Cluster
+from mlfleet.execution.guard import SHARED_ENV, check_shared_stores, is_local_tracking
+from mlfleet.stores.tables import open_results
+
+
+def tables(*locations: str) -> tuple:
+    return tuple(open_results(location) for location in locations)
 
 
 def cluster(nodes: int, address: str = "head:6379") -> Cluster:
@@ -30,15 +35,23 @@ def test_which_tracking_stores_are_local(uri, local):
 @pytest.mark.parametrize(
     ("tracking", "results", "message"),
     [
-        ("sqlite:////tmp/mlflow.db", (), "MLflow tracks to sqlite:////tmp/mlflow.db on this machine.*MLFLOW_TRACKING_URI to a tracking server"),
-        ("http://mlflow:5000", ("/data/lakehouse/t",), r"results=/data/lakehouse/t is a folder on this machine.*s3://, abfss://, gs://"),
+        (
+            "sqlite:////tmp/mlflow.db",
+            (),
+            "MLflow tracks to sqlite:////tmp/mlflow.db on this machine.*MLFLOW_TRACKING_URI to a tracking server",
+        ),
+        (
+            "http://mlflow:5000",
+            ("/data/lakehouse/t",),
+            r"results=/data/lakehouse/t is a folder on this machine.*s3://, abfss://, gs://",
+        ),
         ("http://mlflow:5000", ("file:///data/t",), "results=file:///data/t"),
     ],
 )
 def test_local_stores_on_several_nodes_are_refused(tracking, results, message, monkeypatch):
     monkeypatch.delenv(SHARED_ENV, raising=False)
     with pytest.raises(MlfleetError, match=message) as caught:
-        check_shared_stores(cluster(3), tracking_uri=tracking, results=results)
+        check_shared_stores(cluster(3), tracking_uri=tracking, tables=tables(*results))
     assert "\n" not in str(caught.value) and f"{SHARED_ENV}=1" in str(caught.value)
 
 
@@ -52,13 +65,13 @@ def test_local_stores_on_several_nodes_are_refused(tracking, results, message, m
 )
 def test_shared_or_single_node_stores_pass(nodes, tracking, results, monkeypatch):
     monkeypatch.delenv(SHARED_ENV, raising=False)
-    check_shared_stores(cluster(nodes), tracking_uri=tracking, results=results)
+    check_shared_stores(cluster(nodes), tracking_uri=tracking, tables=tables(*results))
 
 
 @pytest.mark.parametrize("value", ["1", "true", "YES"])
 def test_shared_storage_declared_lets_local_paths_through(value, monkeypatch):
     monkeypatch.setenv(SHARED_ENV, value)
-    check_shared_stores(cluster(4), tracking_uri="sqlite:////nfs/mlflow.db", results=("/nfs/lakehouse/t",))
+    check_shared_stores(cluster(4), tracking_uri="sqlite:////nfs/mlflow.db", tables=tables("/nfs/lakehouse/t"))
 
 
 def test_shared_storage_other_values_do_not(monkeypatch):
@@ -69,6 +82,9 @@ def test_shared_storage_other_values_do_not(monkeypatch):
 
 def test_ray_client_runs_the_tasks_elsewhere_even_on_one_node(monkeypatch):
     monkeypatch.delenv(SHARED_ENV, raising=False)
-    with pytest.raises(MlfleetError, match=r"^the Ray cluster at ray://head:10001 runs the tasks on its own machines \(Ray Client\) but MLflow"):
+    with pytest.raises(
+        MlfleetError,
+        match=r"^the Ray cluster at ray://head:10001 runs the tasks on its own machines \(Ray Client\) but MLflow",
+    ):
         check_shared_stores(cluster(1, "ray://head:10001"), tracking_uri="sqlite:////tmp/mlflow.db")
-    check_shared_stores(cluster(1, "ray://head:10001"), tracking_uri="http://mlflow:5000", results=("s3://b/t",))
+    check_shared_stores(cluster(1, "ray://head:10001"), tracking_uri="http://mlflow:5000", tables=tables("s3://b/t"))

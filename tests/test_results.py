@@ -1,38 +1,72 @@
 """The Delta side against real tables in tmp_path."""
 
 import multiprocessing
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import datetime, timezone
 
 import pandas as pd
 import pytest
 from deltalake import DeltaTable
+from helpers import append_row, read_results
 
-from mlfleet import results
 from mlfleet.errors import MlfleetError
-from mlfleet.results import ResultRow
+from mlfleet.stores import rows
+from mlfleet.stores.rows import RESULTS, ResultRow
+from mlfleet.stores.tables import open_results
+
+
+def ensure_table(uri: str) -> list[str]:
+    return open_results(uri).ensure()
 
 
 def make_row(model_id=0, sweep_id="s1", **changes) -> ResultRow:
     now = datetime.now(timezone.utc)
     row = ResultRow(
-        sweep_id=sweep_id, model_id=model_id, model_type="SVC", family="svm", device="cpu", feature_strategy="all",
-        n_features=4, task="classification", params_json='{"C": 1.0}', primary_metric="f1", score=0.9,
-        accuracy=0.91, f1=0.9, roc_auc=0.95, log_loss=0.3, rmse=None, mae=None, r2=None, n_trials=3,
-        tuning_s=1.0, train_s=0.1, cpus=1.0, gpus=0.0, status="FINISHED", error="", mlflow_run_id="r",
-        model_uri="models:/m", experiment_id="1", dataset="synthetic", dataset_digest="d", started_at=now,
-        finished_at=now, node="n", entry_point="train_cpu",
+        sweep_id=sweep_id,
+        model_id=model_id,
+        model_type="SVC",
+        family="svm",
+        device="cpu",
+        feature_strategy="all",
+        n_features=4,
+        task="classification",
+        params_json='{"C": 1.0}',
+        primary_metric="f1",
+        score=0.9,
+        accuracy=0.91,
+        f1=0.9,
+        roc_auc=0.95,
+        log_loss=0.3,
+        rmse=None,
+        mae=None,
+        r2=None,
+        n_trials=3,
+        tuning_s=1.0,
+        train_s=0.1,
+        cpus=1.0,
+        gpus=0.0,
+        status="FINISHED",
+        error="",
+        mlflow_run_id="r",
+        model_uri="models:/m",
+        experiment_id="1",
+        dataset="synthetic",
+        dataset_digest="d",
+        started_at=now,
+        finished_at=now,
+        node="n",
+        entry_point="train_cpu",
     )
     return replace(row, **changes)
 
 
 def test_rows_round_trip_through_the_table(tmp_path):
     uri = str(tmp_path / "results")
-    results.ensure_table(uri)
-    assert results.append_row(uri, make_row(1))
-    assert results.append_row(uri, make_row(2, status="FAILED", error="ValueError: boom", score=None))
-    frame = results.read_results(uri).sort_values("model_id")
-    assert list(frame.columns) == results.schema().names
+    ensure_table(uri)
+    assert append_row(uri, make_row(1))
+    assert append_row(uri, make_row(2, status="FAILED", error="ValueError: boom", score=None))
+    frame = read_results(uri).sort_values("model_id")
+    assert list(frame.columns) == rows.schema().names
     assert frame["model_id"].tolist() == [1, 2]
     assert frame["status"].tolist() == ["FINISHED", "FAILED"]
     assert frame["score"].isna().tolist() == [False, True]
@@ -40,36 +74,36 @@ def test_rows_round_trip_through_the_table(tmp_path):
 
 def test_writing_the_same_key_twice_leaves_one_row(tmp_path):
     uri = str(tmp_path / "results")
-    results.ensure_table(uri)
-    assert results.append_row(uri, make_row(5)) is True
-    assert results.append_row(uri, make_row(5)) is False
-    assert results.append_row(uri, make_row(5, sweep_id="s2")) is True
-    assert len(results.read_results(uri)) == 2
-    assert len(results.read_results(uri, sweep_id="s1")) == 1
+    ensure_table(uri)
+    assert append_row(uri, make_row(5)) is True
+    assert append_row(uri, make_row(5)) is False
+    assert append_row(uri, make_row(5, sweep_id="s2")) is True
+    assert len(read_results(uri)) == 2
+    assert len(read_results(uri, sweep_id="s1")) == 1
 
 
 def test_ensure_table_is_idempotent_and_checks_columns(tmp_path):
     uri = str(tmp_path / "results")
-    results.ensure_table(uri)
-    results.ensure_table(uri)
+    ensure_table(uri)
+    ensure_table(uri)
     assert DeltaTable(uri).version() == 0
     other = tmp_path / "other"
-    from deltalake import write_deltalake
     import pandas as pd
+    from deltalake import write_deltalake
 
     write_deltalake(str(other), pd.DataFrame({"x": [1]}))
     with pytest.raises(MlfleetError, match=r"Delta table without the columns sweep_id, model_id"):
-        results.ensure_table(str(other))
+        ensure_table(str(other))
 
 
 def _append_many(uri: str, worker: int, count: int) -> None:
     for i in range(count):
-        results.append_row(uri, make_row(worker * 1000 + i))
+        append_row(uri, make_row(worker * 1000 + i))
 
 
 def test_concurrent_writers_lose_no_row(tmp_path):
     uri = str(tmp_path / "results")
-    results.ensure_table(uri)
+    ensure_table(uri)
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_append_many, args=(uri, w, 10)) for w in range(4)]
     for p in procs:
@@ -77,7 +111,7 @@ def test_concurrent_writers_lose_no_row(tmp_path):
     for p in procs:
         p.join(120)
         assert p.exitcode == 0
-    frame = results.read_results(uri)
+    frame = read_results(uri)
     assert len(frame) == 40 and frame["model_id"].is_unique
     assert DeltaTable(uri).version() == 40
 
@@ -86,30 +120,37 @@ def test_concurrent_writers_lose_no_row(tmp_path):
     ("make", "message"),
     [
         (lambda p: (p / "file.txt").write_text("x") and p / "file.txt", r"is a file, not a table folder"),
-        (lambda p: (p / "file.txt").write_text("x") and p / "file.txt" / "table", r"cannot be written .*choose a location you can write to"),
-        (lambda p: (p / "busy").mkdir() or (p / "busy" / "notes.md").write_text("x") and p / "busy", r"holds other files but no Delta table"),
+        (
+            lambda p: (p / "file.txt").write_text("x") and p / "file.txt" / "table",
+            r"cannot be written .*choose a location you can write to",
+        ),
+        (
+            lambda p: (p / "busy").mkdir() or (p / "busy" / "notes.md").write_text("x") and p / "busy",
+            r"holds other files but no Delta table",
+        ),
     ],
 )
 def test_unwritable_results_locations(tmp_path, make, message):
     with pytest.raises(MlfleetError, match=message):
-        results.check_writable(str(make(tmp_path)))
+        open_results(str(make(tmp_path))).check_writable()
 
 
 def test_new_and_existing_locations_are_writable(tmp_path):
-    results.check_writable(str(tmp_path / "a" / "b" / "table"))
+    open_results(str(tmp_path / "a" / "b" / "table")).check_writable()
     assert not (tmp_path / "a").exists()  # the check writes nothing that stays
-    results.ensure_table(str(tmp_path / "t"))
-    results.check_writable(str(tmp_path / "t"))
+    ensure_table(str(tmp_path / "t"))
+    open_results(str(tmp_path / "t")).check_writable()
 
 
 def old_table(uri: str, without: str = "entry_point") -> None:
     """A results table as an earlier mlfleet wrote it: one column fewer, one row."""
-    import pyarrow as pa
     from dataclasses import asdict
+
+    import pyarrow as pa
     from deltalake import write_deltalake
 
-    old = pa.schema([f for f in results.schema() if f.name != without])
-    DeltaTable.create(uri, old, name=results.TABLE_NAME)
+    old = pa.schema([f for f in rows.schema() if f.name != without])
+    DeltaTable.create(uri, old, name=RESULTS.name)
     row = asdict(make_row(0, sweep_id="old"))
     row.pop(without)
     write_deltalake(uri, pa.Table.from_pylist([row], schema=old), mode="append")
@@ -120,15 +161,17 @@ def test_a_table_of_an_earlier_schema_is_evolved_not_rewritten(tmp_path):
     old_table(uri)
     files_before = set(DeltaTable(uri).file_uris())
 
-    assert results.ensure_table(uri) == ["entry_point"]
-    assert results.ensure_table(uri) == []  # once
-    assert results.append_row(uri, make_row(1, sweep_id="new"))
+    assert ensure_table(uri) == ["entry_point"]
+    assert ensure_table(uri) == []  # once
+    assert append_row(uri, make_row(1, sweep_id="new"))
 
     table = DeltaTable(uri)
     assert [h["operation"] for h in reversed(table.history())] == ["CREATE TABLE", "WRITE", "ADD COLUMN", "WRITE"]
     assert files_before <= set(table.file_uris())  # the old rows' file is still the table's
-    frame = results.read_results(uri).set_index("sweep_id")
-    assert len(frame) == 2 and pd.isna(frame.loc["old", "entry_point"]) and frame.loc["new", "entry_point"] == "train_cpu"
+    frame = read_results(uri).set_index("sweep_id")
+    assert (
+        len(frame) == 2 and pd.isna(frame.loc["old", "entry_point"]) and frame.loc["new", "entry_point"] == "train_cpu"
+    )
     assert frame.loc["old", "score"] == pytest.approx(0.9)
 
 
@@ -137,10 +180,10 @@ def test_rows_append_to_a_table_with_a_column_this_version_does_not_know(tmp_pat
     from deltalake import Field
 
     uri = str(tmp_path / "results")
-    results.ensure_table(uri)
+    ensure_table(uri)
     DeltaTable(uri).alter.add_columns([Field.from_arrow(pa.field("added_later", pa.string()))])
-    assert results.append_row(uri, make_row(1))
-    frame = results.read_results(uri)
+    assert append_row(uri, make_row(1))
+    frame = read_results(uri)
     assert len(frame) == 1 and frame["added_later"].isna().all()
 
 
@@ -148,14 +191,16 @@ def test_a_column_of_another_type_is_refused(tmp_path):
     import pyarrow as pa
 
     uri = str(tmp_path / "results")
-    fields = [pa.field("score", pa.string()) if f.name == "score" else f for f in results.schema()]
-    DeltaTable.create(uri, pa.schema(fields), name=results.TABLE_NAME)
-    with pytest.raises(MlfleetError, match=r"columns score \(string where mlfleet writes double\) differ; use another location"):
-        results.ensure_table(uri)
+    fields = [pa.field("score", pa.string()) if f.name == "score" else f for f in rows.schema()]
+    DeltaTable.create(uri, pa.schema(fields), name=RESULTS.name)
+    with pytest.raises(
+        MlfleetError, match=r"columns score \(string where mlfleet writes double\) differ; use another location"
+    ):
+        ensure_table(uri)
 
 
 def _evolve(uri: str) -> list[str]:
-    return results.ensure_table(uri)
+    return ensure_table(uri)
 
 
 def test_sweeps_evolving_the_table_at_once_add_the_column_once(tmp_path):
@@ -171,39 +216,39 @@ def test_sweeps_evolving_the_table_at_once_add_the_column_once(tmp_path):
 
 def test_a_later_generation_replaces_the_row_and_an_earlier_one_is_skipped(tmp_path):
     uri = str(tmp_path / "results")
-    results.ensure_table(uri)
-    assert results.append_row(uri, make_row(3, status="FAILED", error="RuntimeError: boom", score=None))
-    assert results.append_row(uri, make_row(3, score=0.7), attempt=2)  # resumed: trained again
-    assert not results.append_row(uri, make_row(3, score=0.1), attempt=2)  # a retried write of it
-    assert not results.append_row(uri, make_row(3, score=0.2))  # a stale first generation
-    frame = results.read_results(uri)
+    ensure_table(uri)
+    assert append_row(uri, make_row(3, status="FAILED", error="RuntimeError: boom", score=None))
+    assert append_row(uri, make_row(3, score=0.7), attempt=2)  # resumed: trained again
+    assert not append_row(uri, make_row(3, score=0.1), attempt=2)  # a retried write of it
+    assert not append_row(uri, make_row(3, score=0.2))  # a stale first generation
+    frame = read_results(uri)
     assert len(frame) == 1 and frame["status"][0] == "FINISHED" and frame["score"][0] == pytest.approx(0.7)
     assert [h["operation"] for h in reversed(DeltaTable(uri).history())] == ["CREATE TABLE", "WRITE", "MERGE"]
 
 
 def test_rows_read_back_as_result_rows(tmp_path):
     uri = str(tmp_path / "results")
-    results.ensure_table(uri)
+    ensure_table(uri)
     row = make_row(4, rmse=None, n_features=None)
-    results.append_row(uri, row)
-    assert results.row_from_record(results.read_results(uri).to_dict("records")[0]) == row
+    append_row(uri, row)
+    assert rows.row_from_record(read_results(uri).to_dict("records")[0]) == row
 
 
 def _append_same_key(uri: str, barrier) -> bool:
     barrier.wait()
-    return results.append_row(uri, make_row(7, sweep_id="race"))
+    return append_row(uri, make_row(7, sweep_id="race"))
 
 
 def test_writers_racing_with_one_key_leave_one_row(tmp_path):
     uri = str(tmp_path / "results")
-    results.ensure_table(uri)
+    ensure_table(uri)
     ctx = multiprocessing.get_context("spawn")
     with ctx.Manager() as manager:
         barrier = manager.Barrier(4)
         with ctx.Pool(4) as pool:
             wrote = pool.starmap(_append_same_key, [(uri, barrier)] * 4)
     assert sorted(wrote) == [False, False, False, True]
-    assert len(results.read_results(uri)) == 1 and DeltaTable(uri).version() == 1
+    assert len(read_results(uri)) == 1 and DeltaTable(uri).version() == 1
 
 
 def test_a_writer_with_a_stale_view_does_not_duplicate_a_key(tmp_path):
@@ -213,12 +258,12 @@ def test_a_writer_with_a_stale_view_does_not_duplicate_a_key(tmp_path):
     from deltalake.exceptions import CommitFailedError
 
     uri = str(tmp_path / "results")
-    results.ensure_table(uri)
+    ensure_table(uri)
     stale = DeltaTable(uri)
-    assert results.append_row(uri, make_row(8))
+    assert append_row(uri, make_row(8))
     with pytest.raises(CommitFailedError):
         write_deltalake(
-            stale, pa.Table.from_pylist([results.asdict(make_row(8))], schema=results.schema()), mode="append",
-            commit_properties=CommitProperties(app_transactions=[Transaction(app_id=results.transaction_id("s1", 8), version=1)]),
+            stale, pa.Table.from_pylist([asdict(make_row(8))], schema=rows.schema()), mode="append",
+            commit_properties=CommitProperties(app_transactions=[Transaction(app_id=rows.transaction_id("s1", 8), version=1)]),
         )  # fmt: skip
-    assert len(results.read_results(uri)) == 1
+    assert len(read_results(uri)) == 1

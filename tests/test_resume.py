@@ -10,20 +10,27 @@ import json
 import mlflow
 import pytest
 from deltalake import DeltaTable
+from helpers import assert_sweep_complete, read_results
 
-from conftest import assert_sweep_complete
-from mlfleet import results, tracking
-from mlfleet.analysis import join_stores
-from mlfleet.analyze._readback import model_runs, read_rows
+from mlfleet.commands.analyze.readback import model_runs, read_rows
+from mlfleet.commands.analyze.report import join_stores
+from mlfleet.commands.sweep import run_sweep
 from mlfleet.config import DataConfig, FleetConfig
 from mlfleet.errors import MlfleetError
-from mlfleet.sweep import run_sweep
+from mlfleet.stores import tracking
+from mlfleet.stores.tables import open_results
 
 MODELS = (("logistic", 2), ("naive_bayes", 2))
 
 
 def config(tmp_path, **overrides) -> FleetConfig:
-    values = {"data": DataConfig(n_samples=300), "models": MODELS, "n_trials": 2, "results": str(tmp_path / "results"), "experiment": "resume"}
+    values = {
+        "data": DataConfig(n_samples=300),
+        "models": MODELS,
+        "n_trials": 2,
+        "results": str(tmp_path / "results"),
+        "experiment": "resume",
+    }
     values.update(overrides)
     return FleetConfig(**values)
 
@@ -43,10 +50,13 @@ def test_resume_rebuilds_a_missing_row_and_retrains_a_stale_run(ray_local, tmp_p
     resumed = run_sweep(config(tmp_path, resume=first.sweep_id), stream=out)
 
     assert resumed.exit_code == 0 and resumed.sweep_id == first.sweep_id
-    assert f"resuming sweep {first.sweep_id}: 3 of 4 models complete (1 row(s) rebuilt from finished runs), 1 stale run(s) marked FAILED, 1 to train" in out.getvalue()
+    assert (
+        f"resuming sweep {first.sweep_id}: 3 of 4 models complete (1 row(s) rebuilt from finished runs), 1 stale run(s) marked FAILED, 1 to train"
+        in out.getvalue()
+    )
     counts = assert_sweep_complete(client, table, first.sweep_id, [0, 1, 2, 3])
     assert counts["runs"] == 5  # model 2's stale run stays, FAILED
-    rows = {int(r["model_id"]): r for r in results.read_results(table).to_dict("records")}
+    rows = {int(r["model_id"]): r for r in read_results(table).to_dict("records")}
     rebuilt = rows[1]
     assert rebuilt["mlflow_run_id"] == before[1].mlflow_run_id and rebuilt["model_uri"] == before[1].model_uri
     assert rebuilt["score"] == pytest.approx(before[1].score) and json.loads(rebuilt["params_json"]) == before[1].params
@@ -74,9 +84,12 @@ def test_resuming_a_complete_sweep_trains_nothing(ray_local, tmp_path):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"n_trials": 3}, r"was run with n_trials='2' \(now '3'\); resume with the sweep's own parameters, or start a new sweep"),
+        (
+            {"n_trials": 3},
+            r"was run with n_trials='2' \(now '3'\); resume with the sweep's own parameters, or start a new sweep",
+        ),
         ({"models": (("logistic", 1),)}, r"models='naive_bayes:1' \(now 'logistic:1'\)"),
-        ({"data": DataConfig(n_samples=300, seed=7), "seed": 7}, r"seed='42' \(now '7'\), the data \(digest"),
+        ({"data": DataConfig(n_samples=300, seed=7)}, r"seed='42' \(now '7'\), the data \(digest"),
     ],
 )
 def test_resume_with_another_configuration_is_refused_and_changes_nothing(ray_local, tmp_path, change, message):
@@ -93,7 +106,10 @@ def test_resume_with_another_configuration_is_refused_and_changes_nothing(ray_lo
 
 
 def test_resume_of_an_unknown_sweep_is_one_line(ray_local, tmp_path):
-    with pytest.raises(MlfleetError, match=r"resume=train_cpu-nope: no sweep with that id in the tracking store .*pass the sweep id printed at the start"):
+    with pytest.raises(
+        MlfleetError,
+        match=r"resume=train_cpu-nope: no sweep with that id in the tracking store .*pass the sweep id printed at the start",
+    ):
         run_sweep(config(tmp_path, resume="train_cpu-nope"), stream=io.StringIO())
     assert not (tmp_path / "results").exists() or DeltaTable(str(tmp_path / "results")).version() == 0
 
@@ -115,10 +131,16 @@ def test_failed_models_are_trained_again_on_resume(ray_local, tmp_path, monkeypa
     table = str(tmp_path / "results")
     counts = assert_sweep_complete(client, table, first.sweep_id, [0, 1, 2, 3])
     assert counts["runs"] == 6  # the two failed runs stay FAILED beside their models' finished runs
-    superseded = [r for r in client.search_runs([first.experiment_id], "tags.`mlfleet.role` = 'model'") if r.info.status == "FAILED"]
-    assert len(superseded) == 2 and all(r.data.tags["mlfleet.stale"] == "the model was trained again on resume" for r in superseded)
+    superseded = [
+        r
+        for r in client.search_runs([first.experiment_id], "tags.`mlfleet.role` = 'model'")
+        if r.info.status == "FAILED"
+    ]
+    assert len(superseded) == 2 and all(
+        r.data.tags["mlfleet.stale"] == "the model was trained again on resume" for r in superseded
+    )
     assert [h["operation"] for h in DeltaTable(table).history()].count("MERGE") == 2  # the FAILED rows replaced
     # analyze sees the stores agree: superseded runs are not "runs without a row"
     runs = model_runs(client, first.experiment_id, [first.sweep_id])
-    check = join_stores(read_rows(table, first.experiment_id), runs.assign(run_score=runs["f1"]), "f1")
+    check = join_stores(read_rows(open_results(table), first.experiment_id), runs.assign(run_score=runs["f1"]), "f1")
     assert check.mismatches.empty and len(check.joined) == 4

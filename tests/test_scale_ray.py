@@ -11,9 +11,7 @@ import sys
 
 import mlflow
 import pytest
-
-from conftest import mlflow_run, project_copy
-from mlfleet import results
+from helpers import mlflow_run, project_copy, read_results
 from servers import child_env, ray_cluster
 
 pytestmark = pytest.mark.e2e
@@ -34,12 +32,14 @@ def project(tmp_path, monkeypatch):
 
 
 def rows(project):
-    return results.read_results(str(project / TABLE))
+    return read_results(str(project / TABLE))
 
 
 def test_train_cpu_joins_a_head_by_host_port(head, project):
     # random_forest asks for 4 CPUs: capped to the head's 2, read from the cluster
-    proc = mlflow_run(project, "train_cpu", {"address": head.address, "models": "random_forest:1,logistic:1,naive_bayes:1", **SMALL})
+    proc = mlflow_run(
+        project, "train_cpu", {"address": head.address, "models": "random_forest:1,logistic:1,naive_bayes:1", **SMALL}
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"Ray {head.address} with 1 node(s), 2 CPUs" in proc.stderr
     table = rows(project).set_index("family")
@@ -53,10 +53,10 @@ def test_train_cpu_joins_a_head_by_host_port(head, project):
 
 @pytest.mark.parametrize(("address", "ray_address"), [("auto", True), ("", True), ("HEAD", False)])
 def test_the_ways_of_naming_the_head(head, address, ray_address):
-    # fleet.connect alone, in a process of its own (a Ray this test process started would be reused)
+    # cluster.connect alone, in a process of its own (a Ray this test process started would be reused)
     code = (
-        "import sys; from mlfleet import fleet; c = fleet.connect(sys.argv[1]); "
-        "print(c.address, c.nodes, c.total_cpus, c.max_cpus, c.started_here); fleet.disconnect(c)"
+        "import sys; from mlfleet.execution import cluster; c = cluster.connect(sys.argv[1]); "
+        "print(c.address, c.nodes, c.total_cpus, c.max_cpus, c.started_here); cluster.disconnect(c)"
     )
     env = child_env(**({"RAY_ADDRESS": head.address} if ray_address else {}))
     target = head.address if address == "HEAD" else address

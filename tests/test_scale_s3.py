@@ -7,11 +7,12 @@ import subprocess
 import sys
 
 import pytest
-
-from conftest import project_copy
-from mlfleet import results
-from mlfleet.results import STORAGE_OPTIONS_ENV
+from helpers import project_copy, read_results
 from servers import child_env, run_entry, s3_server
+
+from mlfleet.stores import rows
+from mlfleet.stores.delta import STORAGE_OPTIONS_ENV, DeltaResults
+from mlfleet.stores.tables import open_results
 
 SMALL = {"n_trials": "2", "n_samples": "300", "n_features": "8"}
 
@@ -25,41 +26,49 @@ def s3():
 def test_rows_round_trip_with_options_from_the_environment(s3, monkeypatch):
     uri = "s3://lake/roundtrip"
     monkeypatch.setenv(STORAGE_OPTIONS_ENV, json.dumps(s3))
-    results.check_writable(uri)
-    results.ensure_table(uri)
+    table = open_results(uri)
+    table.check_writable()
+    table.ensure()
     row = _row("sweep-a", 7)
-    assert results.append_row(uri, row) is True
-    assert results.append_row(uri, row) is False  # the same key twice leaves one row
-    frame = results.read_results(uri)
+    assert table.append([row]) is True
+    assert table.append([row]) is False  # the same key twice leaves one row
+    frame = read_results(uri)
     assert list(frame["model_id"]) == [7]
     # the same options given explicitly, and as key=value text
-    assert len(results.read_results(uri, storage_options=s3)) == 1
+    assert len(DeltaResults(uri, rows.RESULTS, options=s3).read()) == 1
     monkeypatch.setenv(STORAGE_OPTIONS_ENV, ",".join(f"{k}={v}" for k, v in s3.items()))
-    assert len(results.read_results(uri)) == 1
+    assert len(read_results(uri)) == 1
 
 
 def test_concurrent_writers_lose_no_row(s3):
     uri = "s3://lake/concurrent"
-    results.ensure_table(uri, s3)
+    DeltaResults(uri, rows.RESULTS, options=s3).ensure()
     code = (
-        "import sys; from mlfleet import results; from test_scale_s3 import _row\n"
-        "w = int(sys.argv[1])\n"
-        "for i in range(8): results.append_row(%r, _row(f'sweep-{w}', i))\n" % uri
+        "import sys; from mlfleet.stores.tables import open_results; from test_scale_s3 import _row\n"
+        "w = int(sys.argv[1]); table = open_results(%r)\n"
+        "for i in range(8): table.append([_row(f'sweep-{w}', i)])\n" % uri
     )
     env = child_env(**{STORAGE_OPTIONS_ENV: json.dumps(s3)})
     env["PYTHONPATH"] += ":" + str(__import__("pathlib").Path(__file__).parent)
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(w)], env=env, stderr=subprocess.PIPE, text=True) for w in range(4)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(w)], env=env, stderr=subprocess.PIPE, text=True)
+        for w in range(4)
+    ]
     for proc in procs:
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err[-2000:]
-    frame = results.read_results(uri, storage_options=s3)
+    frame = DeltaResults(uri, rows.RESULTS, options=s3).read()
     assert len(frame) == 32 and len(frame.groupby(["sweep_id", "model_id"])) == 32
 
 
 @pytest.mark.parametrize(
     ("results_uri", "options", "message"),
     [
-        ("s3://lake/bad", "AWS_REGION=us-east-1,oops", f"error: {STORAGE_OPTIONS_ENV} must be key=value,... or a JSON object, but item 2 is not key=value"),
+        (
+            "s3://lake/bad",
+            "AWS_REGION=us-east-1,oops",
+            f"error: {STORAGE_OPTIONS_ENV} must be key=value,... or a JSON object, but item 2 is not key=value",
+        ),
         ("s3://lake/bad", '{"AWS_REGION": ', f"error: {STORAGE_OPTIONS_ENV} is not valid JSON"),
         ("ftp://host/table", "", "error: results=ftp://host/table has the unknown scheme ftp://"),
     ],
@@ -74,15 +83,34 @@ def test_bad_storage_input_stops_at_start(s3, tmp_path, results_uri, options, me
     assert not (tmp_path / "mlflow.db").exists()
 
 
-def _row(sweep_id: str, model_id: int) -> results.ResultRow:
+def _row(sweep_id: str, model_id: int) -> rows.ResultRow:
     from datetime import datetime, timezone
 
     now = datetime.now(timezone.utc)
-    values = {name: None for name in results.schema().names}
+    values = {name: None for name in rows.schema().names}
     values.update(
-        sweep_id=sweep_id, model_id=model_id, model_type="GaussianNB", family="naive_bayes", device="cpu", feature_strategy="all",
-        task="classification", params_json="{}", primary_metric="f1", n_trials=1, cpus=1.0, gpus=0.0, status="FINISHED", error="",
-        mlflow_run_id="", model_uri="", experiment_id="0", dataset="synthetic", dataset_digest="", started_at=now, finished_at=now,
-        node="", entry_point="train_cpu",
+        sweep_id=sweep_id,
+        model_id=model_id,
+        model_type="GaussianNB",
+        family="naive_bayes",
+        device="cpu",
+        feature_strategy="all",
+        task="classification",
+        params_json="{}",
+        primary_metric="f1",
+        n_trials=1,
+        cpus=1.0,
+        gpus=0.0,
+        status="FINISHED",
+        error="",
+        mlflow_run_id="",
+        model_uri="",
+        experiment_id="0",
+        dataset="synthetic",
+        dataset_digest="",
+        started_at=now,
+        finished_at=now,
+        node="",
+        entry_point="train_cpu",
     )
-    return results.ResultRow(**values)
+    return rows.ResultRow(**values)

@@ -14,11 +14,8 @@ from pathlib import Path
 
 import mlflow
 import pytest
-
 from deltalake import DeltaTable
-
-from conftest import assert_sweep_complete, mlflow_run, mlflow_run_command, project_copy
-from mlfleet import results
+from helpers import assert_sweep_complete, mlflow_run, mlflow_run_command, project_copy, read_results
 from servers import mlflow_server, postgres, ray_cluster
 
 pytestmark = pytest.mark.e2e
@@ -55,7 +52,9 @@ class Stack:
     def run_together(self, *commands: tuple[str, dict[str, str]]) -> None:
         self.client.create_experiment(EXPERIMENT)  # once, before the runs that share it start
         lines = [mlflow_run_command(self.project, e, p, experiment=EXPERIMENT, env=self.env) for e, p in commands]
-        procs = [subprocess.Popen(cmd, cwd=self.project, env=env, stderr=subprocess.PIPE, text=True) for cmd, env in lines]
+        procs = [
+            subprocess.Popen(cmd, cwd=self.project, env=env, stderr=subprocess.PIPE, text=True) for cmd, env in lines
+        ]
         for proc in procs:
             _, err = proc.communicate(timeout=600)
             assert proc.returncode == 0, err[-3000:]
@@ -84,23 +83,37 @@ def test_two_cpu_fleets_and_a_gpu_fleet_at_once(stack):
     assert sorted(r.data.tags["entry_point"] for r in parents.values()) == ["train_cpu", "train_cpu", "train_gpu"]
     assert sorted(r.data.metrics["n_succeeded"] for r in parents.values()) == [2, 2, 3]
     location = str(stack.project / "lakehouse" / "model_training_results")
-    table = results.read_results(location)
+    table = read_results(location)
     assert sorted(table["model_id"]) == [0, 1, 2, 10, 11, 90, 91] and (table["status"] == "FINISHED").all()
     history = DeltaTable(location).history()
     assert sorted(h["version"] for h in history) == list(range(len(history)))  # no gap in the table's history
     assert sum(h["operation"] == "WRITE" for h in history) == 7  # one append per model, none lost or doubled
     for sweep_id, parent in parents.items():
-        assert_sweep_complete(stack.client, location, sweep_id, table[table["sweep_id"] == sweep_id]["model_id"].tolist())
+        assert_sweep_complete(
+            stack.client, location, sweep_id, table[table["sweep_id"] == sweep_id]["model_id"].tolist()
+        )
     for row in table.itertuples():
         run = stack.client.get_run(row.mlflow_run_id)
         assert run.data.tags["mlflow.parentRunId"] == parents[row.sweep_id].info.run_id
-        assert run.info.artifact_uri.startswith("mlflow-artifacts:")  # served by the server, stored under its destination
+        assert run.info.artifact_uri.startswith(
+            "mlflow-artifacts:"
+        )  # served by the server, stored under its destination
     assert len(list(stack.artifacts.rglob("MLmodel"))) >= 7 and stack.nothing_local()
 
 
 @pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
 def test_ensemble(stack):
-    stack.run("ensemble", {"address": stack.address, "partitions": "2", "model": "naive_bayes", "register": "fleet-ensemble", **SMALL, "n_trials": "0"})
+    stack.run(
+        "ensemble",
+        {
+            "address": stack.address,
+            "partitions": "2",
+            "model": "naive_bayes",
+            "register": "fleet-ensemble",
+            **SMALL,
+            "n_trials": "0",
+        },
+    )
     (parent,) = stack.runs("ensemble")
     assert parent.info.status == "FINISHED"
     assert stack.client.get_registered_model("fleet-ensemble").name == "fleet-ensemble"
@@ -108,14 +121,22 @@ def test_ensemble(stack):
 
 @pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
 def test_benchmark(stack):
-    params = {"address": stack.address, "model": "random_forest", "n_models": "2", "ladder": "n_estimators=5:10", "modes": "sequential,ray"}
+    params = {
+        "address": stack.address,
+        "model": "random_forest",
+        "n_models": "2",
+        "ladder": "n_estimators=5:10",
+        "modes": "sequential,ray",
+    }
     stack.run("benchmark", {**params, "n_samples": "300", "n_features": "8"})
     (parent,) = stack.runs("benchmark")
     assert parent.info.status == "FINISHED" and "wall_s_ray" in parent.data.metrics
 
 
 def test_analyze(stack):
-    sweeps = ",".join(r.data.tags["sweep_id"] for r in stack.runs("sweep"))  # all three (by default: the latest per entry point)
+    sweeps = ",".join(
+        r.data.tags["sweep_id"] for r in stack.runs("sweep")
+    )  # all three (by default: the latest per entry point)
     proc = stack.run("analyze", {"k": "2", "output": "reports/one", "sweep": sweeps})
     (analysis,) = stack.runs("analysis")
     assert analysis.data.metrics["n_models"] == 7, proc.stderr[-2000:]

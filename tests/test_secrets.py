@@ -25,7 +25,9 @@ SECRETS = {
 
 def assert_no_secret_left(project: Path, output: str) -> None:
     """Search every byte the sweep left in ``project`` (and its output) for :data:`SECRETS`."""
-    files = [p for p in project.rglob("*") if p.is_file() and p.suffix != ".py" and p.name not in ("MLproject", "conda.yaml")]
+    files = [
+        p for p in project.rglob("*") if p.is_file() and p.suffix != ".py" and p.name not in ("MLproject", "conda.yaml")
+    ]
     assert any(p.name == "mlflow.db" for p in files) and any(p.name == "MLmodel" for p in files)
     assert any(p.suffix == ".parquet" for p in files) and any(p.name == "results.csv" for p in files)
     for name, secret in SECRETS.items():
@@ -39,7 +41,10 @@ def assert_no_secret_left(project: Path, output: str) -> None:
     [
         ("https://bob:hunter2@example.com/data.csv", "https://bob:***@example.com/data.csv"),
         ("s3://bucket/table?X-Amz-Signature=abc123", "s3://bucket/table?***"),
-        ("abfss://container@account.dfs.core.windows.net/results", "abfss://container@account.dfs.core.windows.net/results"),
+        (
+            "abfss://container@account.dfs.core.windows.net/results",
+            "abfss://container@account.dfs.core.windows.net/results",
+        ),
         ("postgresql://mlflow:pa55@db:5432/mlflow", "postgresql://mlflow:***@db:5432/mlflow"),
         ("lakehouse/model_training_results", "lakehouse/model_training_results"),
     ],
@@ -49,7 +54,8 @@ def test_credentials_in_uris_are_redacted(text, shown):
 
 
 def test_the_sweep_parameters_never_carry_a_uri_password():
-    params = FleetConfig(data=DataConfig(source="https://bob:hunter2@example.com/data.csv"), results="s3://bucket/t?sig=xyz").params()
+    params = FleetConfig(
+        data=DataConfig(source="https://bob:hunter2@example.com/data.csv"), results="s3://bucket/t?sig=xyz"
+    ).params()
     assert "hunter2" not in str(params) and "xyz" not in str(params)
     assert params["data"] == "https://bob:***@example.com/data.csv"
-

@@ -5,14 +5,14 @@ cluster writing Parquet tables through Spark (create, append, evolve, read back)
 sweep with its data read from a Spark table and its rows written by the driver through
 Spark, then analyze reading them and writing its summary table through Spark; and the one
 clear line (under ``mlflow run`` too) when Spark has no Delta or pyspark is missing.
-What does not: Delta's own skipping of a repeated ``txnAppId``/``txnVersion`` (README).
+What does not: Delta's own skipping of a repeated ``txnAppId``/``txnVersion`` (docs/scaling-out.md).
 """
 
 from __future__ import annotations
 
 import io
 import sys
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, make_dataclass, replace
 from datetime import datetime, timezone
 
 import mlflow
@@ -20,13 +20,17 @@ import pytest
 
 pytest.importorskip("pyspark")
 
-from conftest import assert_sweep_complete, mlflow_run, project_copy  # noqa: E402
-from mlfleet import results, spark  # noqa: E402
-from mlfleet.analyze import AnalysisConfig, run_analysis  # noqa: E402
+from helpers import assert_sweep_complete, mlflow_run, project_copy, read_results  # noqa: E402
+
+from mlfleet.commands.analyze import AnalysisConfig, run_analysis  # noqa: E402
+from mlfleet.commands.sweep import run_sweep  # noqa: E402
 from mlfleet.config import DataConfig, FleetConfig  # noqa: E402
 from mlfleet.errors import MlfleetError  # noqa: E402
-from mlfleet.results import ResultRow  # noqa: E402
-from mlfleet.sweep import run_sweep  # noqa: E402
+from mlfleet.stores import rows as results  # noqa: E402
+from mlfleet.stores import spark  # noqa: E402
+from mlfleet.stores.rows import RESULTS as SPEC  # noqa: E402
+from mlfleet.stores.rows import ResultRow, TableSpec  # noqa: E402
+from mlfleet.stores.tables import open_results  # noqa: E402
 
 RESULTS = "spark_catalog.default.model_training_results"
 
@@ -61,76 +65,119 @@ def fresh(session):
 def row(model_id: int, **changes) -> ResultRow:
     at = datetime(2026, 11, 22, 8, 30, 15, 123456, tzinfo=timezone.utc)
     values = dict(
-        sweep_id="s1", model_id=model_id, model_type="RandomForestClassifier", family="random_forest", device="cpu",
-        feature_strategy="all", n_features=20, task="classification", params_json='{"max_depth": 4}', primary_metric="f1",
-        score=0.9 + model_id / 100, accuracy=0.91, f1=0.9, roc_auc=None, log_loss=0.3, rmse=None, mae=None, r2=None,
-        n_trials=3, tuning_s=1.5, train_s=0.25, cpus=1.0, gpus=0.0, status="FINISHED", error="", mlflow_run_id=f"run{model_id}",
-        model_uri=f"models:/m-{model_id}", experiment_id="1", dataset="synthetic", dataset_digest="abc", started_at=at,
-        finished_at=at, node="host:1", entry_point="train_cpu",
+        sweep_id="s1",
+        model_id=model_id,
+        model_type="RandomForestClassifier",
+        family="random_forest",
+        device="cpu",
+        feature_strategy="all",
+        n_features=20,
+        task="classification",
+        params_json='{"max_depth": 4}',
+        primary_metric="f1",
+        score=0.9 + model_id / 100,
+        accuracy=0.91,
+        f1=0.9,
+        roc_auc=None,
+        log_loss=0.3,
+        rmse=None,
+        mae=None,
+        r2=None,
+        n_trials=3,
+        tuning_s=1.5,
+        train_s=0.25,
+        cpus=1.0,
+        gpus=0.0,
+        status="FINISHED",
+        error="",
+        mlflow_run_id=f"run{model_id}",
+        model_uri=f"models:/m-{model_id}",
+        experiment_id="1",
+        dataset="synthetic",
+        dataset_digest="abc",
+        started_at=at,
+        finished_at=at,
+        node="host:1",
+        entry_point="train_cpu",
     )
     return ResultRow(**{**values, **changes})
 
 
 def test_a_table_name_is_three_identifiers_and_an_existing_path_wins(tmp_path):
-    assert spark.is_table_name("main.ml.model_training_results") and results.is_spark_table("spark_catalog.default.t")
+    assert spark.is_table_name("main.ml.model_training_results") and spark.is_table_name("spark_catalog.default.t")
     assert not spark.is_table_name("lakehouse/model_training_results") and not spark.is_table_name("default.t")
     assert not spark.is_table_name("s3://bucket/a.b.c")
     (tmp_path / "a.b.c").mkdir()
-    assert not spark.is_table_name("a.b.c") and results.is_local("a.b.c")
-    assert not results.is_local("main.ml.results")
+    assert not spark.is_table_name("a.b.c") and open_results("a.b.c").is_local
+    assert not open_results("main.ml.results").is_local
 
 
 def test_the_results_row_as_a_spark_dataframe(session):
     frame = session.createDataFrame([tuple(asdict(row(3)).values())], spark.ddl(results.schema()))
     assert frame.columns == results.schema().names
     types = dict(frame.dtypes)
-    assert (types["model_id"], types["score"], types["sweep_id"], types["started_at"]) == ("bigint", "double", "string", "timestamp")
+    assert (types["model_id"], types["score"], types["sweep_id"], types["started_at"]) == (
+        "bigint",
+        "double",
+        "string",
+        "timestamp",
+    )
     back = spark.to_pandas(frame, session).iloc[0]
     assert results.row_from_record(back.to_dict()) == row(3)  # every value, None and the UTC timestamp included
 
 
 def test_the_writer_writes_parquet_through_spark(fresh):
-    table = spark.Table("spark_catalog.default.rows", fresh, fmt="parquet")
-    assert table.ensure(results.schema(), results.TABLE_NAME) == [] and table.provider() == "parquet"
-    table.append([asdict(row(0)), asdict(row(1))], results.schema(), "mlfleet/s1/0")
-    table.append([asdict(row(2, sweep_id="s2"))], results.schema(), "mlfleet/s2/2")
+    table = spark.SparkResults("spark_catalog.default.rows", SPEC, fresh, fmt="parquet")
+    assert table.ensure() == [] and table.provider() == "parquet"
+    table.append([row(0), row(1)], "mlfleet/s1/0")
+    table.append([row(2, sweep_id="s2")], "mlfleet/s2/2")
     back = table.read(sweep_id="s1").sort_values("model_id")
     assert [results.row_from_record(r) for r in back.to_dict("records")] == [row(0), row(1)]
-    assert len(table.read()) == 3 and table.ensure(results.schema(), results.TABLE_NAME) == []
+    assert len(table.read()) == 3 and table.ensure() == []
     with pytest.raises(MlfleetError, match="the Spark path only appends"):
-        table.append([asdict(row(0))], results.schema(), "mlfleet/s1/0", version=2)
+        table.append([row(0)], "mlfleet/s1/0", version=2)
 
 
 def test_a_table_of_an_earlier_schema_gains_the_new_columns(fresh):
     old = results.schema().remove(results.schema().get_field_index("entry_point"))
-    fresh.sql(f"CREATE TABLE spark_catalog.default.{results.TABLE_NAME} ({spark.ddl(old)}) USING parquet")
-    table = spark.Table(RESULTS, fresh, fmt="parquet")
-    table.append([{k: v for k, v in asdict(row(0)).items() if k != "entry_point"}], old, "mlfleet/s1/0")
-    assert table.ensure(results.schema(), results.TABLE_NAME) == ["entry_point"]
-    table.append([asdict(row(1))], results.schema(), "mlfleet/s1/1")
+    fresh.sql(f"CREATE TABLE spark_catalog.default.{SPEC.name} ({spark.ddl(old)}) USING parquet")
+    # the rows an earlier mlfleet wrote: its row type had no entry_point
+    OldRow = make_dataclass(
+        "OldRow", [(f.name, f.type) for f in fields(ResultRow) if f.name != "entry_point"], frozen=True
+    )
+    old_spec = TableSpec(SPEC.name, OldRow, SPEC.key)
+    assert old_spec.schema() == old
+    spark.SparkResults(RESULTS, old_spec, fresh, fmt="parquet").append(
+        [OldRow(**{k: v for k, v in asdict(row(0)).items() if k != "entry_point"})], "mlfleet/s1/0"
+    )
+    table = spark.SparkResults(RESULTS, SPEC, fresh, fmt="parquet")
+    assert table.ensure() == ["entry_point"]
+    table.append([row(1)], "mlfleet/s1/1")
     back = table.read().set_index("model_id")["entry_point"]
     assert back.isna()[0] and back[1] == "train_cpu"  # the old row reads the new column as null
 
 
 def test_tables_that_are_not_ours_are_refused_and_left_alone(fresh):
     fresh.sql("CREATE TABLE spark_catalog.default.events (id BIGINT, name STRING) USING parquet")
-    with pytest.raises(MlfleetError, match=r"^results=spark_catalog.default.events is a table without the columns sweep_id"):
-        spark.Table("spark_catalog.default.events", fresh, fmt="parquet").ensure(results.schema(), results.TABLE_NAME)
+    with pytest.raises(
+        MlfleetError, match=r"^results=spark_catalog.default.events is a table without the columns sweep_id"
+    ):
+        spark.SparkResults("spark_catalog.default.events", SPEC, fresh, fmt="parquet").ensure()
     fresh.sql("CREATE TABLE spark_catalog.default.typed (sweep_id STRING, model_id STRING) USING parquet")
     with pytest.raises(MlfleetError, match=r"model_id \(STRING where mlfleet writes BIGINT\)"):
-        spark.Table("spark_catalog.default.typed", fresh, fmt="parquet").ensure(results.schema(), results.TABLE_NAME)
+        spark.SparkResults("spark_catalog.default.typed", SPEC, fresh, fmt="parquet").ensure()
     fresh.sql(f"CREATE TABLE spark_catalog.default.as_json ({spark.ddl(results.schema())}) USING json")
     with pytest.raises(MlfleetError, match="is a json table; mlfleet writes parquet tables"):
-        spark.Table("spark_catalog.default.as_json", fresh, fmt="parquet").ensure(results.schema(), results.TABLE_NAME)
+        spark.SparkResults("spark_catalog.default.as_json", SPEC, fresh, fmt="parquet").ensure()
     with pytest.raises(MlfleetError, match="the schema spark_catalog.nope does not exist"):
-        spark.Table("spark_catalog.nope.t", fresh, fmt="parquet").ensure(results.schema(), results.TABLE_NAME)
+        spark.SparkResults("spark_catalog.nope.t", SPEC, fresh, fmt="parquet").ensure()
     assert [t.columns for t in [fresh.table("spark_catalog.default.events")]] == [["id", "name"]]
 
 
 def test_without_delta_the_table_is_refused_in_one_line_and_not_created(fresh):
     assert not spark.has_delta(fresh)
     with pytest.raises(MlfleetError) as caught:
-        results.ensure_table(RESULTS)
+        open_results(RESULTS).ensure()
     message = str(caught.value)
     assert "\n" not in message and message.startswith(f"results={RESULTS}: this Spark has no Delta Lake")
     assert "delta-spark" in message and "s3://" in message
@@ -145,21 +192,27 @@ def test_a_sweep_reads_a_spark_table_and_its_driver_writes_the_rows(fresh, ray_l
     fresh.createDataFrame(wine).write.format("parquet").saveAsTable("spark_catalog.default.wine")
     models = (("logistic", 2), ("naive_bayes", 1))
     config = FleetConfig(
-        data=DataConfig(source="spark_catalog.default.wine"), models=models, n_trials=2, results=RESULTS, experiment="spark"
+        data=DataConfig(source="spark_catalog.default.wine"),
+        models=models,
+        n_trials=2,
+        results=RESULTS,
+        experiment="spark",
     )
     out = io.StringIO()
     report = run_sweep(config, stream=out)
     assert report.exit_code == 0, out.getvalue()
     client = mlflow.MlflowClient()
     assert_sweep_complete(client, RESULTS, report.sweep_id, [0, 1, 2])
-    rows = results.read_results(RESULTS, report.sweep_id)
+    rows = read_results(RESULTS, report.sweep_id)
     assert set(rows["dataset"]) == {"spark_catalog.default.wine"} and set(rows["task"]) == {"classification"}
     assert all(o.delta_s > 0 for o in report.outcomes)  # each row's write, timed where it happened: the driver
     assert not (tmp_path / "lakehouse").exists()  # nothing went through delta-rs
     parent = client.get_run(report.parent_run_id)
     assert parent.data.params["data"] == "spark_catalog.default.wine" and parent.data.tags["dataset_digest"]
 
-    analysis = run_analysis(AnalysisConfig(experiment="spark", results=RESULTS, output=str(tmp_path / "report")), stream=io.StringIO())
+    analysis = run_analysis(
+        AnalysisConfig(experiment="spark", results=RESULTS, output=str(tmp_path / "report")), stream=io.StringIO()
+    )
     assert analysis.summary.n_models == 3
     summary = fresh.table("spark_catalog.default.model_training_summary").toPandas()
     assert set(summary["analysis_id"]) == {analysis.plan.analysis_id}
@@ -168,19 +221,21 @@ def test_a_sweep_reads_a_spark_table_and_its_driver_writes_the_rows(fresh, ray_l
 
 def test_a_row_the_driver_cannot_write_fails_its_model_and_the_others_go_on(fresh, ray_local, monkeypatch):
     monkeypatch.setattr(spark, "FORMAT", "parquet")
-    append, refused = spark.Table.append, []
+    append, refused = spark.SparkResults.append, []
 
-    def append_once_refused(self, rows, arrow, app_id, version=1):  # the first write of model 0 fails, as a lost connection would
-        if rows[0]["model_id"] == 0 and not refused:
-            refused.append(app_id)
+    def append_once_refused(
+        self, rows, app_id="", *, version=1
+    ):  # the first write of model 0 fails, as a lost connection would
+        if rows[0].model_id == 0 and not refused:
+            refused.append(app_id or self.spec.app_id(rows[0]))
             raise RuntimeError("the metastore went away")
-        return append(self, rows, arrow, app_id, version)
+        return append(self, rows, app_id, version=version)
 
-    monkeypatch.setattr(spark.Table, "append", append_once_refused)
+    monkeypatch.setattr(spark.SparkResults, "append", append_once_refused)
     config = FleetConfig(models=(("naive_bayes", 2),), n_trials=1, results=RESULTS, experiment="spark")
     report = run_sweep(config, stream=io.StringIO())
     assert refused == [results.transaction_id(report.sweep_id, 0)] and report.exit_code == 1
-    rows = results.read_results(RESULTS, report.sweep_id).set_index("model_id")
+    rows = read_results(RESULTS, report.sweep_id).set_index("model_id")
     assert rows.loc[0, "status"] == "FAILED" and "RuntimeError: the metastore went away" in rows.loc[0, "error"]
     assert rows.loc[1, "status"] == "FINISHED"
     client = mlflow.MlflowClient()
@@ -190,7 +245,8 @@ def test_a_row_the_driver_cannot_write_fails_its_model_and_the_others_go_on(fres
 
 def test_resume_ensemble_and_benchmark_refuse_a_spark_table_before_doing_anything(tmp_path):
     from ensembles import EnsembleConfig, run_ensemble
-    from mlfleet.benchmark import BenchmarkConfig, run_benchmark
+    from mlfleet.commands.speedup import run_benchmark
+    from mlfleet.config import BenchmarkConfig
 
     with pytest.raises(MlfleetError, match=r"^resume=train_cpu-x: resuming reads the table's Delta transactions"):
         run_sweep(FleetConfig(models=(("logistic", 1),), results=RESULTS, resume="train_cpu-x"), stream=io.StringIO())
@@ -198,16 +254,22 @@ def test_resume_ensemble_and_benchmark_refuse_a_spark_table_before_doing_anythin
         run_ensemble(replace(EnsembleConfig(), results=RESULTS), stream=io.StringIO())
     with pytest.raises(MlfleetError, match=f"^results={RESULTS} names a Spark table, which benchmark does not write"):
         run_benchmark(replace(BenchmarkConfig(), results=RESULTS), stream=io.StringIO())
-    assert mlflow.MlflowClient().search_runs([e.experiment_id for e in mlflow.MlflowClient().search_experiments()]) == []
+    assert (
+        mlflow.MlflowClient().search_runs([e.experiment_id for e in mlflow.MlflowClient().search_experiments()]) == []
+    )
 
 
 def test_without_pyspark_a_spark_name_is_one_clear_line(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "pyspark", None)  # as on a machine without it: the import fails
     monkeypatch.setitem(sys.modules, "pyspark.sql", None)
-    with pytest.raises(MlfleetError, match=r"^results=main.ml.results names a Spark table, but pyspark is not installed; run where"):
+    with pytest.raises(
+        MlfleetError, match=r"^results=main.ml.results names a Spark table, but pyspark is not installed; run where"
+    ):
         run_sweep(FleetConfig(models=(("logistic", 1),), results="main.ml.results"), stream=io.StringIO())
     with pytest.raises(MlfleetError, match=r"^data=main.ml.features names a Spark table, but pyspark is not installed"):
-        run_sweep(FleetConfig(data=DataConfig(source="main.ml.features"), models=(("logistic", 1),)), stream=io.StringIO())
+        run_sweep(
+            FleetConfig(data=DataConfig(source="main.ml.features"), models=(("logistic", 1),)), stream=io.StringIO()
+        )
     assert not (tmp_path / "lakehouse").exists()
 
 
@@ -218,7 +280,10 @@ def test_train_cpu_into_a_spark_table_without_delta_under_mlflow_run(tmp_path, m
     proc = mlflow_run(project, "train_cpu", {"models": "logistic:1", "n_trials": "1", "results": RESULTS})
     assert proc.returncode != 0
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert errors == [f"error: results={RESULTS}: this Spark has no Delta Lake (data source 'delta' not found); " + errors[0].split("); ", 1)[1]]
+    assert errors == [
+        f"error: results={RESULTS}: this Spark has no Delta Lake (data source 'delta' not found); "
+        + errors[0].split("); ", 1)[1]
+    ]
     client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert [r.info.status for r in runs] == ["FAILED"]  # the run `mlflow run` made, closed; no sweep

@@ -3,7 +3,8 @@
 import pytest
 
 from mlfleet.errors import MlfleetError
-from mlfleet.results import STORAGE_OPTIONS_ENV, check_reachable, parse_storage_options, resolve_storage_options
+from mlfleet.stores.delta import STORAGE_OPTIONS_ENV, DeltaResults, parse_storage_options, storage_options
+from mlfleet.stores.rows import RESULTS
 
 
 @pytest.mark.parametrize(
@@ -12,7 +13,10 @@ from mlfleet.results import STORAGE_OPTIONS_ENV, check_reachable, parse_storage_
         ("", {}),
         ("AWS_REGION=eu-west-1, AWS_ALLOW_HTTP=true", {"AWS_REGION": "eu-west-1", "AWS_ALLOW_HTTP": "true"}),
         ("token=a=b==", {"token": "a=b=="}),  # base64 secrets keep their '='
-        ('{"AWS_REGION": "eu-west-1", "AWS_ALLOW_HTTP": true, "timeout": 30}', {"AWS_REGION": "eu-west-1", "AWS_ALLOW_HTTP": "true", "timeout": "30"}),
+        (
+            '{"AWS_REGION": "eu-west-1", "AWS_ALLOW_HTTP": true, "timeout": 30}',
+            {"AWS_REGION": "eu-west-1", "AWS_ALLOW_HTTP": "true", "timeout": "30"},
+        ),
     ],
 )
 def test_both_spellings(text, options):
@@ -36,12 +40,12 @@ def test_bad_text_is_named_without_its_values(text, message):
 
 def test_explicit_options_win_over_the_environment(monkeypatch):
     monkeypatch.setenv(STORAGE_OPTIONS_ENV, "AWS_REGION=eu-west-1")
-    assert resolve_storage_options() == {"AWS_REGION": "eu-west-1"}
-    assert resolve_storage_options({"AWS_REGION": "us-east-1"}) == {"AWS_REGION": "us-east-1"}
+    assert storage_options() == {"AWS_REGION": "eu-west-1"}
+    assert storage_options({"AWS_REGION": "us-east-1"}) == {"AWS_REGION": "us-east-1"}
     monkeypatch.delenv(STORAGE_OPTIONS_ENV)
-    assert resolve_storage_options() is None
+    assert storage_options() is None
 
 
 def test_unknown_scheme():
     with pytest.raises(MlfleetError, match=r"unknown scheme hdfs://; use a folder or an s3://, abfss:// or gs:// URI"):
-        check_reachable("hdfs://namenode/t")
+        DeltaResults("hdfs://namenode/t", RESULTS).check_writable()

@@ -9,14 +9,20 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mlfleet import tracking
 from mlfleet.errors import MlfleetError
+from mlfleet.stores import tracking
 
 
 def open_test_sweep(**kw):
     return tracking.open_sweep(
-        uri=tracking.tracking_uri(), experiment=kw.pop("experiment", "exp"), sweep_id="s-1", entry_point="train_cpu",
-        params={"models": "svm:1", "seed": "42"}, dataset=None, pip_requirements=("scikit-learn",), **kw,
+        uri=tracking.tracking_uri(),
+        experiment=kw.pop("experiment", "exp"),
+        sweep_id="s-1",
+        entry_point="train_cpu",
+        params={"models": "svm:1", "seed": "42"},
+        dataset=None,
+        pip_requirements=("scikit-learn",),
+        **kw,
     )
 
 
@@ -60,8 +66,14 @@ def test_child_logs_model_that_loads_and_predicts(tmp_path):
     model = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
     child = tracking.start_child(sweep.context, run_name="000", tags={})
     uri = tracking.finish_child(
-        sweep.context, child, params={"C": 1.0}, metrics={"f1": 1.0, "roc_auc": float("nan")},
-        history={"val_f1": (0.5, 0.7, 0.9)}, tags={"node": "n"}, model=model, input_example=X.head(2),
+        sweep.context,
+        child,
+        params={"C": 1.0},
+        metrics={"f1": 1.0, "roc_auc": float("nan")},
+        history={"val_f1": (0.5, 0.7, 0.9)},
+        tags={"node": "n"},
+        model=model,
+        input_example=X.head(2),
     )
     client = mlflow.MlflowClient()
     run = client.get_run(child)

@@ -17,12 +17,11 @@ from dataclasses import replace
 
 import mlflow
 import pytest
-
-from conftest import REPO, assert_sweep_complete, sweep_counts
-from mlfleet import results
-from mlfleet.config import DataConfig, FleetConfig
-from mlfleet.sweep import run_sweep
+from helpers import REPO, assert_sweep_complete, read_results, sweep_counts
 from servers import MlflowServer
+
+from mlfleet.commands.sweep import run_sweep
+from mlfleet.config import DataConfig, FleetConfig
 
 pytestmark = pytest.mark.e2e
 ARGS = ["--models", "logistic:3,naive_bayes:3", "--n_trials", "2", "--n_samples", "300", "--experiment", "outage"]
@@ -43,7 +42,12 @@ def test_a_server_gone_at_start_fails_in_seconds_and_nothing_trains(server, tmp_
     server.stop()
     started = time.monotonic()
     proc = subprocess.run(
-        train_cpu(*ARGS), cwd=tmp_path, env={**os.environ, "MLFLOW_TRACKING_URI": server.uri}, capture_output=True, text=True, timeout=120
+        train_cpu(*ARGS),
+        cwd=tmp_path,
+        env={**os.environ, "MLFLOW_TRACKING_URI": server.uri},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     elapsed = time.monotonic() - started
     assert proc.returncode == 2
@@ -55,9 +59,17 @@ def test_a_server_gone_at_start_fails_in_seconds_and_nothing_trains(server, tmp_
     print(f"server gone at start: exit 2 after {elapsed:.1f} s (Python, imports and the probe)")
 
 
-def test_a_server_that_drops_mid_sweep_costs_bounded_retries_and_resume_completes(server, tmp_path, ray_local, monkeypatch):
+def test_a_server_that_drops_mid_sweep_costs_bounded_retries_and_resume_completes(
+    server, tmp_path, ray_local, monkeypatch
+):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", server.uri)
-    config = FleetConfig(data=DataConfig(n_samples=300), models=(("logistic", 3), ("naive_bayes", 3)), n_trials=2, results=str(tmp_path / "results"), experiment="outage")
+    config = FleetConfig(
+        data=DataConfig(n_samples=300),
+        models=(("logistic", 3), ("naive_bayes", 3)),
+        n_trials=2,
+        results=str(tmp_path / "results"),
+        experiment="outage",
+    )
     table = config.results
     dropped: dict[str, float] = {}
 
@@ -65,7 +77,7 @@ def test_a_server_that_drops_mid_sweep_costs_bounded_retries_and_resume_complete
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
             try:
-                if len(results.read_results(table)) >= 2:
+                if len(read_results(table)) >= 2:
                     server.stop()
                     dropped["at"] = time.monotonic()
                     return
@@ -80,12 +92,14 @@ def test_a_server_that_drops_mid_sweep_costs_bounded_retries_and_resume_complete
     after_drop = time.monotonic() - dropped["at"]
     dropper.join(5)
 
-    rows = results.read_results(table)
+    rows = read_results(table)
     assert report.exit_code == 1, out.getvalue()[-3000:]
     assert len(rows) == 6 and rows["model_id"].is_unique  # no model lost: each has its row
     unlogged = rows[rows["status"] == "FAILED"]
     assert len(unlogged) >= 1 and unlogged["error"].str.startswith("MLflow: ").all(), unlogged["error"].tolist()
-    assert "the sweep's parent run could not be closed" in out.getvalue() and f"resume={report.sweep_id}" in out.getvalue()
+    assert (
+        "the sweep's parent run could not be closed" in out.getvalue() and f"resume={report.sweep_id}" in out.getvalue()
+    )
 
     server.start()
     client = mlflow.MlflowClient(server.uri)
@@ -95,4 +109,6 @@ def test_a_server_that_drops_mid_sweep_costs_bounded_retries_and_resume_complete
     assert resumed.exit_code == 0
     after = assert_sweep_complete(client, table, report.sweep_id, range(6))
     assert client.get_run(report.parent_run_id).info.status == "FINISHED"
-    print(f"server dropped mid-sweep: the sweep ended {after_drop:.1f} s after the drop, {len(unlogged)} model(s) not logged; before resume {before}; after {after}")
+    print(
+        f"server dropped mid-sweep: the sweep ended {after_drop:.1f} s after the drop, {len(unlogged)} model(s) not logged; before resume {before}; after {after}"
+    )

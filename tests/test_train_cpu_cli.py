@@ -1,30 +1,12 @@
 """train_cpu's command line: every bad input is one line, exit 2, no run and no row."""
 
-import importlib.util
 import subprocess
 import sys
 
-import mlflow
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-
-from conftest import REPO
-
-
-def load_entrypoint(name):
-    spec = importlib.util.spec_from_file_location(f"entrypoint_{name}", REPO / "entrypoints" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
-
-
-def assert_nothing_written(tmp_path):
-    assert not (tmp_path / "lakehouse").exists()
-    if (tmp_path / "mlflow.db").exists():
-        client = mlflow.MlflowClient()
-        experiments = [e.experiment_id for e in client.search_experiments()]
-        assert client.search_runs(experiments) == []
+from helpers import REPO, assert_nothing_written, load_entrypoint
 
 
 @pytest.fixture
@@ -65,7 +47,9 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(csvs, args, message):
 def test_ray_address_that_does_not_answer(tmp_path):
     proc = subprocess.run(
         [sys.executable, str(REPO / "entrypoints" / "train_cpu.py"), "--address", "127.0.0.1:9", "--models", "svm:1"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("error: Ray address 127.0.0.1:9 does not answer")
@@ -75,5 +59,17 @@ def test_ray_address_that_does_not_answer(tmp_path):
 def test_help_lists_every_parameter():
     result = CliRunner().invoke(load_entrypoint("train_cpu"), ["--help"])
     assert result.exit_code == 0
-    for name in ("--data", "--target", "--task", "--models", "--first_id", "--n_trials", "--metric", "--results", "--address", "--seed", "--experiment"):
+    for name in (
+        "--data",
+        "--target",
+        "--task",
+        "--models",
+        "--first_id",
+        "--n_trials",
+        "--metric",
+        "--results",
+        "--address",
+        "--seed",
+        "--experiment",
+    ):
         assert name in result.output

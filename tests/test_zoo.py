@@ -9,7 +9,7 @@ from sklearn.base import clone
 from sklearn.datasets import load_diabetes, load_iris
 
 from mlfleet.errors import MlfleetError
-from mlfleet.tracking import trusted_types
+from mlfleet.stores.tracking import trusted_types
 from mlfleet.zoo import FAMILIES, MULTI_CORE, family
 
 TASKS = ("classification", "regression")
@@ -47,7 +47,10 @@ def test_family_contract(name, task):
     assert fam.cpus in (1, MULTI_CORE) and fam.gpus in (0, 1) and fam.cost > 0
     assert (fam.device == "gpu") == (fam.gpus > 0)
     assert fam.model_type(task) == type(model).__name__
-    assert all(t.startswith(("sklearn.", "xgboost.", "numpy.", "scipy.", "builtins.", "mlfleet.zoo._mlp.")) for t in trusted_types(model))
+    assert all(
+        t.startswith(("sklearn.", "xgboost.", "numpy.", "scipy.", "builtins.", "mlfleet.zoo._mlp."))
+        for t in trusted_types(model)
+    )
 
 
 @pytest.mark.parametrize("name", list(FAMILIES))

@@ -48,7 +48,9 @@ def check_config(parent, config: FleetConfig, dataset_digest: str) -> None:
     sweep_id = config.resume
     recorded_text = parent.data.tags.get(tracking.CONFIG_TAG)
     if recorded_text is None:
-        raise MlfleetError(f"resume={sweep_id}: the sweep did not record its configuration (an earlier mlfleet wrote it); start a new sweep")
+        raise MlfleetError(
+            f"resume={sweep_id}: the sweep did not record its configuration (an earlier mlfleet wrote it); start a new sweep"
+        )
     recorded, current = json.loads(recorded_text), config.params()
     differences = [
         f"{key}={recorded.get(key)!r} (now {current.get(key)!r})"
@@ -84,11 +86,17 @@ def plan(spec: SweepSpec, table: ResultsTable, jobs: tuple[ModelJob, ...], task:
                 row = row_from_run(run, job, spec, task)
                 table.append([row], version=job.attempt)
                 rebuilt += 1
-            complete.append(Outcome(row, 0.0, 0.0, row.started_at.timestamp(), row.finished_at.timestamp(), resumed=True))
+            complete.append(
+                Outcome(row, 0.0, 0.0, row.started_at.timestamp(), row.finished_at.timestamp(), resumed=True)
+            )
             continue
         for run in attempts:
             if run.info.status == "RUNNING":
-                tracking.mark_stale(spec.tracking, run.info.run_id, "left RUNNING by an interrupted sweep; the model was trained again on resume")
+                tracking.mark_stale(
+                    spec.tracking,
+                    run.info.run_id,
+                    "left RUNNING by an interrupted sweep; the model was trained again on resume",
+                )
                 stale += 1
             elif tracking.STALE_TAG not in run.data.tags:  # a FAILED attempt stays FAILED, superseded
                 tracking.mark_stale(spec.tracking, run.info.run_id, "the model was trained again on resume", end=False)

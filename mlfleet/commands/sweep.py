@@ -115,7 +115,14 @@ def run_sweep(config: FleetConfig, *, stream: TextIO | None = None) -> SweepRepo
             ray_cluster.disconnect(cluster)
         ctx = opened.sweep.context
         report = SweepReport(
-            ctx.sweep_id, ctx.experiment_id, ctx.parent_run_id, plan.table.uri, plan.metric.name, tuple(outcomes), figures, unclosed
+            ctx.sweep_id,
+            ctx.experiment_id,
+            ctx.parent_run_id,
+            plan.table.uri,
+            plan.metric.name,
+            tuple(outcomes),
+            figures,
+            unclosed,
         )
         log.info(summary_lines(report))
         return report
@@ -124,7 +131,9 @@ def run_sweep(config: FleetConfig, *, stream: TextIO | None = None) -> SweepRepo
 def _plan(config: FleetConfig) -> _Plan:
     dataset = load_dataset(config.data)
     metric = resolve_metric(config.metric, dataset.task)
-    split = split_dataset(dataset, test_size=config.data.test_size, val_size=config.data.val_size, seed=config.data.seed)
+    split = split_dataset(
+        dataset, test_size=config.data.test_size, val_size=config.data.val_size, seed=config.data.seed
+    )
     table = open_results(config.results)
     if config.resume:
         table.check_resumable(config.resume)
@@ -163,7 +172,14 @@ def _open(plan: _Plan, cluster: ray_cluster.Cluster) -> _Opened:
         )
     sweep = _parent_run(plan, parent, len(jobs), {j.family for j in jobs})
     worker_table = None if table.rows_by_driver else table
-    spec = SweepSpec(Recorder(sweep.context, worker_table), plan.metric.name, config.n_trials, dataset.name, dataset.digest, injected_failures())
+    spec = SweepSpec(
+        Recorder(sweep.context, worker_table),
+        plan.metric.name,
+        config.n_trials,
+        dataset.name,
+        dataset.digest,
+        injected_failures(),
+    )
     log.info(_opening_line(plan, cluster, sweep, len(jobs)))
     if parent is None:
         return _Opened(plan, cluster, sweep, spec, jobs)
@@ -179,7 +195,9 @@ def _parent_run(plan: _Plan, parent, n_jobs: int, families: set[str]) -> trackin
     )
     requirements = tracking.model_requirements(families)
     if parent is not None:
-        return tracking.reopen_sweep(plan.uri, parent, entry_point=config.entry_point, dataset=entity, pip_requirements=requirements)
+        return tracking.reopen_sweep(
+            plan.uri, parent, entry_point=config.entry_point, dataset=entity, pip_requirements=requirements
+        )
     params = config.params()
     return tracking.open_sweep(
         uri=plan.uri,
@@ -230,7 +248,9 @@ def _run_jobs(opened: _Opened, progress: Progress) -> list[Outcome]:
     split_ref, spec_ref = ray.put(opened.plan.split), ray.put(opened.spec)
     board = tasks.open_board()
     pending = {
-        tasks.submit(_train_task, job, split_ref, spec_ref, board, cpus=job.cpus, gpus=job.gpus, name=job.run_name, spread=True): job
+        tasks.submit(
+            _train_task, job, split_ref, spec_ref, board, cpus=job.cpus, gpus=job.gpus, name=job.run_name, spread=True
+        ): job
         for job in longest_first(opened.jobs)
     }
     outcomes: list[Outcome] = []
@@ -343,7 +363,9 @@ def sweep_figures(outcomes: list[Outcome], *, wall_s: float, cpus: float, metric
         "parallel_efficiency": work_cpu_s / capacity if capacity > 0 else float("nan"),
         "cpu_utilisation": cpu_s / capacity if capacity > 0 else float("nan"),
         "tracking_s_median": statistics.median(tracking_s) if tracking_s else float("nan"),
-        "tracking_s_p95": tracking_s[min(len(tracking_s) - 1, int(0.95 * len(tracking_s)))] if tracking_s else float("nan"),
+        "tracking_s_p95": tracking_s[min(len(tracking_s) - 1, int(0.95 * len(tracking_s)))]
+        if tracking_s
+        else float("nan"),
         "tracking_share": sum(tracking_s) / model_s if model_s else float("nan"),
         "delta_s_median": statistics.median(o.delta_s for o in ok) if ok else float("nan"),
     }
@@ -363,7 +385,9 @@ def summary_lines(report: SweepReport) -> str:
             f"best: model {best.model_id} ({best.family}, {best.feature_strategy}) {report.metric}={best.score:.4f}, "
             f"model {best.model_uri}"
         )
-    lines += [f"failed: model {o.row.model_id} ({o.row.family}): {o.row.error}" for o in report.outcomes if not o.row.ok]
+    lines += [
+        f"failed: model {o.row.model_id} ({o.row.family}): {o.row.error}" for o in report.outcomes if not o.row.ok
+    ]
     lines.append(
         f"results: Delta {redact(report.results)}; runs: experiment {report.experiment_id}, parent run {report.parent_run_id}"
     )

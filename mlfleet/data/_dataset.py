@@ -55,13 +55,21 @@ def load_dataset(config: DataConfig) -> Dataset:
     frame, target = _apply_target_rule(frame, target)
     if target not in frame.columns:
         shown = ", ".join(map(str, frame.columns[:12])) + (", ..." if frame.shape[1] > 12 else "")
-        raise MlfleetError(f"target column {target!r} is not in data={config.source}; its columns are: {shown}; pass target=COLUMN")
+        raise MlfleetError(
+            f"target column {target!r} is not in data={config.source}; its columns are: {shown}; pass target=COLUMN"
+        )
     frame = frame[frame[target].notna()].reset_index(drop=True)
     raw_y = frame[target]
     X = frame.drop(columns=[target])
     # Whole-number columns become float: the logged model's signature then accepts a missing
     # value in them (the pipeline imputes it), where an integer column would refuse NaN.
-    X = X.astype({c: "float64" for c in X.columns if pd.api.types.is_integer_dtype(X[c]) and not pd.api.types.is_bool_dtype(X[c])})
+    X = X.astype(
+        {
+            c: "float64"
+            for c in X.columns
+            if pd.api.types.is_integer_dtype(X[c]) and not pd.api.types.is_bool_dtype(X[c])
+        }
+    )
     if X.shape[1] == 0:
         raise MlfleetError(f"data={config.source} has no feature columns besides target {target!r}")
     task = detect_task(raw_y, target) if config.task == "auto" else config.task

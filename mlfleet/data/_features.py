@@ -27,7 +27,9 @@ def build_preprocessor(X: pd.DataFrame):
     categorical = [c for c in X.columns if c not in numeric]
     parts = []
     if numeric:
-        parts.append(("num", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), numeric))
+        parts.append(
+            ("num", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), numeric)
+        )
     if categorical:
         parts.append(
             (
@@ -72,7 +74,9 @@ def build_selector(strategy: str, task: str, seed: int):
         return SelectPercentile(f_classif if classification else f_regression, percentile=SELECTED_SHARE)
     if strategy == "mutual_info":
         # mutual_info_* draw jitter from numpy's global generator, which the task seeds.
-        return SelectPercentile(mutual_info_classif if classification else mutual_info_regression, percentile=SELECTED_SHARE)
+        return SelectPercentile(
+            mutual_info_classif if classification else mutual_info_regression, percentile=SELECTED_SHARE
+        )
     if strategy == "l1":
         model = (
             LogisticRegression(l1_ratio=1.0, solver="liblinear", C=0.1, random_state=seed)

@@ -39,7 +39,9 @@ def _synthetic_regression(n_samples: int, n_features: int, seed: int) -> pd.Data
     informative = rng.normal(size=(n_samples, n_informative))
     coef = rng.uniform(1.0, 10.0, size=n_informative) * rng.choice([-1, 1], size=n_informative)
     y = informative @ coef + 0.5 * informative[:, 0] * informative[:, -1] + rng.normal(scale=2.0, size=n_samples)
-    redundant = informative @ rng.normal(size=(n_informative, n_redundant)) + rng.normal(scale=0.1, size=(n_samples, n_redundant))
+    redundant = informative @ rng.normal(size=(n_informative, n_redundant)) + rng.normal(
+        scale=0.1, size=(n_samples, n_redundant)
+    )
     noise = rng.normal(size=(n_samples, n_features - n_informative - n_redundant))
     X = np.hstack([informative, redundant, noise])[:, rng.permutation(n_features)]
     return _frame(X, y)
@@ -106,7 +108,9 @@ def read_source(source: str, *, task: str, n_samples: int, n_features: int, seed
     if source in BUILTINS:
         if source.startswith("synthetic"):
             if n_samples < 1 or n_features < 2:
-                raise MlfleetError(f"synthetic data needs n_samples >= 1 and n_features >= 2, but got n_samples={n_samples}, n_features={n_features}")
+                raise MlfleetError(
+                    f"synthetic data needs n_samples >= 1 and n_features >= 2, but got n_samples={n_samples}, n_features={n_features}"
+                )
         loader, _ = BUILTINS[source]
         return loader(n_samples, n_features, seed), "target"
     frame = _read_file_or_table(source)
@@ -132,7 +136,9 @@ def _read_file_or_table(source: str) -> pd.DataFrame:
                     f"unknown data {source!r}: not a built-in dataset and no such file; "
                     f"use one of {', '.join(BUILTINS)} or a path to a CSV, Parquet file or Delta table (or a Spark table, catalog.schema.table)"
                 )
-            raise MlfleetError(f"data file not found: {source}; check the path (relative paths start at the current directory)")
+            raise MlfleetError(
+                f"data file not found: {source}; check the path (relative paths start at the current directory)"
+            )
         if path.is_dir():
             if (path / "_delta_log").is_dir():
                 return _read_delta(str(path))
@@ -156,7 +162,9 @@ def _read(reader: Callable[[str], pd.DataFrame], location: str, source: str) -> 
     except Exception as exc:
         raise MlfleetError(f"cannot read data={source}: {first_line(exc)}") from None
     if frame.empty or frame.shape[1] < 2:
-        raise MlfleetError(f"data={source} needs rows and at least two columns (features and a target), but has shape {frame.shape}")
+        raise MlfleetError(
+            f"data={source} needs rows and at least two columns (features and a target), but has shape {frame.shape}"
+        )
     return frame
 
 

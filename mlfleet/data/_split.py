@@ -51,7 +51,9 @@ def split_dataset(dataset: Dataset, *, test_size: float = 0.2, val_size: float =
     n = len(dataset.y)
     classification = dataset.task == "classification"
     if n < MIN_ROWS:
-        raise MlfleetError(f"too few rows to split: data={dataset.source} has {n} rows, need at least {MIN_ROWS}; use more data")
+        raise MlfleetError(
+            f"too few rows to split: data={dataset.source} has {n} rows, need at least {MIN_ROWS}; use more data"
+        )
     if classification:
         counts = np.bincount(dataset.y, minlength=dataset.n_classes)
         if counts.min() < 3:

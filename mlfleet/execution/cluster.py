@@ -101,12 +101,16 @@ def gpus_per_model(device: str, requested: float, cluster: Cluster) -> float:
     if device not in ("auto", "cuda", "cpu"):
         raise MlfleetError(f"device must be auto, cuda or cpu, but got device={device!r}")
     if requested <= 0:
-        raise MlfleetError(f"gpus_per_model must be above 0 (fractions such as 0.25 share a GPU), but got gpus_per_model={requested:g}")
+        raise MlfleetError(
+            f"gpus_per_model must be above 0 (fractions such as 0.25 share a GPU), but got gpus_per_model={requested:g}"
+        )
     if device == "cpu":
         return 0.0
     if cluster.max_gpus == 0:
         if device == "cuda":
-            raise MlfleetError("device=cuda but the Ray cluster has no GPU; use device=auto (falls back to CPU) or device=cpu")
+            raise MlfleetError(
+                "device=cuda but the Ray cluster has no GPU; use device=auto (falls back to CPU) or device=cpu"
+            )
         return 0.0
     if requested > cluster.max_gpus:
         raise MlfleetError(
@@ -142,7 +146,9 @@ def _probe(address: str) -> None:
     parsed = urlparse(address if "://" in address else f"tcp://{address}")
     host, port = parsed.hostname, parsed.port
     if not host or not port:
-        raise MlfleetError(f"address={address!r} is not a Ray address; use empty (local Ray), auto, host:port or ray://host:port")
+        raise MlfleetError(
+            f"address={address!r} is not a Ray address; use empty (local Ray), auto, host:port or ray://host:port"
+        )
     try:
         with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S):
             pass

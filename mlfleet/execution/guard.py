@@ -30,7 +30,7 @@ class _Cluster(Protocol):  # what the guard reads of mlfleet.execution.cluster.C
 
 
 class _Table(Protocol):  # what the guard reads of a results table
-    uri: str
+    what: str  # "results=<location as given>", how messages name it
     is_local: bool
 
 
@@ -68,7 +68,7 @@ def check_shared_stores(cluster: _Cluster, *, tracking_uri: str = "", tables: tu
     for table in tables:
         if table.is_local:
             raise MlfleetError(
-                f"{where} but results={redact(table.uri)} is a folder on this machine, which the other nodes "
+                f"{where} but {table.what} is a folder on this machine, which the other nodes "
                 "cannot see; use shared storage (s3://, abfss://, gs://) for results, "
                 f"or {SHARED_ENV}=1 if every node mounts that path"
             )

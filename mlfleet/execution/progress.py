@@ -12,7 +12,15 @@ from mlfleet.metrics import Metric
 class Progress:
     """Redraws one line on a terminal; in a log (not a TTY), prints a line per finished model."""
 
-    def __init__(self, total: int, metric: Metric, *, stream: TextIO | None = None, label: str = "models", min_interval: float = 0.5):
+    def __init__(
+        self,
+        total: int,
+        metric: Metric,
+        *,
+        stream: TextIO | None = None,
+        label: str = "models",
+        min_interval: float = 0.5,
+    ):
         self.total, self.metric, self.label = total, metric, label
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
@@ -61,4 +69,8 @@ class Progress:
 
 def _clock(seconds: float) -> str:
     seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60:02d}:{seconds % 60:02d}"
+    return (
+        f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+        if seconds >= 3600
+        else f"{seconds // 60:02d}:{seconds % 60:02d}"
+    )

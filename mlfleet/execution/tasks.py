@@ -79,7 +79,12 @@ def submit(fn: Callable, *args: Any, cpus: float = 1, gpus: float = 0.0, name: s
     A task whose worker dies is retried (:data:`MAX_RETRIES`); one that raises is not.
     ``spread`` places tasks over a cluster's nodes instead of filling the first.
     """
-    options: dict[str, Any] = {"num_cpus": cpus, "num_gpus": gpus, "max_retries": MAX_RETRIES, "retry_exceptions": False}
+    options: dict[str, Any] = {
+        "num_cpus": cpus,
+        "num_gpus": gpus,
+        "max_retries": MAX_RETRIES,
+        "retry_exceptions": False,
+    }
     if name:
         options["name"] = name
     if spread:

@@ -272,7 +272,9 @@ class DeltaResults:
                     write_deltalake(table, data, mode="append", schema_mode="merge", commit_properties=commit)
                 else:
                     predicate = " AND ".join(f"t.{column} = s.{column}" for column in self.spec.key)
-                    merge = table.merge(data, predicate=predicate, source_alias="s", target_alias="t", commit_properties=commit)
+                    merge = table.merge(
+                        data, predicate=predicate, source_alias="s", target_alias="t", commit_properties=commit
+                    )
                     merge.when_matched_update_all().when_not_matched_insert_all().execute()
                 return True
             except CommitFailedError:  # another writer committed first (maybe this very transaction): look again

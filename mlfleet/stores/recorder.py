@@ -93,7 +93,9 @@ class Recorder:
             return False
         return self.table.append(rows, app_id, version=version)
 
-    def nested(self, name: str, *, tags: dict[str, str], metrics: dict[str, float], history: dict[str, list[float]]) -> str:
+    def nested(
+        self, name: str, *, tags: dict[str, str], metrics: dict[str, float], history: dict[str, list[float]]
+    ) -> str:
         """A finished nested run of figures only (a benchmark's mode); returns its id."""
         return tracking.log_nested(self.tracking, name=name, tags=tags, metrics=metrics, history=history)
 

@@ -86,7 +86,10 @@ def rule(current: dict[str, str] | None, current_version: str, candidate: Candid
         return CHAMPION, f"the champion (version {current_version}) records no score to compare with"
     direction = "higher" if metric.greater_is_better else "lower"
     if metric.better(candidate.score, old_score):
-        return CHAMPION, f"it beats the champion, version {current_version}: {metric.name} {candidate.score:.4f} against {old_score:.4f} ({direction} is better)"
+        return (
+            CHAMPION,
+            f"it beats the champion, version {current_version}: {metric.name} {candidate.score:.4f} against {old_score:.4f} ({direction} is better)",
+        )
     return CHALLENGER, (
         f"it does not beat the champion, version {current_version}: {metric.name} {candidate.score:.4f} against {old_score:.4f} "
         f"({direction} is better), so the champion stays"
@@ -106,27 +109,52 @@ def crown(client, name: str, candidate: Candidate, metric: Metric) -> Decision:
     except MlflowException as exc:
         if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
             raise
-        registered = client.create_registered_model(name, description="The best model of the fleet's analyses (mlfleet analyze).")
+        registered = client.create_registered_model(
+            name, description="The best model of the fleet's analyses (mlfleet analyze)."
+        )
     champion_version = str(registered.aliases.get(CHAMPION, "")) if registered.aliases else ""
     champion = client.get_model_version(name, champion_version) if champion_version else None
     if champion is not None and champion.run_id == candidate.run_id and champion.source == candidate.model_uri:
-        return Decision(name, champion_version, CHAMPION, "the best model already is the champion", registered=False, previous_champion=champion_version)
+        return Decision(
+            name,
+            champion_version,
+            CHAMPION,
+            "the best model already is the champion",
+            registered=False,
+            previous_champion=champion_version,
+        )
 
-    same = [v for v in client.search_model_versions(f"name='{name}' and run_id='{candidate.run_id}'") if v.source == candidate.model_uri]
+    same = [
+        v
+        for v in client.search_model_versions(f"name='{name}' and run_id='{candidate.run_id}'")
+        if v.source == candidate.model_uri
+    ]
     if same:
         version, created = str(same[0].version), False
         for key, value in candidate.tags(metric).items():  # this analysis's metric and score
             client.set_model_version_tag(name, version, key, value)
     else:
-        model_id = candidate.model_uri.removeprefix("models:/") if candidate.model_uri.startswith("models:/m-") else None
+        model_id = (
+            candidate.model_uri.removeprefix("models:/") if candidate.model_uri.startswith("models:/m-") else None
+        )
         version = str(
-            client.create_model_version(name, source=candidate.model_uri, run_id=candidate.run_id, tags=candidate.tags(metric), model_id=model_id).version
+            client.create_model_version(
+                name,
+                source=candidate.model_uri,
+                run_id=candidate.run_id,
+                tags=candidate.tags(metric),
+                model_id=model_id,
+            ).version
         )
         created = True
     alias, reason = rule(champion.tags if champion is not None else None, champion_version, candidate, metric)
     client.set_model_version_tag(name, version, "mlfleet.decision", f"{alias}: {reason}"[:5000])
     client.set_registered_model_alias(name, alias, version)
-    if alias == CHAMPION and (registered.aliases or {}).get(CHALLENGER) and str(registered.aliases[CHALLENGER]) == version:
+    if (
+        alias == CHAMPION
+        and (registered.aliases or {}).get(CHALLENGER)
+        and str(registered.aliases[CHALLENGER]) == version
+    ):
         client.delete_registered_model_alias(name, CHALLENGER)  # the challenger became the champion
     return Decision(name, version, alias, reason, registered=created, previous_champion=champion_version)
 

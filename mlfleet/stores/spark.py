@@ -57,7 +57,9 @@ def session(what: str):
     try:
         started = SparkSession.builder.appName("mlfleet").config("spark.ui.enabled", "false").getOrCreate()
     except Exception as exc:
-        raise MlfleetError(f"{what} names a Spark table, but Spark did not start ({first_line(exc)}); check JAVA_HOME and Spark's configuration") from None
+        raise MlfleetError(
+            f"{what} names a Spark table, but Spark did not start ({first_line(exc)}); check JAVA_HOME and Spark's configuration"
+        ) from None
     started.sparkContext.setLogLevel("ERROR")
     return started
 
@@ -95,7 +97,9 @@ class SparkResults:
     is_local = False
     kind = "spark"
 
-    def __init__(self, given: str, spec: TableSpec, spark: Any = None, *, fmt: str | None = None, what: str = "") -> None:
+    def __init__(
+        self, given: str, spec: TableSpec, spark: Any = None, *, fmt: str | None = None, what: str = ""
+    ) -> None:
         self.given = self.uri = self.name = given
         self.spec = spec
         self.what = what or f"results={given}"
@@ -157,7 +161,11 @@ class SparkResults:
             )
         current = {f.name: f.dataType.simpleString().upper() for f in self.spark.table(self.name).schema.fields}
         wanted = {f.name: _spark_type(f.type) for f in self.spec.schema()}
-        clashes = [f"{n} ({current[n]} where mlfleet writes {t})" for n, t in wanted.items() if n in current and current[n] != t]
+        clashes = [
+            f"{n} ({current[n]} where mlfleet writes {t})"
+            for n, t in wanted.items()
+            if n in current and current[n] != t
+        ]
         if clashes:
             raise MlfleetError(f"{self.what} is a table whose columns {', '.join(clashes)} differ; name another table")
         missing = [n for n in wanted if n not in current]
@@ -185,10 +193,14 @@ class SparkResults:
         it is refused. Returns True (Spark does not say whether Delta skipped).
         """
         if version != 1:
-            raise MlfleetError(f"{self.what}: replacing rows (resume) needs a results folder or URI; the Spark path only appends")
+            raise MlfleetError(
+                f"{self.what}: replacing rows (resume) needs a results folder or URI; the Spark path only appends"
+            )
         arrow = self.spec.schema()
         app_id = app_id or self.spec.app_id(rows[0])
-        frame = self.spark.createDataFrame([tuple(row.get(n) for n in arrow.names) for row in records(rows)], ddl(arrow))
+        frame = self.spark.createDataFrame(
+            [tuple(row.get(n) for n in arrow.names) for row in records(rows)], ddl(arrow)
+        )
         writer = frame.write.format(self.format).mode("append")  # by column name, into the table's own order
         if self.format == "delta":
             writer = writer.option("txnAppId", app_id).option("txnVersion", version)
@@ -234,5 +246,7 @@ def read_data(name: str):
     """A Spark table as a pandas DataFrame (``data=catalog.schema.table``)."""
     spark = session(f"data={name}")
     if not spark.catalog.tableExists(name):
-        raise MlfleetError(f"data={name}: no such Spark table; check the name (catalog.schema.table) or pass a file path")
+        raise MlfleetError(
+            f"data={name}: no such Spark table; check the name (catalog.schema.table) or pass a file path"
+        )
     return to_pandas(spark.table(name), spark)

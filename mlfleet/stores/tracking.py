@@ -26,7 +26,7 @@ DEFAULT_EXPERIMENT = "mlfleet"
 #: module prefixes whose types a logged pipeline may hold (skops loads nothing else)
 TRUSTED_MODULES = ("sklearn.", "xgboost.", "numpy.", "scipy.", "builtins.", "mlfleet.zoo._mlp.")
 #: our own estimators (the MLP) travel with the model, so it loads where mlfleet is not installed
-OWN_CODE = str(Path(__file__).resolve().parent)
+OWN_CODE = str(Path(__file__).resolve().parents[1])
 #: seconds a tracking server gets to answer at start
 STORE_TIMEOUT_S = 5.0
 #: MLflow's HTTP retry settings unless the user set them: a server that went away costs a
@@ -146,7 +146,9 @@ def prepare_store(uri: str) -> None:
 
 
 def _store_error(uri: str, exc: BaseException) -> MlfleetError:
-    return MlfleetError(f"the MLflow tracking store {redact(uri)} cannot be used: {redact(first_line(exc))}; check MLFLOW_TRACKING_URI")
+    return MlfleetError(
+        f"the MLflow tracking store {redact(uri)} cannot be used: {redact(first_line(exc))}; check MLFLOW_TRACKING_URI"
+    )
 
 
 def open_sweep(
@@ -205,7 +207,9 @@ def find_sweep(uri: str, sweep_id: str):
     from mlflow.entities import ViewType
 
     client = _client(uri)
-    experiments = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ACTIVE_ONLY, max_results=50000)]
+    experiments = [
+        e.experiment_id for e in client.search_experiments(view_type=ViewType.ACTIVE_ONLY, max_results=50000)
+    ]
     query = f"tags.sweep_id = '{_quoted(sweep_id)}' and tags.`mlfleet.role` = 'sweep'"
     found = client.search_runs(experiments, query, max_results=2) if experiments else []
     if not found:
@@ -232,7 +236,11 @@ def reopen_sweep(uri: str, parent, *, entry_point: str, dataset: Any, pip_requir
     if env_run_id and env_run_id != info.run_id:
         client.log_batch(
             env_run_id,
-            tags=[RunTag(MLFLOW_PARENT_RUN_ID, info.run_id), RunTag("mlfleet.role", "resume"), RunTag("mlfleet.resumes", sweep_id)],
+            tags=[
+                RunTag(MLFLOW_PARENT_RUN_ID, info.run_id),
+                RunTag("mlfleet.role", "resume"),
+                RunTag("mlfleet.resumes", sweep_id),
+            ],
         )
     clear_run_env()
     client.update_run(info.run_id, status="RUNNING")
@@ -347,7 +355,9 @@ def warm_process(tracking_uri: str) -> None:
 _WARM: set[str] = set()
 
 
-def start_child(ctx: TrackingContext, *, run_name: str, tags: dict[str, str], previous: str = "", attempt: int = 1) -> str:
+def start_child(
+    ctx: TrackingContext, *, run_name: str, tags: dict[str, str], previous: str = "", attempt: int = 1
+) -> str:
     """Create the model's nested run (RUNNING, so the UI shows it while it trains).
 
     ``previous`` is the run of an earlier attempt at this model (a task Ray retried after
@@ -482,7 +492,10 @@ def _shape(model: Any) -> tuple[str, ...]:
     walk(model)
     return tuple(names)
 
-def log_nested(ctx: TrackingContext, *, name: str, tags: dict[str, str], metrics: dict[str, float], history: dict[str, list[float]]) -> str:
+
+def log_nested(
+    ctx: TrackingContext, *, name: str, tags: dict[str, str], metrics: dict[str, float], history: dict[str, list[float]]
+) -> str:
     """A finished nested run under the parent, with ``metrics`` and per-step ``history``; returns its id."""
     client = _client(ctx.tracking_uri)
     run_id = start_child(ctx, run_name=name, tags=tags)

@@ -75,7 +75,17 @@ def injected_failures() -> frozenset[int]:
     return frozenset(int(part) for part in listed.split(",") if part.strip().isdigit())
 
 
-def tuned_row(job: ModelJob, spec: SweepSpec, task: str, tuned: TunedModel, *, started: datetime, node: str, run_id: str, model_uri: str) -> ResultRow:
+def tuned_row(
+    job: ModelJob,
+    spec: SweepSpec,
+    task: str,
+    tuned: TunedModel,
+    *,
+    started: datetime,
+    node: str,
+    run_id: str,
+    model_uri: str,
+) -> ResultRow:
     """The FINISHED row of a model that trained and logged."""
     scores = {k: finite(v) for k, v in tuned.test_metrics.items()}
     return _row(
@@ -97,7 +107,17 @@ def tuned_row(job: ModelJob, spec: SweepSpec, task: str, tuned: TunedModel, *, s
     )
 
 
-def failed_row(job: ModelJob, spec: SweepSpec, task: str, error: str, *, run_id: str = "", node: str = "", started: datetime | None = None, device: str = "") -> ResultRow:
+def failed_row(
+    job: ModelJob,
+    spec: SweepSpec,
+    task: str,
+    error: str,
+    *,
+    run_id: str = "",
+    node: str = "",
+    started: datetime | None = None,
+    device: str = "",
+) -> ResultRow:
     """The FAILED row of a model, saying ``error``."""
     return _row(
         job,

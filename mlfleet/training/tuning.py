@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from mlfleet.data import Split, build_preprocessor, build_selector
-from mlfleet.training.jobs import ModelJob
 from mlfleet.metrics import Metric, predict_with_proba, score_all, score_one
+from mlfleet.training.jobs import ModelJob
 from mlfleet.zoo import family
 
 
@@ -48,7 +48,9 @@ def build_pipeline(job: ModelJob, split: Split, params: dict[str, Any], n_jobs: 
     )
 
 
-def tune_and_fit(job: ModelJob, split: Split, metric: Metric, n_trials: int, n_jobs: int = 1, device: str = "cpu") -> TunedModel:
+def tune_and_fit(
+    job: ModelJob, split: Split, metric: Metric, n_trials: int, n_jobs: int = 1, device: str = "cpu"
+) -> TunedModel:
     """Run a seeded TPE study of ``n_trials`` on train/validation, refit on both, score on test.
 
     Preprocessing and feature selection do not depend on the model's parameters, so they

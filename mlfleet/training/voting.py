@@ -21,7 +21,9 @@ def voting_kind(task: str, members: Sequence[Any]) -> str:
     return "soft" if all(hasattr(m, "predict_proba") for m in members) else "hard"
 
 
-def build_vote(members: Sequence[tuple[str, Any]], task: str, X, y, *, weights: Sequence[float] | None = None, voting: str = ""):
+def build_vote(
+    members: Sequence[tuple[str, Any]], task: str, X, y, *, weights: Sequence[float] | None = None, voting: str = ""
+):
     """A fitted vote over prefit ``members`` (``(name, fitted model)`` pairs).
 
     ``X, y`` are rows holding every class (the training rows): fitting only reads the labels.
@@ -34,7 +36,9 @@ def build_vote(members: Sequence[tuple[str, Any]], task: str, X, y, *, weights: 
     if not members:
         raise MlfleetError("the vote needs at least one member, but none was trained")
     if weights is not None and len(weights) != len(members):
-        raise MlfleetError(f"the vote needs one weight per member, but got {len(weights)} weights for {len(members)} members")
+        raise MlfleetError(
+            f"the vote needs one weight per member, but got {len(weights)} weights for {len(members)} members"
+        )
     frozen = [(name, FrozenEstimator(model)) for name, model in members]
     weights = list(weights) if weights is not None else None
     if task == "regression":

@@ -46,7 +46,9 @@ def train_one(
     device = "gpu" if job.gpus > 0 else "cpu"
 
     def failed(error: str, detail: str, run_id: str = "", cpu_s: float = 0.0, notes: tuple = ()) -> Outcome:
-        row = lambda text: failed_row(job, spec, split.task, text, run_id=run_id, node=node, started=started, device=device)  # noqa: E731
+        row = lambda text: failed_row(
+            job, spec, split.task, text, run_id=run_id, node=node, started=started, device=device
+        )  # noqa: E731
         _, built = recorder.fail(run_id, error, detail, row=row, version=job.attempt)
         return Outcome(built, 0.0, cpu_s, started_wall, time.time(), detail=detail, notes=notes)
 
@@ -57,7 +59,12 @@ def train_one(
             recovered = recover_row(spec, job, split.task, previous_run, node=node)
             if recovered is not None:
                 return Outcome(recovered, time.perf_counter() - t0, 0.0, started_wall, time.time())
-        tags = {"model_id": str(job.model_id), "family": job.family, "device": device, "feature_strategy": job.feature_strategy}
+        tags = {
+            "model_id": str(job.model_id),
+            "family": job.family,
+            "device": device,
+            "feature_strategy": job.feature_strategy,
+        }
         run_id = recorder.start(job.run_name, tags, previous=previous_run, attempt=tries)
     except Exception as exc:
         return failed(f"MLflow: the model's run could not be started ({describe(exc)})", full_traceback(exc))
@@ -80,7 +87,9 @@ def train_one(
     t2 = time.perf_counter()
     recorder.write([row], version=job.attempt)
     delta_s = time.perf_counter() - t2
-    return Outcome(row, tracking_s + time.perf_counter() - t1, tuned.cpu_s, started_wall, time.time(), delta_s, notes=tuple(notes))
+    return Outcome(
+        row, tracking_s + time.perf_counter() - t1, tuned.cpu_s, started_wall, time.time(), delta_s, notes=tuple(notes)
+    )
 
 
 def _tune(job: ModelJob, split: Split, spec: SweepSpec) -> TunedModel:
@@ -90,7 +99,9 @@ def _tune(job: ModelJob, split: Split, spec: SweepSpec) -> TunedModel:
         raise RuntimeError(f"injected failure of model {job.model_id} ({FAIL_ENV})")
     metric = resolve_metric(spec.metric, split.task)
     with threadpool_limits(limits=job.cpus):
-        return tune_and_fit(job, split, metric, spec.n_trials, n_jobs=job.cpus, device="cuda" if job.gpus > 0 else "cpu")
+        return tune_and_fit(
+            job, split, metric, spec.n_trials, n_jobs=job.cpus, device="cuda" if job.gpus > 0 else "cpu"
+        )
 
 
 def _log(recorder, run_id: str, job: ModelJob, split: Split, spec: SweepSpec, tuned: TunedModel, node: str) -> str:

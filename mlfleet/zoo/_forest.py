@@ -29,4 +29,6 @@ def space(trial, task):
     }
 
 
-RANDOM_FOREST = register(Family("random_forest", build, space, cpus=MULTI_CORE, cost=6.0, regression_note="RandomForestRegressor"))
+RANDOM_FOREST = register(
+    Family("random_forest", build, space, cpus=MULTI_CORE, cost=6.0, regression_note="RandomForestRegressor")
+)

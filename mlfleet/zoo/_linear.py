@@ -23,5 +23,12 @@ def space(trial, task):
 
 
 LOGISTIC = register(
-    Family("logistic", build, space, cpus=1, cost=0.5, regression_note="ElasticNet (linear regression with L1/L2 penalties)")
+    Family(
+        "logistic",
+        build,
+        space,
+        cpus=1,
+        cost=0.5,
+        regression_note="ElasticNet (linear regression with L1/L2 penalties)",
+    )
 )

@@ -20,7 +20,10 @@ def document(report: AnalysisReport, images: dict[str, Path]) -> Document:
         ("analysis", plan.analysis_id),
         ("experiment", f"{plan.experiment_name} (id {plan.experiment_id})"),
         ("sweeps", "; ".join(f"{s.sweep_id} ({s.entry_point}, {s.n_rows} rows)" for s in plan.sweeps)),
-        ("data", f"{plan.sweeps[0].dataset or plan.rows['dataset'].iloc[0]} (digest {plan.sweeps[0].dataset_digest or plan.rows['dataset_digest'].iloc[0]})"),
+        (
+            "data",
+            f"{plan.sweeps[0].dataset or plan.rows['dataset'].iloc[0]} (digest {plan.sweeps[0].dataset_digest or plan.rows['dataset_digest'].iloc[0]})",
+        ),
         ("metric", f"{metric.name} ({direction})"),
         ("models", f"{summary.n_models} ({summary.n_failed} failed, {len(summary.by_type)} model types)"),
         ("results table", plan.results),
@@ -37,19 +40,27 @@ def document(report: AnalysisReport, images: dict[str, Path]) -> Document:
     vote_tables = (("", report.vote.comparison),) if report.vote is not None else ()
     sections = (
         Section("Findings", lines=tuple(report.findings) + tuple(f"Note: {n}" for n in plan.notes)),
-        Section("MLflow against Delta", lines=(report.check.sentence(),), tables=(("Mismatches", report.check.mismatches),) if len(report.check.mismatches) else ()),
+        Section(
+            "MLflow against Delta",
+            lines=(report.check.sentence(),),
+            tables=(("Mismatches", report.check.mismatches),) if len(report.check.mismatches) else (),
+        ),
         Section(top_title, tables=(("", tables[top_title]),)),
         Section("By model type", tables=(("", summary.by_type),), images=pictures("score_by_type")),
         Section("CPU against GPU", tables=(("", summary.by_device),), images=pictures("cpu_vs_gpu")),
         Section(
             "By feature strategy",
-            lines=("effect: the mean gap of a strategy's models to the mean of their own model type; positive is better.",),
+            lines=(
+                "effect: the mean gap of a strategy's models to the mean of their own model type; positive is better.",
+            ),
             tables=(("", summary.by_strategy),),
             images=pictures("score_by_strategy"),
         ),
         Section(
             "Efficiency",
-            lines=("time: tuning + refit seconds; score_per_s: mean score (1/score where lower is better) per second; time_share: of all models' time.",),
+            lines=(
+                "time: tuning + refit seconds; score_per_s: mean score (1/score where lower is better) per second; time_share: of all models' time.",
+            ),
             tables=(("", summary.efficiency),),
             images=pictures("time_vs_score"),
         ),
@@ -57,7 +68,10 @@ def document(report: AnalysisReport, images: dict[str, Path]) -> Document:
         Section(f"Top-{plan.k} vote", lines=(report.vote_note,), tables=vote_tables, images=pictures("vote")),
         Section(
             "Champion",
-            lines=(report.champion_note, f"Load it: mlflow.pyfunc.load_model('models:/{plan.registered_model}@champion').predict(rows)"),
+            lines=(
+                report.champion_note,
+                f"Load it: mlflow.pyfunc.load_model('models:/{plan.registered_model}@champion').predict(rows)",
+            ),
         ),
     )
     return Document(title=f"Fleet analysis {plan.analysis_id}", meta=meta, sections=sections)
@@ -81,14 +95,25 @@ def facts(report: AnalysisReport) -> dict[str, Any]:
         "best": best,
         "findings": list(report.findings),
         "mismatches": report.check.mismatches["kind"].value_counts().to_dict(),
-        "vote": None if report.vote is None else {
-            "k": report.vote.k, "voting": report.vote.voting, "vote_score": report.vote.vote_score,
-            "best_single_score": report.vote.best_score, "gain": report.vote.gain,
+        "vote": None
+        if report.vote is None
+        else {
+            "k": report.vote.k,
+            "voting": report.vote.voting,
+            "vote_score": report.vote.vote_score,
+            "best_single_score": report.vote.best_score,
+            "gain": report.vote.gain,
         },
         "vote_note": report.vote_note,
-        "champion": None if decision is None else {
-            "registered_model": decision.name, "version": decision.version, "alias": decision.alias,
-            "reason": decision.reason, "registered": decision.registered, "previous_champion": decision.previous_champion,
+        "champion": None
+        if decision is None
+        else {
+            "registered_model": decision.name,
+            "version": decision.version,
+            "alias": decision.alias,
+            "reason": decision.reason,
+            "registered": decision.registered,
+            "previous_champion": decision.previous_champion,
         },
         "results_table": plan.results,
         "summary_table": plan.summary_table,

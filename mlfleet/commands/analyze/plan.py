@@ -108,7 +108,9 @@ def _experiment(client, name: str):
     return experiment
 
 
-def _choose(known: dict[str, readback.SweepInfo], wanted: tuple[str, ...], experiment: str) -> tuple[list[readback.SweepInfo], list[str]]:
+def _choose(
+    known: dict[str, readback.SweepInfo], wanted: tuple[str, ...], experiment: str
+) -> tuple[list[readback.SweepInfo], list[str]]:
     """The sweeps to analyse and notes about those left out.
 
     Named sweeps must exist and share their data; by default the latest sweep of each entry
@@ -119,12 +121,16 @@ def _choose(known: dict[str, readback.SweepInfo], wanted: tuple[str, ...], exper
         unknown = [sid for sid in wanted if sid not in known]
         if unknown:
             listing = ", ".join(s.sweep_id for s in latest_first[:8]) + (", ..." if len(latest_first) > 8 else "")
-            raise MlfleetError(f"sweep {unknown[0]!r} is not in experiment {experiment!r}; its sweeps, latest first: {listing}; pass sweep=ID[,ID]")
+            raise MlfleetError(
+                f"sweep {unknown[0]!r} is not in experiment {experiment!r}; its sweeps, latest first: {listing}; pass sweep=ID[,ID]"
+            )
         chosen = [known[sid] for sid in wanted]
         kinds = {(s.task, s.dataset_digest) for s in chosen}
         if len(kinds) > 1:
             shown = "; ".join(f"{s.sweep_id}: {s.task} on {s.dataset} (digest {s.dataset_digest})" for s in chosen)
-            raise MlfleetError(f"the sweeps trained on different data, so their scores do not compare ({shown}); pass sweep= ids of one dataset")
+            raise MlfleetError(
+                f"the sweeps trained on different data, so their scores do not compare ({shown}); pass sweep= ids of one dataset"
+            )
         return chosen, []
     newest: dict[str, readback.SweepInfo] = {}
     for sweep in latest_first:
@@ -143,13 +149,18 @@ def _metric(name: str, sweeps: list[readback.SweepInfo], rows: pd.DataFrame, run
     """The metric to rank by: ``name``, else the sweeps' shared primary metric; checked against what the models recorded."""
     task = sweeps[0].task or str(rows["task"].iloc[0])
     if not name:
-        primaries = sorted({s.primary_metric for s in sweeps if s.primary_metric} | set(rows["primary_metric"].dropna()))
+        primaries = sorted(
+            {s.primary_metric for s in sweeps if s.primary_metric} | set(rows["primary_metric"].dropna())
+        )
         if len(primaries) > 1:
-            raise MlfleetError(f"the sweeps rank by different metrics ({', '.join(primaries)}); pass metric=NAME to compare them on one")
+            raise MlfleetError(
+                f"the sweeps rank by different metrics ({', '.join(primaries)}); pass metric=NAME to compare them on one"
+            )
         name = primaries[0] if primaries else ""
     finished = rows[rows["status"] == "FINISHED"]
     recorded = [
-        m for m in task_metrics(task)
+        m
+        for m in task_metrics(task)
         if (m in finished and finished[m].notna().any()) or (m in runs and runs[m].notna().any())
     ]
     if finished.empty:  # every model failed: nothing recorded, any metric of the task will do
@@ -169,4 +180,6 @@ def _check_output(output: Path, given: str) -> None:
     try:
         probe_write(output)
     except OSError as exc:
-        raise MlfleetError(f"output={shown} cannot be written ({first_line(exc)}); pass output=FOLDER you can write to") from None
+        raise MlfleetError(
+            f"output={shown} cannot be written ({first_line(exc)}); pass output=FOLDER you can write to"
+        ) from None

@@ -102,8 +102,12 @@ def model_runs(client, experiment_id: str, sweep_ids: list[str]) -> pd.DataFrame
 def read_rows(table: ResultsTable, experiment_id: str) -> pd.DataFrame:
     """The results rows of one experiment. Raises MlfleetError when ``table`` holds no results table."""
     if not table.exists():
-        where = "no such Spark table" if table.kind == "spark" else "not a Delta table (nothing there, or no _delta_log)"
-        raise MlfleetError(f"{table.what} is {where}; pass results=LOCATION where train_cpu or train_gpu wrote their rows")
+        where = (
+            "no such Spark table" if table.kind == "spark" else "not a Delta table (nothing there, or no _delta_log)"
+        )
+        raise MlfleetError(
+            f"{table.what} is {where}; pass results=LOCATION where train_cpu or train_gpu wrote their rows"
+        )
     try:
         frame = table.read()
     except MlfleetError:

@@ -77,13 +77,17 @@ def analyse(client, plan: Plan, run_id: str, clock: Clock) -> AnalysisReport:
         decision, champion_note = _crown(client, plan, candidates)
     with clock("summary_table"):
         readback.append_summary(plan.summary, _summary_rows(plan, summary), plan.analysis_id)
-    report = AnalysisReport(plan, run_id, (), summary, check, found, vote, vote_note, decision, champion_note, clock.timings)
+    report = AnalysisReport(
+        plan, run_id, (), summary, check, found, vote, vote_note, decision, champion_note, clock.timings
+    )
     with clock("report"):
         files = _write_files(report, images)
     with clock("logging"):
         client.log_artifacts(run_id, str(plan.output))
         client.log_batch(run_id, metrics=_metrics(report))
-    return AnalysisReport(plan, run_id, files, summary, check, found, vote, vote_note, decision, champion_note, clock.timings)
+    return AnalysisReport(
+        plan, run_id, files, summary, check, found, vote, vote_note, decision, champion_note, clock.timings
+    )
 
 
 def reproduce_split(sweep: readback.SweepInfo, digest: str):
@@ -107,7 +111,9 @@ def reproduce_split(sweep: readback.SweepInfo, digest: str):
             seed=int(p["seed"]),
         )
     except (KeyError, ValueError) as exc:
-        raise MlfleetError(f"sweep {sweep.sweep_id} has no parent run recording its data parameters ({first_line(exc)})") from None
+        raise MlfleetError(
+            f"sweep {sweep.sweep_id} has no parent run recording its data parameters ({first_line(exc)})"
+        ) from None
     dataset = load_dataset(config)
     if digest and dataset.digest != digest:
         raise MlfleetError(
@@ -141,7 +147,9 @@ def _vote(plan: Plan, candidates: pd.DataFrame) -> tuple[summaries.VoteResult | 
     if len(members) < plan.k:
         note += f" Only {len(members)} finished models have a run and a row, fewer than k={plan.k}."
     if result.not_reproduced:
-        note += " On the reproduced split these scores differ from the records: " + "; ".join(result.not_reproduced) + "."
+        note += (
+            " On the reproduced split these scores differ from the records: " + "; ".join(result.not_reproduced) + "."
+        )
     return result, note
 
 
@@ -179,12 +187,29 @@ def _summary_rows(plan: Plan, summary: summaries.Summary) -> list[readback.Summa
     rows = []
     for r in summaries.type_table(summary).to_dict("records"):
         figures = {name: finite(r[name]) for name in _FIGURES}
-        rows.append(readback.SummaryRow(**shared, model_type=r["model_type"], family=r["family"],
-                                        n_models=int(r["n_models"]), n_failed=int(r["n_failed"]), **figures))
+        rows.append(
+            readback.SummaryRow(
+                **shared,
+                model_type=r["model_type"],
+                family=r["family"],
+                n_models=int(r["n_models"]),
+                n_failed=int(r["n_failed"]),
+                **figures,
+            )
+        )
     return rows
 
 
-_FIGURES = ("mean_score", "std_score", "best_score", "worst_score", "mean_time_s", "total_time_s", "time_share", "score_per_s")
+_FIGURES = (
+    "mean_score",
+    "std_score",
+    "best_score",
+    "worst_score",
+    "mean_time_s",
+    "total_time_s",
+    "time_share",
+    "score_per_s",
+)
 
 
 def _metrics(report: AnalysisReport) -> list:
@@ -202,7 +227,15 @@ def _metrics(report: AnalysisReport) -> list:
         "n_runs_without_row": check.count("run without a row"),
         "n_score_mismatches": check.count("score differs"),
         "n_status_mismatches": check.count("status differs"),
-        **({"vote_score": report.vote.vote_score, "best_single_score": report.vote.best_score, "vote_gain": report.vote.gain} if report.vote else {}),
+        **(
+            {
+                "vote_score": report.vote.vote_score,
+                "best_single_score": report.vote.best_score,
+                "vote_gain": report.vote.gain,
+            }
+            if report.vote
+            else {}
+        ),
         **{f"time_{phase}_s": seconds for phase, seconds in report.timings.items()},
     }
     stamp = int(datetime.now(timezone.utc).timestamp() * 1000)
@@ -210,14 +243,14 @@ def _metrics(report: AnalysisReport) -> list:
 
 
 def _write_files(report: AnalysisReport, images: dict[str, Path]) -> tuple[Path, ...]:
-    """report.html, summary.md, models.csv, mismatches.csv and summaries.json in the output folder."""
+    """report.html, summary.md, models.csv, mismatches.csv and analysis.json in the output folder."""
     out = report.plan.output
     doc = document(report, images)
     (out / "report.html").write_text(summaries.render_html(doc), encoding="utf-8")
     (out / "summary.md").write_text(summaries.render_markdown(doc, relative_to=out), encoding="utf-8")
     summaries.with_time(report.plan.rows).drop(columns=["params_json"]).to_csv(out / "models.csv", index=False)
     report.check.mismatches.to_csv(out / "mismatches.csv", index=False)
-    (out / "summaries.json").write_text(json.dumps(facts(report), indent=2, default=str), encoding="utf-8")
+    (out / "analysis.json").write_text(json.dumps(facts(report), indent=2, default=str), encoding="utf-8")
     return (*(out / name for name in REPORT_FILES), *images.values())
 
 

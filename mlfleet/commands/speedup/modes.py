@@ -52,7 +52,12 @@ def fit_one(spec: ModelSpec, data: BenchData) -> Fitted:
 
     start = time.time()
     with threadpool_limits(limits=1):
-        model = Pipeline([("prep", build_preprocessor(data.X_train)), ("model", family(data.model).build(data.task, spec.params, spec.seed, 1))])
+        model = Pipeline(
+            [
+                ("prep", build_preprocessor(data.X_train)),
+                ("model", family(data.model).build(data.task, spec.params, spec.seed, 1)),
+            ]
+        )
         model.fit(data.X_train, data.y_train)
         pred, proba = predict_with_proba(model, data.X_test, data.task)
     scores = score_all(data.task, data.y_test, pred, proba, data.n_classes)
@@ -126,7 +131,11 @@ def measure_work_ceiling(spec: ModelSpec, data: BenchData, cpus: int) -> dict[st
         list(executor.map(fit_one, [spec] * cpus, [data] * cpus))
         parallel = time.perf_counter() - t0
         sequential, _ = executor.submit(_fit_all, (spec,) * cpus, data).result()
-    return {"work_ceiling_sequential_s": sequential, "work_ceiling_parallel_s": parallel, "work_ceiling_speedup": sequential / parallel}
+    return {
+        "work_ceiling_sequential_s": sequential,
+        "work_ceiling_parallel_s": parallel,
+        "work_ceiling_speedup": sequential / parallel,
+    }
 
 
 def _spin(units: int) -> float:

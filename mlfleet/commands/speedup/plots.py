@@ -16,7 +16,9 @@ def plot_walls(walls: dict[str, float], ceiling: float, path: Path) -> Path:
     modes = list(walls)
     ax.bar(modes, [walls[m] for m in modes], color=["#888888", "#1f77b4", "#ff7f0e"][: len(modes)])
     if "sequential" in walls:
-        ax.axhline(walls["sequential"] / ceiling, color="k", ls="--", lw=1, label=f"sequential / ceiling ({ceiling:.2f}x)")
+        ax.axhline(
+            walls["sequential"] / ceiling, color="k", ls="--", lw=1, label=f"sequential / ceiling ({ceiling:.2f}x)"
+        )
         ax.legend(loc="upper right", fontsize=8)
     for i, m in enumerate(modes):
         ax.text(i, walls[m], f"{walls[m]:.1f} s", ha="center", va="bottom", fontsize=9)
@@ -35,8 +37,22 @@ def plot_timeline(timelines: dict[str, list], path: Path) -> Path:
         origin = min(f.start for f in fitted)
         lanes = {w: i for i, w in enumerate(sorted({f.worker for f in fitted}))}
         for f in fitted:
-            ax.barh(lanes[f.worker], f.end - f.start, left=f.start - origin, height=0.7, color=plt.cm.viridis(f.index / max(1, len(fitted) - 1)))
-            ax.text(f.start - origin + (f.end - f.start) / 2, lanes[f.worker], str(f.index), ha="center", va="center", fontsize=7, color="w")
+            ax.barh(
+                lanes[f.worker],
+                f.end - f.start,
+                left=f.start - origin,
+                height=0.7,
+                color=plt.cm.viridis(f.index / max(1, len(fitted) - 1)),
+            )
+            ax.text(
+                f.start - origin + (f.end - f.start) / 2,
+                lanes[f.worker],
+                str(f.index),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="w",
+            )
         ax.set_yticks(range(len(lanes)), [f"worker {i + 1}" for i in range(len(lanes))], fontsize=8)
         ax.set_title(f"{mode}: model index on each worker", fontsize=9)
     axes[-1, 0].set_xlabel("seconds since the mode started")

@@ -188,7 +188,9 @@ def _ceilings(bench: _Bench, ceiling: dict[str, float] | None) -> dict[str, floa
     cpus, specs = bench.cpus, bench.specs
     ceiling = dict(ceiling) if ceiling else measure_ceiling(cpus)
     log.info(
-        "ceiling: %d CPU-bound processes at once run %.2fx faster than one after another", cpus, ceiling["ceiling_speedup"]
+        "ceiling: %d CPU-bound processes at once run %.2fx faster than one after another",
+        cpus,
+        ceiling["ceiling_speedup"],
     )
     median_spec = sorted(specs, key=lambda s: s.cost)[len(specs) // 2]
     ceiling.update(measure_work_ceiling(median_spec, bench.data, min(cpus, len(specs))))
@@ -241,12 +243,17 @@ def _record(bench: _Bench, timed: _Timed) -> list[BenchmarkRow]:
             mode_run = bench.recorder.nested(
                 mode,
                 tags={"mode": mode, "mlfleet.role": "benchmark_mode"},
-                metrics={"wall_s": timed.median[mode], **{k.removesuffix(f"_{mode}"): v for k, v in figures.items() if k.endswith(f"_{mode}")}},
+                metrics={
+                    "wall_s": timed.median[mode],
+                    **{k.removesuffix(f"_{mode}"): v for k, v in figures.items() if k.endswith(f"_{mode}")},
+                },
                 history={"model_s": [f.seconds for f in sorted(timed.last[mode], key=lambda f: f.index)]},
             )
             rows.append(_row(bench, mode, timed, metric, mode_run))
         figures_json = Path(tmp) / "figures.json"
-        figures_json.write_text(json.dumps({"figures": figures, "walls": timed.walls, "machine": bench.machine}, indent=2))
+        figures_json.write_text(
+            json.dumps({"figures": figures, "walls": timed.walls, "machine": bench.machine}, indent=2)
+        )
         bench.recorder.write(rows, app_id=f"mlfleet/{bench.bench_id}")
         tracking.close_sweep(bench.run, metrics=figures, artifacts=[*artifacts, figures_json], failed=False)
     return rows
@@ -261,7 +268,12 @@ def _plots(bench: _Bench, timed: _Timed, out: Path) -> list[Path]:
     return [
         plot_walls(timed.median, timed.figures["ceiling_speedup"], out / "wall_time_per_mode.png"),
         plot_timeline(timed.last, out / "timeline.png"),
-        plot_ladder(values, {m: [f.scores[m] for f in first] for m in shown}, ladder_param, out / f"metric_vs_{ladder_param}.png"),
+        plot_ladder(
+            values,
+            {m: [f.scores[m] for f in first] for m in shown},
+            ladder_param,
+            out / f"metric_vs_{ladder_param}.png",
+        ),
     ]
 
 
@@ -291,11 +303,17 @@ def summary(figures: dict[str, float], modes) -> list[str]:
     for mode in modes:
         line = f"{mode:<10} {figures[f'wall_s_{mode}']:7.2f} s"
         if f"speedup_{mode}" in figures:
-            line += (f"  speedup {figures[f'speedup_{mode}']:.2f}x  efficiency {figures[f'efficiency_{mode}']:.0%}"
-                     f"  {figures[f'share_of_ceiling_{mode}']:.0%} of the ceiling, {figures[f'share_of_work_ceiling_{mode}']:.0%} of the work ceiling")
+            line += (
+                f"  speedup {figures[f'speedup_{mode}']:.2f}x  efficiency {figures[f'efficiency_{mode}']:.0%}"
+                f"  {figures[f'share_of_ceiling_{mode}']:.0%} of the ceiling, {figures[f'share_of_work_ceiling_{mode}']:.0%} of the work ceiling"
+            )
         lines.append(line)
-    lines.append(f"ceiling    {figures['ceiling_speedup']:.2f}x (CPU-bound processes on all cores against the same work in a row)")
-    lines.append(f"work ceiling {figures['work_ceiling_speedup']:.2f}x (the median model fitted on all cores at once against in a row: caches and memory shared)")
+    lines.append(
+        f"ceiling    {figures['ceiling_speedup']:.2f}x (CPU-bound processes on all cores against the same work in a row)"
+    )
+    lines.append(
+        f"work ceiling {figures['work_ceiling_speedup']:.2f}x (the median model fitted on all cores at once against in a row: caches and memory shared)"
+    )
     return lines
 
 
@@ -309,18 +327,35 @@ def _split(dataset, config: BenchmarkConfig) -> BenchData:
         )
     except ValueError as exc:
         raise MlfleetError(f"too few rows to split data={config.data.source}: {exc}; use more data") from None
-    return BenchData(X_train.reset_index(drop=True), y_train, X_test.reset_index(drop=True), y_test, dataset.task, dataset.n_classes, config.model)
+    return BenchData(
+        X_train.reset_index(drop=True),
+        y_train,
+        X_test.reset_index(drop=True),
+        y_test,
+        dataset.task,
+        dataset.n_classes,
+        config.model,
+    )
 
 
 def _machine() -> dict[str, str]:
     cpu_model = platform.processor() or ""
     try:
-        cpu_model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
+        cpu_model = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
     except (OSError, StopIteration):
         pass
     versions = {p: version(p) for p in ("scikit-learn", "xgboost", "ray", "joblib", "numpy", "mlflow")}
-    return {"cpu_count": str(os.cpu_count()), "cpu_model": cpu_model, "hostname": socket.gethostname(),
-            "python": platform.python_version(), "versions_json": json.dumps(versions, sort_keys=True)}
+    return {
+        "cpu_count": str(os.cpu_count()),
+        "cpu_model": cpu_model,
+        "hostname": socket.gethostname(),
+        "python": platform.python_version(),
+        "versions_json": json.dumps(versions, sort_keys=True),
+    }
 
 
 def _row(bench: _Bench, mode: str, timed: _Timed, metric, mode_run: str) -> BenchmarkRow:

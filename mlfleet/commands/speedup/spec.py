@@ -12,6 +12,7 @@ from mlfleet.config import BenchmarkConfig
 from mlfleet.errors import MlfleetError
 from mlfleet.zoo import cpu_families, family
 
+
 @dataclass(frozen=True)
 class Preset:
     """A seed lab, reproduced: the model family, its ladder and fixed parameters, the data."""
@@ -28,15 +29,31 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "california_rf30": Preset(
-        "random_forest", 30, "n_estimators=50:340", "max_depth=20,min_samples_split=5", "california_housing",
-        task="regression", note="offline, pass data=path/to/california-housing.csv target=median_house_value",
+        "random_forest",
+        30,
+        "n_estimators=50:340",
+        "max_depth=20,min_samples_split=5",
+        "california_housing",
+        task="regression",
+        note="offline, pass data=path/to/california-housing.csv target=median_house_value",
     ),
     "wine_rf10": Preset(
-        "random_forest", 10, "n_estimators=50:230", "", "", target="quality>=6", task="classification",
+        "random_forest",
+        10,
+        "n_estimators=50:230",
+        "",
+        "",
+        target="quality>=6",
+        task="classification",
         note="pass data=path/to/winequality-red.csv (good wine: quality >= 6)",
     ),
     "diabetes_gb20": Preset(
-        "gradient_boosting", 20, "n_estimators=50:240,learning_rate=0.05:0.145,max_depth=2:4", "", "diabetes", task="regression",
+        "gradient_boosting",
+        20,
+        "n_estimators=50:240,learning_rate=0.05:0.145,max_depth=2:4",
+        "",
+        "diabetes",
+        task="regression",
     ),
 }
 
@@ -55,8 +72,12 @@ def apply_preset(config: BenchmarkConfig) -> BenchmarkConfig:
     source = config.data.source if config.data.source not in ("", "synthetic") else preset.data
     if not source:
         raise MlfleetError(f"preset {config.preset} needs its data: {preset.note}")
-    data = replace(config.data, source=source, target=config.data.target or preset.target, task=preset.task, test_size=0.2, seed=42)
-    return replace(config, model=preset.model, n_models=preset.n_models, ladder=preset.ladder, params=preset.params, data=data)
+    data = replace(
+        config.data, source=source, target=config.data.target or preset.target, task=preset.task, test_size=0.2, seed=42
+    )
+    return replace(
+        config, model=preset.model, n_models=preset.n_models, ladder=preset.ladder, params=preset.params, data=data
+    )
 
 
 @dataclass(frozen=True)
@@ -103,7 +124,9 @@ def _parse(text: str, what: str, *, ranged: bool) -> dict[str, Any]:
     for part in [p.strip() for p in text.split(",") if p.strip()]:
         match = re.fullmatch(r"(\w+)=(.+)", part)
         if not match:
-            raise MlfleetError(f"{what} entries are name={'low:high' if ranged else 'value'}, but got {part!r} in {what}={text!r}")
+            raise MlfleetError(
+                f"{what} entries are name={'low:high' if ranged else 'value'}, but got {part!r} in {what}={text!r}"
+            )
         name, value = match.groups()
         if ranged:
             low, sep, high = value.partition(":")

@@ -8,7 +8,16 @@ from mlfleet.commands.analyze.report.findings import findings
 from mlfleet.commands.analyze.report.join import RUN_COLUMNS, StoreCheck, join_stores
 from mlfleet.commands.analyze.report.plots import PLOTS, plot_all, plot_vote
 from mlfleet.commands.analyze.report.render import Document, Section, markdown_table, render_html, render_markdown
-from mlfleet.commands.analyze.report.summary import Summary, by_strategy, by_type, efficiency, ranked, summarize, type_table, with_time
+from mlfleet.commands.analyze.report.summary import (
+    Summary,
+    by_strategy,
+    by_type,
+    efficiency,
+    ranked,
+    summarize,
+    type_table,
+    with_time,
+)
 from mlfleet.commands.analyze.report.vote import Member, VoteResult, vote
 
 __all__ = [

@@ -22,8 +22,15 @@ def findings(rows: pd.DataFrame, summary: Summary, metric: Metric) -> list[str]:
     """
     good = ranked(rows, metric)
     if good.empty:
-        return [f"No model finished with a value of {metric.name}: nothing to compare ({summary.n_failed} of {summary.n_models} failed)."]
-    out = [_best_model(good, metric), _winning_type(summary, metric), _strategy(summary, good, metric), _time(summary, good, metric)]
+        return [
+            f"No model finished with a value of {metric.name}: nothing to compare ({summary.n_failed} of {summary.n_models} failed)."
+        ]
+    out = [
+        _best_model(good, metric),
+        _winning_type(summary, metric),
+        _strategy(summary, good, metric),
+        _time(summary, good, metric),
+    ]
     out += [_devices(summary, metric), _failures(rows, summary)]
     return [line for line in out if line]
 
@@ -44,7 +51,11 @@ def _best_model(good: pd.DataFrame, metric: Metric) -> str:
 def _winning_type(summary: Summary, metric: Metric) -> str:
     table = summary.by_type.dropna(subset=["mean_score"])
     if len(table) < 2:
-        return f"Only one model type finished ({table.iloc[0].model_type}), so there is no type to compare it with." if len(table) else ""
+        return (
+            f"Only one model type finished ({table.iloc[0].model_type}), so there is no type to compare it with."
+            if len(table)
+            else ""
+        )
     first, second = table.iloc[0], table.iloc[1]
     gap = abs(first.mean_score - second.mean_score)
     return (
@@ -94,8 +105,14 @@ def _time(summary: Summary, good: pd.DataFrame, metric: Metric) -> str:
         if abs(rho) < WEAK_RHO:
             trend = "hardly relate"
         else:
-            trend = "go together: longer training, better scores" if rho > 0 else "pull apart: longer training, worse scores"
-        parts.append(f"Across {len(timed)} models, training time and {metric.name} {trend} (Spearman rank correlation of time with score quality {rho:+.2f}).")
+            trend = (
+                "go together: longer training, better scores"
+                if rho > 0
+                else "pull apart: longer training, worse scores"
+            )
+        parts.append(
+            f"Across {len(timed)} models, training time and {metric.name} {trend} (Spearman rank correlation of time with score quality {rho:+.2f})."
+        )
     return " ".join(parts)
 
 
@@ -109,7 +126,9 @@ def _devices(summary: Summary, metric: Metric) -> str:
     ]
     note = ""
     if (table["device"] == "cpu").all() and table["entry_point"].str.contains("gpu").any():
-        note = " The GPU fleet trained on CPU here (no GPU was available), so this compares model families, not devices."
+        note = (
+            " The GPU fleet trained on CPU here (no GPU was available), so this compares model families, not devices."
+        )
     return "CPU against GPU: " + "; ".join(parts) + "." + note
 
 

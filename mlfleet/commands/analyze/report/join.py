@@ -31,7 +31,11 @@ class StoreCheck:
         if self.mismatches.empty:
             return f"MLflow and Delta agree: {len(self.joined)} models, each a run and a row with the same score."
         counts = self.mismatches["kind"].value_counts()
-        return "MLflow and Delta disagree: " + ", ".join(f"{n} {kind}" for kind, n in counts.items()) + " (see the mismatches table)."
+        return (
+            "MLflow and Delta disagree: "
+            + ", ".join(f"{n} {kind}" for kind, n in counts.items())
+            + " (see the mismatches table)."
+        )
 
 
 def join_stores(rows: pd.DataFrame, runs: pd.DataFrame, metric: str) -> StoreCheck:
@@ -42,25 +46,50 @@ def join_stores(rows: pd.DataFrame, runs: pd.DataFrame, metric: str) -> StoreChe
     when one finished and the other did not.
     """
     # a left join keeps the rows' dtypes (an outer join would turn their integer columns to float)
-    left = rows.merge(runs[["run_id", "run_status", "run_score"]], left_on="mlflow_run_id", right_on="run_id", how="left")
+    left = rows.merge(
+        runs[["run_id", "run_status", "run_score"]], left_on="mlflow_run_id", right_on="run_id", how="left"
+    )
     found = left["run_id"].notna()
     problems: list[dict] = []
     for r in left[~found].itertuples():
-        problems.append(_problem("row without a run", r.sweep_id, r.model_id, r.mlflow_run_id,
-                                 "the results table has this row, but MLflow has no active run with its id (deleted, or another store)"))
+        problems.append(
+            _problem(
+                "row without a run",
+                r.sweep_id,
+                r.model_id,
+                r.mlflow_run_id,
+                "the results table has this row, but MLflow has no active run with its id (deleted, or another store)",
+            )
+        )
     for r in runs[~runs["run_id"].isin(rows["mlflow_run_id"])].itertuples():
-        problems.append(_problem("run without a row", r.sweep_id, r.model_id, r.run_id,
-                                 "MLflow has this model's run, but the results table has no row for it"))
+        problems.append(
+            _problem(
+                "run without a row",
+                r.sweep_id,
+                r.model_id,
+                r.run_id,
+                "MLflow has this model's run, but the results table has no row for it",
+            )
+        )
     both = left[found]
     for r in both.itertuples():
         row_score, run_score = getattr(r, metric), r.run_score
         if not _same(row_score, run_score):
-            problems.append(_problem("score differs", r.sweep_id, r.model_id, r.run_id, f"{metric}: row {row_score}, run {run_score}"))
+            problems.append(
+                _problem(
+                    "score differs", r.sweep_id, r.model_id, r.run_id, f"{metric}: row {row_score}, run {run_score}"
+                )
+            )
         if (r.status == "FINISHED") != (r.run_status == "FINISHED"):
-            problems.append(_problem("status differs", r.sweep_id, r.model_id, r.run_id, f"row {r.status}, run {r.run_status}"))
+            problems.append(
+                _problem("status differs", r.sweep_id, r.model_id, r.run_id, f"row {r.status}, run {r.run_status}")
+            )
     joined = both.drop(columns=["run_id"]).reset_index(drop=True)
     mismatches = pd.DataFrame(problems, columns=MISMATCH_COLUMNS)
-    return StoreCheck(joined=joined, mismatches=mismatches.sort_values(["kind", "sweep_id", "model_id"], kind="stable").reset_index(drop=True))
+    return StoreCheck(
+        joined=joined,
+        mismatches=mismatches.sort_values(["kind", "sweep_id", "model_id"], kind="stable").reset_index(drop=True),
+    )
 
 
 def _problem(kind: str, sweep_id, model_id, run_id, detail: str) -> dict:

@@ -43,7 +43,9 @@ def _save(fig: Figure, path: Path) -> Path:
 
 
 def _empty(fig: Figure, ax, metric: Metric):
-    ax.text(0.5, 0.5, f"no finished model with a value of {metric.name}", ha="center", va="center", transform=ax.transAxes)
+    ax.text(
+        0.5, 0.5, f"no finished model with a value of {metric.name}", ha="center", va="center", transform=ax.transAxes
+    )
     ax.set_axis_off()
     return fig
 
@@ -62,7 +64,9 @@ def score_by_type(good: pd.DataFrame, metric: Metric) -> Figure:
     data = [good.loc[good["model_type"] == name, metric.name].to_numpy() for name in medians.index]
     ax.boxplot(data, tick_labels=list(medians.index), showmeans=True)
     for i, values in enumerate(data, start=1):  # the points themselves: a box of two models hides them
-        ax.scatter(np.full(len(values), i) + np.linspace(-0.08, 0.08, len(values)), values, s=12, alpha=0.6, color="tab:blue")
+        ax.scatter(
+            np.full(len(values), i) + np.linspace(-0.08, 0.08, len(values)), values, s=12, alpha=0.6, color="tab:blue"
+        )
     ax.set_ylabel(_direction(metric))
     ax.set_title(f"{metric.name} by model type ({len(good)} models)")
     ax.tick_params(axis="x", labelrotation=25)
@@ -78,9 +82,17 @@ def time_vs_score(good: pd.DataFrame, metric: Metric) -> Figure:
         return _empty(fig, ax, metric)
     colours = _colours(sorted(timed["model_type"].unique()))
     for name, part in timed.groupby("model_type"):
-        ax.scatter(part["time_s"], part[metric.name], label=f"{name} ({len(part)})", color=colours[name], s=28, alpha=0.8)
+        ax.scatter(
+            part["time_s"], part[metric.name], label=f"{name} ({len(part)})", color=colours[name], s=28, alpha=0.8
+        )
     best = timed.iloc[0]
-    ax.annotate(f"best #{best.model_id}", (best.time_s, best[metric.name]), textcoords="offset points", xytext=(6, 6), fontsize=8)
+    ax.annotate(
+        f"best #{best.model_id}",
+        (best.time_s, best[metric.name]),
+        textcoords="offset points",
+        xytext=(6, 6),
+        fontsize=8,
+    )
     ax.set_xscale("log")
     ax.set_xlabel("training time, tuning + refit (s, log scale)")
     ax.set_ylabel(_direction(metric))
@@ -97,7 +109,14 @@ def score_by_strategy(table: pd.DataFrame, metric: Metric) -> Figure:
     table = table.dropna(subset=["mean_score"])
     if table.empty:
         return _empty(fig, ax, metric)
-    ax.bar(table["feature_strategy"], table["mean_score"], yerr=table["std_score"].fillna(0), capsize=4, color="tab:green", alpha=0.8)
+    ax.bar(
+        table["feature_strategy"],
+        table["mean_score"],
+        yerr=table["std_score"].fillna(0),
+        capsize=4,
+        color="tab:green",
+        alpha=0.8,
+    )
     for x, (mean, n) in enumerate(zip(table["mean_score"], table["n_models"] - table["n_failed"])):
         ax.annotate(f"n={int(n)}", (x, mean), textcoords="offset points", xytext=(0, 3), ha="center", fontsize=8)
     _zoom(ax, table["mean_score"], table["std_score"].fillna(0))
@@ -114,7 +133,10 @@ def cpu_vs_gpu(good: pd.DataFrame, table: pd.DataFrame, metric: Metric) -> Figur
         right.set_axis_off()
         return _empty(fig, left, metric)
     labels = [f"{e}\non {d}" for e, d in zip(table["entry_point"], table["device"])]
-    data = [good.loc[(good["entry_point"] == e) & (good["device"] == d), metric.name].to_numpy() for e, d in zip(table["entry_point"], table["device"])]
+    data = [
+        good.loc[(good["entry_point"] == e) & (good["device"] == d), metric.name].to_numpy()
+        for e, d in zip(table["entry_point"], table["device"])
+    ]
     keep = [i for i, values in enumerate(data) if len(values)]
     left.boxplot([data[i] for i in keep], tick_labels=[labels[i] for i in keep], showmeans=True)
     left.set_ylabel(_direction(metric))
@@ -130,10 +152,22 @@ def plot_vote(comparison: pd.DataFrame, metric: Metric, path: Path) -> Path:
     fig = Figure(figsize=(8, 0.45 * len(comparison) + 1.5))
     ax = fig.add_subplot()
     colours = {"member": "tab:gray", "best single": "tab:blue", "vote": "tab:red", "other vote": "salmon"}
-    ax.barh(comparison["model"], comparison[metric.name], color=[colours.get(r, "tab:gray") for r in comparison["role"]], alpha=0.85)
+    ax.barh(
+        comparison["model"],
+        comparison[metric.name],
+        color=[colours.get(r, "tab:gray") for r in comparison["role"]],
+        alpha=0.85,
+    )
     for y, value in enumerate(comparison[metric.name]):
         if np.isnan(value):  # a majority vote has no probabilities, so no roc_auc or log_loss
-            ax.annotate("n/a", (0, y), xycoords=("axes fraction", "data"), xytext=(3, -3), textcoords="offset points", fontsize=8)
+            ax.annotate(
+                "n/a",
+                (0, y),
+                xycoords=("axes fraction", "data"),
+                xytext=(3, -3),
+                textcoords="offset points",
+                fontsize=8,
+            )
             continue
         ax.annotate(f"{value:.4f}", (value, y), textcoords="offset points", xytext=(3, -3), fontsize=8)
     _zoom(ax, comparison[metric.name], pd.Series(0.0, index=comparison.index), horizontal=True)

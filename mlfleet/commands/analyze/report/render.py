@@ -62,8 +62,10 @@ def markdown_table(frame: pd.DataFrame) -> str:
     """``frame`` as a GitHub Markdown table (no index); ``(none)`` when it has no rows."""
     if frame.empty:
         return "(none)"
+
     def esc(text: str) -> str:
         return text.replace("|", "\\|").replace("\n", " ")
+
     head = "| " + " | ".join(esc(str(c)) for c in frame.columns) + " |"
     rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
     body = ["| " + " | ".join(esc(cell(v)) for v in row) + " |" for row in frame.itertuples(index=False)]
@@ -75,7 +77,10 @@ def html_table(frame: pd.DataFrame) -> str:
     if frame.empty:
         return "<p class='note'>(none)</p>"
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(cell(v))}</td>" for v in row) + "</tr>" for row in frame.itertuples(index=False))
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(cell(v))}</td>" for v in row) + "</tr>"
+        for row in frame.itertuples(index=False)
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -111,6 +116,8 @@ def render_html(doc: Document) -> str:
             parts.append((f"<h3>{html.escape(title)}</h3>" if title else "") + html_table(frame))
         for title, path in section.images:
             data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-            parts.append(f"<figure><img alt='{html.escape(title)}' src='data:image/png;base64,{data}'><figcaption>{html.escape(title)}</figcaption></figure>")
+            parts.append(
+                f"<figure><img alt='{html.escape(title)}' src='data:image/png;base64,{data}'><figcaption>{html.escape(title)}</figcaption></figure>"
+            )
     parts.append("</body></html>")
     return "\n".join(parts)

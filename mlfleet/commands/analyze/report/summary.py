@@ -74,13 +74,26 @@ def summarize(rows: pd.DataFrame, metric: Metric, top: int = TOP) -> Summary:
         n_models=len(rows),
         n_failed=len(failed),
         top=good.head(top)[
-            ["rank", "sweep_id", "model_id", "model_type", "family", "feature_strategy", "device", metric.name, "time_s", "mlflow_run_id"]
+            [
+                "rank",
+                "sweep_id",
+                "model_id",
+                "model_type",
+                "family",
+                "feature_strategy",
+                "device",
+                metric.name,
+                "time_s",
+                "mlflow_run_id",
+            ]
         ].reset_index(drop=True),
         by_type=by_type(rows, metric),
         by_device=_grouped(timed, good, ["entry_point", "device"], metric),
         by_strategy=by_strategy(rows, metric),
         efficiency=efficiency(rows, metric),
-        failures=failed[["sweep_id", "model_id", "model_type", "family", "feature_strategy", "error"]].sort_values(["sweep_id", "model_id"]).reset_index(drop=True),
+        failures=failed[["sweep_id", "model_id", "model_type", "family", "feature_strategy", "error"]]
+        .sort_values(["sweep_id", "model_id"])
+        .reset_index(drop=True),
     )
 
 
@@ -145,7 +158,9 @@ def type_table(summary: Summary) -> pd.DataFrame:
 
 def _grouped(timed: pd.DataFrame, good: pd.DataFrame, keys: list[str], metric: Metric) -> pd.DataFrame:
     """Counts over all rows and score figures over the finished ones, best mean first."""
-    counts = timed.groupby(keys).agg(n_models=("model_id", "size"), n_failed=("status", lambda s: int((s != "FINISHED").sum())))
+    counts = timed.groupby(keys).agg(
+        n_models=("model_id", "size"), n_failed=("status", lambda s: int((s != "FINISHED").sum()))
+    )
     scores = good.groupby(keys)[metric.name]
     best, worst = (scores.max(), scores.min()) if metric.greater_is_better else (scores.min(), scores.max())
     figures = pd.DataFrame(

@@ -78,7 +78,9 @@ def vote(members: list[Member], split, metric: Metric) -> VoteResult:
         scores = score_all(task, split.y_test, pred, proba, split.n_classes)
         if not np.isclose(scores[metric.name], m.recorded, rtol=0, atol=REPRODUCE_TOLERANCE):
             not_reproduced.append(f"{m.label}: {scores[metric.name]:.4f} here, {m.recorded:.4f} recorded")
-        records.append({"model": m.label, "role": "best single" if i == 0 else "member", "recorded": m.recorded, **scores})
+        records.append(
+            {"model": m.label, "role": "best single" if i == 0 else "member", "recorded": m.recorded, **scores}
+        )
     # (label, role, voting): the first is the vote compared; a soft vote also shows the majority's
     voting = voting_kind(task, [m.model for m in members])
     labels = {"mean": "vote (mean)", "soft": "vote (mean probability)", "hard": "vote (majority)"}
@@ -88,7 +90,14 @@ def vote(members: list[Member], split, metric: Metric) -> VoteResult:
         ensemble = build_vote(estimators, task, split.X_fit, split.y_fit, voting=kind if kind != "mean" else "")
         pred = ensemble.predict(split.X_test)
         proba = ensemble.predict_proba(split.X_test) if getattr(ensemble, "voting", "") == "soft" else None
-        records.append({"model": label, "role": role, "recorded": np.nan, **score_all(task, split.y_test, pred, proba, split.n_classes)})
+        records.append(
+            {
+                "model": label,
+                "role": role,
+                "recorded": np.nan,
+                **score_all(task, split.y_test, pred, proba, split.n_classes),
+            }
+        )
     comparison = pd.DataFrame(records, columns=["model", "role", "recorded", *task_metrics(task)])
     head = comparison[comparison["role"] == "vote"].iloc[0]
     best = comparison.iloc[0]
