@@ -87,7 +87,7 @@ def run_together(work: Path, commands: list[tuple[str, list[str]]], experiment: 
         w.start()
     for w in waiters:
         w.join()
-    for p, err in zip(procs, errors):
+    for p, err in zip(procs, errors, strict=True):
         if p.returncode != 0:
             print(err[-4000:])
             sys.exit(f"a concurrent run failed with exit code {p.returncode}")

@@ -237,19 +237,23 @@ def main() -> None:
     total = time.perf_counter() - t0
     accounted = sum(report.timings.values())
     print(
-        f"\nanalysis of {report.summary.n_models} models ({report.summary.n_failed} failed, {len(report.plan.sweeps)} sweeps), in this process: {total:.1f} s"
+        f"\nanalysis of {report.summary.n_models} models ({report.summary.n_failed} failed, "
+        f"{len(report.plan.sweeps)} sweeps), in this process: {total:.1f} s"
     )
     for phase, seconds in sorted(report.timings.items(), key=lambda kv: -kv[1]):
         print(f"  {phase:<14} {seconds:7.2f} s  {seconds / total:6.1%}")
     print(
-        f"  {'other':<14} {total - accounted:7.2f} s  {(total - accounted) / total:6.1%}  (checks, imports, the run itself)"
+        f"  {'other':<14} {total - accounted:7.2f} s  {(total - accounted) / total:6.1%}  "
+        "(checks, imports, the run itself)"
     )
     print(f"  vote: {report.vote_note}\n  champion: {report.champion_note}")
 
     done = _harness.run(work, "analyze", ["output=reports/cli"], experiment="bench")
     print(
-        f"\n`mlflow run . -e analyze` over the same {report.summary.n_models} models, as a user runs it: {done.wall_s:.1f} s wall "
-        "(includes starting Python, MLflow's project run and the imports); its phases, as its run recorded them (cold imports):"
+        f"\n`mlflow run . -e analyze` over the same {report.summary.n_models} models, as a user runs it: "
+        f"{done.wall_s:.1f} s wall "
+        "(includes starting Python, MLflow's project run and the imports); "
+        "its phases, as its run recorded them (cold imports):"
     )
     import mlflow
 
@@ -264,7 +268,8 @@ def main() -> None:
     for phase, seconds in sorted(phases.items(), key=lambda kv: -kv[1]):
         print(f"  {phase:<14} {seconds:7.2f} s")
     print(
-        f"  {'the rest':<14} {done.wall_s - sum(phases.values()):7.2f} s  (process start, imports, `mlflow run` itself, artifact upload)"
+        f"  {'the rest':<14} {done.wall_s - sum(phases.values()):7.2f} s  "
+        "(process start, imports, `mlflow run` itself, artifact upload)"
     )
     shutil.rmtree(work, ignore_errors=True)
 

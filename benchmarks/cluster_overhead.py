@@ -36,7 +36,10 @@ DEFAULT_MODELS = "gradient_boosting:4,svm:4,logistic:4,naive_bayes:4"
 
 
 def one_run(address: str, args, label: str) -> tuple[float, float, int, float]:
-    """Run train_cpu against ``address`` in a fresh folder; return (sweep wall, command wall, distinct nodes, parallel efficiency)."""
+    """Run train_cpu against ``address`` in a fresh folder.
+
+    Return (sweep wall, command wall, distinct nodes, parallel efficiency).
+    """
     import mlflow
 
     from mlfleet.stores.tables import open_results
@@ -78,7 +81,10 @@ def one_run(address: str, args, label: str) -> tuple[float, float, int, float]:
         + ", ".join(
             f"{n.split(':')[-1]} {len(rows[rows['node'] == n])} models, busy {b:.1f} s" for n, b in busy.items()
         )
-        + f"; model work {parent.data.metrics['model_work_cpu_s']:.1f} CPU-s, efficiency {parent.data.metrics['parallel_efficiency']:.0%}",
+        + (
+            f"; model work {parent.data.metrics['model_work_cpu_s']:.1f} CPU-s, "
+            f"efficiency {parent.data.metrics['parallel_efficiency']:.0%}"
+        ),
         flush=True,
     )
     return parent.data.metrics["wall_s"], command_s, rows["node"].nunique(), parent.data.metrics["parallel_efficiency"]
@@ -108,7 +114,8 @@ def main() -> None:
                 sweep_s, command_s, nodes, efficiency = one_run(cluster.address, args, name)
             walls[name].append((sweep_s, command_s, nodes, efficiency))
             print(
-                f"repeat {repeat + 1}/{args.repeats} {name:<9} nodes {cpus}: sweep {sweep_s:6.1f} s, command {command_s:6.1f} s, "
+                f"repeat {repeat + 1}/{args.repeats} {name:<9} nodes {cpus}: sweep {sweep_s:6.1f} s, "
+                f"command {command_s:6.1f} s, "
                 f"models ran on {nodes} node(s)",
                 flush=True,
             )
@@ -117,7 +124,8 @@ def main() -> None:
     one_cmd = statistics.median(w[1] for w in walls["one-node"])
     two_cmd = statistics.median(w[1] for w in walls["two-node"])
     print(
-        f"\nfleet {args.models}, {args.n_trials} trials, {args.n_samples} rows, {args.cpus} CPUs in all ({os.cpu_count()} on this machine)"
+        f"\nfleet {args.models}, {args.n_trials} trials, {args.n_samples} rows, "
+        f"{args.cpus} CPUs in all ({os.cpu_count()} on this machine)"
     )
     print(f"sweep wall    one node {one:6.1f} s   two nodes {two:6.1f} s   overhead {two / one - 1:+.1%}")
     print(
@@ -128,7 +136,8 @@ def main() -> None:
     eff_one = statistics.median(w[3] for w in walls["one-node"])
     eff_two = statistics.median(w[3] for w in walls["two-node"])
     print(
-        f"efficiency    one node {eff_one:6.1%}   two nodes {eff_two:6.1%}   overhead {eff_one / eff_two - 1:+.1%} (wall per unit of model work)"
+        f"efficiency    one node {eff_one:6.1%}   two nodes {eff_two:6.1%}   "
+        f"overhead {eff_one / eff_two - 1:+.1%} (wall per unit of model work)"
     )
 
 

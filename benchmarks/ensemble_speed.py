@@ -74,11 +74,13 @@ def print_figures(report, args, total_s: float) -> None:
     ens_wall, single_wall = f["ensemble_train_wall_s"], f["single_train_wall_s"]
 
     print(
-        f"\nmachine: {os.cpu_count()} CPUs; data: {args.n_samples} generated rows x {args.n_features} features ({args.task}), "
+        f"\nmachine: {os.cpu_count()} CPUs; "
+        f"data: {args.n_samples} generated rows x {args.n_features} features ({args.task}), "
         f"{single.shard_rows} training rows; family {args.model}"
     )
     print(
-        f"members: {len(members)} shards of {min(r.shard_rows for r in members)}-{max(r.shard_rows for r in members)} rows, "
+        f"members: {len(members)} shards of "
+        f"{min(r.shard_rows for r in members)}-{max(r.shard_rows for r in members)} rows, "
         f"{members[0].cpus:g} CPU(s) each; single model: {single.cpus:g} CPU(s)"
     )
     print("\ntraining wall time (driver clock, submission to last result; workers warmed beforehand)")
@@ -94,7 +96,8 @@ def print_figures(report, args, total_s: float) -> None:
     print(f"  ensemble ({report.voting} vote)   {ensemble.score:.4f}")
     print(f"  single model           {single.score:.4f}")
     print(
-        f"  members                mean {f[f'member_{metric}_mean']:.4f}, min {f[f'member_{metric}_min']:.4f}, max {f[f'member_{metric}_max']:.4f}"
+        f"  members                mean {f[f'member_{metric}_mean']:.4f}, "
+        f"min {f[f'member_{metric}_min']:.4f}, max {f[f'member_{metric}_max']:.4f}"
     )
     second = "accuracy" if single.task == "classification" else "r2"
     print(f"  {second}: ensemble {getattr(ensemble, second):.4f}, single {getattr(single, second):.4f}")
@@ -102,10 +105,12 @@ def print_figures(report, args, total_s: float) -> None:
 
     print("\nparallelism of the members' wave")
     print(
-        f"  members' fit seconds, summed   {f['members_fit_s']:8.2f} s  -> {f['members_parallelism']:.2f} fitting at once on average"
+        f"  members' fit seconds, summed   {f['members_fit_s']:8.2f} s  "
+        f"-> {f['members_parallelism']:.2f} fitting at once on average"
     )
     print(
-        f"  members' CPU seconds, summed   {f['members_cpu_s']:8.2f} s  -> {f['members_cpu_per_wall']:.2f} CPU-s per wall-s "
+        f"  members' CPU seconds, summed   {f['members_cpu_s']:8.2f} s  "
+        f"-> {f['members_cpu_per_wall']:.2f} CPU-s per wall-s "
         f"(1.0 would be one core; the machine has {os.cpu_count()})"
     )
     print(f"  single model's CPU-s per wall-s: {single.cpu_s / single.train_s:.2f} (its own threads)")

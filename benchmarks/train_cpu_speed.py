@@ -44,21 +44,25 @@ def main() -> None:
         f"\nmachine: {os.cpu_count()} CPUs; fleet: {len(rows)} models, {parent.data.params.get('n_trials')} trials each"
     )
     print(
-        f"command wall time        {done.wall_s:8.1f} s  (start-up and close {done.wall_s - m['wall_s']:.1f} s, sweep {m['wall_s']:.1f} s)"
+        f"command wall time        {done.wall_s:8.1f} s  "
+        f"(start-up and close {done.wall_s - m['wall_s']:.1f} s, sweep {m['wall_s']:.1f} s)"
     )
     print(
-        f"models succeeded/failed  {int(m['n_succeeded'])}/{int(m['n_failed'])}, best {parent.data.tags['primary_metric']} {m['best_score']:.4f}"
+        f"models succeeded/failed  {int(m['n_succeeded'])}/{int(m['n_failed'])}, "
+        f"best {parent.data.tags['primary_metric']} {m['best_score']:.4f}"
     )
     print(
         f"tracking per model       median {m['tracking_s_median']:.3f} s, p95 {m['tracking_s_p95']:.3f} s "
         f"(Delta append median {m['delta_s_median']:.3f} s), sum {m['tracking_share']:.1%} of tuning+training time"
     )
     print(
-        f"parallel efficiency      {m['parallel_efficiency']:.1%}  (model work {m['model_work_cpu_s']:.0f} CPU-s: each model's "
+        f"parallel efficiency      {m['parallel_efficiency']:.1%}  "
+        f"(model work {m['model_work_cpu_s']:.0f} CPU-s: each model's "
         "tuning + refit seconds x the CPUs it held, / (sweep wall x CPUs))"
     )
     print(
-        f"CPU utilisation          {m['cpu_utilisation']:.1%}  (CPU time the models' processes used, {m['model_cpu_s']:.0f} s, / (sweep wall x CPUs))"
+        f"CPU utilisation          {m['cpu_utilisation']:.1%}  "
+        f"(CPU time the models' processes used, {m['model_cpu_s']:.0f} s, / (sweep wall x CPUs))"
     )
     fam = rows.groupby("family").agg(
         models=("model_id", "size"),

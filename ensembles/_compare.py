@@ -86,7 +86,10 @@ def verdict(
             f"{winner} on test {metric.name}: {ensemble_score:.4f} (ensemble) vs {single_score:.4f} (single model), "
             f"a difference of {gap:+.4f} ({relative:.1%})"
         )
-    return f"{head}; training took {ensemble_wall_s:.1f} s for {n_members} members in parallel vs {single_wall_s:.1f} s for the single model ({_pace(ensemble_wall_s, single_wall_s)})"
+    return (
+        f"{head}; training took {ensemble_wall_s:.1f} s for {n_members} members in parallel "
+        f"vs {single_wall_s:.1f} s for the single model ({_pace(ensemble_wall_s, single_wall_s)})"
+    )
 
 
 def _pace(ensemble_wall_s: float, single_wall_s: float) -> str:
@@ -120,7 +123,7 @@ def plot_comparison(
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     bars = ax.bar(labels, values, color=colours)
-    for bar, value in zip(bars, values):
+    for bar, value in zip(bars, values, strict=True):
         if not math.isnan(value):
             ax.annotate(
                 f"{value:.3f}", (bar.get_x() + bar.get_width() / 2, value), ha="center", va="bottom", fontsize=8

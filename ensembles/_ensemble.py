@@ -263,13 +263,16 @@ def _plan_models(run: _Run) -> tuple[list[Model], Model]:
     log.info(
         f"ensemble {run.ctx.sweep_id}: {n} {config.model} members on {run.rows_ctx.partitioning} shards of "
         f"{sizes[0]}{'' if sizes[0] == sizes[-1] else f'-{sizes[-1]}'} rows vs one {config.model} on all "
-        f"{everything.size} training rows ({tuning}); {split.task} on {run.rows_ctx.dataset}, metric {run.metric.name}; "
+        f"{everything.size} training rows ({tuning}); {split.task} on {run.rows_ctx.dataset}, "
+        f"metric {run.metric.name}; "
         f"Ray {cluster.address} with {cluster.total_cpus:g} CPUs ({run.member_cpus} per member, {single_cpus} for the "
-        f"single model); MLflow {redact(run.ctx.tracking_uri)} run {run.ctx.parent_run_id}; Delta {redact(run.table.uri)}"
+        f"single model); MLflow {redact(run.ctx.tracking_uri)} run {run.ctx.parent_run_id}; "
+        f"Delta {redact(run.table.uri)}"
     )
     if config.partition_by and config.partitions != n:
         log.info(
-            f"partition_by={config.partition_by}: {n} shards, one per value (partitions={config.partitions} is not used)"
+            f"partition_by={config.partition_by}: {n} shards, one per value "
+            f"(partitions={config.partitions} is not used)"
         )
     for m in members:
         m.run_id = _start(run, f"member-{m.member:02d}", m.kind, m.member, m.shard.label)
@@ -299,7 +302,8 @@ def _train(run: _Run, members: list[Model], single: Model) -> tuple[_waves.Wave,
     run.split_ref = ray.put(run.split)
     member_wave = _fit(run, members)
     log.info(
-        f"members: {sum(m.ok for m in members)} of {n} fitted in {member_wave.wall_s:.1f} s (Ray workers warmed first, in {warm_s:.1f} s)"
+        f"members: {sum(m.ok for m in members)} of {n} fitted in {member_wave.wall_s:.1f} s "
+        f"(Ray workers warmed first, in {warm_s:.1f} s)"
     )
     single_wave = _fit(run, [single])
     log.info(f"single model: {'fitted' if single.ok else 'failed'} in {single_wave.wall_s:.1f} s")
@@ -333,6 +337,7 @@ def _record(run: _Run, models: list[Model]) -> None:
         requests.append(
             {
                 "run_id": m.run_id,
+                "name": f"member-{m.member:02d}" if m.kind == "member" else f"single-{run.config.model}",
                 "fitted": m.ref,
                 "params": {
                     "kind": m.kind,
@@ -376,6 +381,7 @@ def _vote(run: _Run, voters: list[Model], members_wall_s: float) -> Vote:
     # Scored and logged by a warm worker, like the members: the driver never loads the model-logging code.
     request = {
         "run_id": vote.run_id,
+        "name": f"ensemble-{vote.voting}",
         "fitted": model,
         "params": {
             "kind": "ensemble",
@@ -401,20 +407,49 @@ def _register(run: _Run, vote: Vote, problems: list[str]) -> str:
         return ""
     from mlflow import MlflowClient
 
-    tags = {"sweep_id": run.ctx.sweep_id, "entry_point": run.ctx.entry_point}
+    candidate = registry.Candidate(
+        model_uri=vote.model_uri,
+        run_id=vote.run_id,
+        model_id=NOT_A_MEMBER,
+        model_type=f"{vote.voting} vote of {len(vote.members)} {run.config.model}",
+        sweep_id=run.ctx.sweep_id,
+        score=float((vote.scores.test if vote.scores else {}).get(run.metric.name, float("nan"))),
+        dataset_digest=run.rows_ctx.dataset_digest,
+        analysis_id="",
+    )
     try:
-        registered = registry.register(
-            MlflowClient(tracking_uri=run.ctx.tracking_uri),
-            vote.model_uri,
-            run.config.register,
-            run_id=vote.run_id,
-            tags=tags,
-        )
-    except MlfleetError as exc:
-        problems.append(str(exc))
+        client = MlflowClient(tracking_uri=run.ctx.tracking_uri)
+        registry.check_model_name(run.config.register)
+        decision = registry.crown(client, run.config.register, candidate, run.metric, compare=_gate(run, vote))
+        client.set_model_version_tag(decision.name, decision.version, "entry_point", run.ctx.entry_point)
+    except Exception as exc:  # the registry refused: the ensemble itself is complete
+        problems.append(f"the ensemble could not be registered as {run.config.register}: {exc}")
         return ""
-    log.info(f"registered the ensemble as {registered}")
-    return registered
+    log.info(f"champion rule: {decision.sentence()}")
+    return f"{decision.name}/{decision.version}"
+
+
+def _gate(run: _Run, vote: Vote):
+    """The promotion gate of the registered ensemble: against the champion on this run's test rows."""
+
+    def compare(champion_version):
+        import mlflow.sklearn
+
+        from mlfleet.metrics import paired_bootstrap, predict_with_proba
+        from mlfleet.training.labels import codes_model
+
+        split = run.split
+        challenger = codes_model(mlflow.sklearn.load_model(vote.model_uri))
+        current = codes_model(mlflow.sklearn.load_model(champion_version.source))
+        return paired_bootstrap(
+            run.metric,
+            split.y_test,
+            predict_with_proba(challenger, split.X_test, split.task),
+            predict_with_proba(current, split.X_test, split.task),
+            n_classes=split.n_classes,
+        )
+
+    return compare
 
 
 def _close(
@@ -456,7 +491,10 @@ def _close(
             member_scores=member_scores,
             ensemble_score=by_kind["ensemble"].score,
             single_score=by_kind["single"].score,
-            title=f"{run.config.model}: {n_voters}-member {vote.voting} vote vs one model on all training rows ({run.rows_ctx.dataset})",
+            title=(
+                f"{run.config.model}: {n_voters}-member {vote.voting} vote vs one model on all training rows "
+                f"({run.rows_ctx.dataset})"
+            ),
         )
         csv = Path(tmp) / "ensemble_results.csv"
         rows_to_frame(rows, EnsembleRow).to_csv(csv, index=False)

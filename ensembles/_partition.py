@@ -105,7 +105,8 @@ def make_shards(
     if partitions > most:
         raise MlfleetError(
             f"partitions={partitions} is more than the training rows allow: {n} training rows make shards of "
-            f"{n // partitions}, and each shard needs at least {MIN_SHARD_ROWS} rows; use partitions={max(most, 1)} or fewer, or more data"
+            f"{n // partitions}, and each shard needs at least {MIN_SHARD_ROWS} rows; "
+            f"use partitions={max(most, 1)} or fewer, or more data"
         )
     if not classification:
         parts = random_shards(n, partitions, seed)
@@ -115,7 +116,8 @@ def make_shards(
     if counts[rare] < partitions * min_class_rows:
         raise MlfleetError(
             f"partitions={partitions} is more than the training rows allow: every shard needs every class "
-            f"({min_class_rows} row(s) each at least), but class {_label(classes, rare)!r} has {counts[rare]} training rows; "
+            f"({min_class_rows} row(s) each at least), "
+            f"but class {_label(classes, rare)!r} has {counts[rare]} training rows; "
             f"use partitions={max(counts[rare] // min_class_rows, 1)} or fewer, or more data"
         )
     parts = stratified_shards(y, partitions, seed)
@@ -132,15 +134,17 @@ def _by_column(X, y, column, classification, classes, min_class_rows) -> tuple[S
     if column not in X.columns:
         shown = ", ".join(map(str, X.columns[:12])) + (", ..." if X.shape[1] > 12 else "")
         raise MlfleetError(
-            f"unknown partition_by column {column!r}; the feature columns are: {shown}; pass one of them or leave partition_by empty"
+            f"unknown partition_by column {column!r}; the feature columns are: {shown}; "
+            "pass one of them or leave partition_by empty"
         )
     shards = []
     for index, (value, rows) in enumerate(column_shards(X[column])):
         label = f"{column}={value!r}"
         if len(rows) < MIN_SHARD_ROWS:
             raise MlfleetError(
-                f"partition_by={column!r} makes a shard too small: {label} has {len(rows)} training rows, and each shard "
-                f"needs at least {MIN_SHARD_ROWS}; choose a column with fewer, larger groups or leave partition_by empty"
+                f"partition_by={column!r} makes a shard too small: {label} has {len(rows)} training rows, "
+                f"and each shard needs at least {MIN_SHARD_ROWS}; "
+                "choose a column with fewer, larger groups or leave partition_by empty"
             )
         if classification:
             counts = np.bincount(y[rows], minlength=len(classes))
@@ -148,7 +152,8 @@ def _by_column(X, y, column, classification, classes, min_class_rows) -> tuple[S
             if counts[short] < min_class_rows:
                 raise MlfleetError(
                     f"partition_by={column!r} leaves shard {label} with {counts[short]} training rows of class "
-                    f"{_label(classes, short)!r}, and every shard needs every class ({min_class_rows} row(s) each at least); "
+                    f"{_label(classes, short)!r}, and every shard needs every class "
+                    f"({min_class_rows} row(s) each at least); "
                     "choose another column or leave partition_by empty"
                 )
         shards.append(Shard(index, rows, label, value))

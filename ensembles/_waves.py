@@ -20,6 +20,7 @@ from mlfleet.execution import tasks
 from mlfleet.metrics import resolve_metric
 from mlfleet.stores.recorder import Recorder
 from mlfleet.training.jobs import ModelJob
+from mlfleet.training.labels import with_labels
 from mlfleet.training.worker import INPUT_EXAMPLE_ROWS
 
 
@@ -107,8 +108,10 @@ def _record_task(recorder: Recorder, split: Split, fitted: Any, request: dict[st
             metrics={**request["metrics"], **scores.test, **{f"val_{k}": v for k, v in scores.val.items()}},
             history=request["history"],
             tags=request["tags"],
-            model=model,
+            # scored on codes, logged to predict the labels
+            model=with_labels(model, split.classes, split.X_test) if split.classes else model,
             input_example=split.X_test.head(INPUT_EXAMPLE_ROWS),
+            name=request.get("name", "model"),
         )
     except Exception as exc:
         error, _ = recorder.fail(request["run_id"], describe(exc), full_traceback(exc))

@@ -267,7 +267,9 @@ def _results(default: str, what: str, *, spark: bool = True) -> Any:
 def _address() -> Any:
     return param(
         "",
-        help="Ray: empty starts a local Ray (or joins RAY_ADDRESS); auto, host:port or ray://host:port joins a cluster.",
+        help=(
+            "Ray: empty starts a local Ray (or joins RAY_ADDRESS); auto, host:port or ray://host:port joins a cluster."
+        ),
     )
 
 

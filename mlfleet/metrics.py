@@ -108,3 +108,96 @@ def predict_with_proba(model, X, task: str):
     pred = model.predict(X)
     proba = model.predict_proba(X) if task == "classification" and hasattr(model, "predict_proba") else None
     return pred, proba
+
+
+#: resamples and seed of the promotion gate's paired bootstrap
+BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_SEED = 0
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two models scored on the same rows, and the paired bootstrap of their difference.
+
+    ``diff`` is ``challenger - champion`` in the better direction (positive: the challenger
+    is better, whatever the metric's sense); ``low``/``high`` bound its 95% interval;
+    ``p_value`` is the two-sided share of resamples on the other side of zero.
+    """
+
+    metric: str
+    challenger: float
+    champion: float
+    diff: float
+    low: float
+    high: float
+    p_value: float
+    n_rows: int
+    resamples: int
+    seed: int
+
+    @property
+    def clear_win(self) -> bool:
+        """The 95% interval of the difference lies above zero: the challenger is better beyond noise."""
+        return self.low > 0
+
+    def sentence(self) -> str:
+        return (
+            f"{self.metric} {self.challenger:.4f} against the champion's {self.champion:.4f} on the same "
+            f"{self.n_rows} test rows, difference {self.diff:+.4f} (95% interval {self.low:+.4f} to {self.high:+.4f}, "
+            f"p={self.p_value:.3f}, paired bootstrap of {self.resamples} resamples)"
+        )
+
+    def tags(self) -> dict[str, str]:
+        """What the model version records about the gate."""
+        return {
+            "gate.metric": self.metric,
+            "gate.challenger_score": repr(self.challenger),
+            "gate.champion_score": repr(self.champion),
+            "gate.diff": repr(self.diff),
+            "gate.ci_low": repr(self.low),
+            "gate.ci_high": repr(self.high),
+            "gate.p_value": repr(self.p_value),
+            "gate.n_rows": str(self.n_rows),
+            "gate.resamples": str(self.resamples),
+            "gate.seed": str(self.seed),
+        }
+
+
+def paired_bootstrap(
+    metric: Metric,
+    y_true: np.ndarray,
+    challenger: tuple[np.ndarray, np.ndarray | None],
+    champion: tuple[np.ndarray, np.ndarray | None],
+    *,
+    n_classes: int = 0,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> Comparison:
+    """Compare two models' ``(predictions, probabilities)`` on the same rows by a paired bootstrap.
+
+    Each resample draws the rows with replacement, once for both models, and scores both on
+    it; the differences give the interval (2.5th to 97.5th percentile). Resamples on which the
+    metric is undefined (a single class for roc_auc) are left out.
+    """
+    y_true = np.asarray(y_true)
+    sign = 1.0 if metric.greater_is_better else -1.0
+
+    def score(rows, pred_proba) -> float:
+        pred, proba = pred_proba
+        return score_one(metric, y_true[rows], pred[rows], None if proba is None else proba[rows], n_classes)
+
+    everything = np.arange(len(y_true))
+    a, b = score(everything, challenger), score(everything, champion)
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(resamples):
+        rows = rng.integers(0, len(y_true), len(y_true))
+        d = sign * (score(rows, challenger) - score(rows, champion))
+        if np.isfinite(d):
+            diffs.append(d)
+    diffs = np.asarray(diffs)
+    low, high = np.percentile(diffs, [2.5, 97.5]) if len(diffs) else (np.nan, np.nan)
+    p = 2 * min(float(np.mean(diffs <= 0)), float(np.mean(diffs >= 0))) if len(diffs) else 1.0
+    return Comparison(
+        metric.name, a, b, sign * (a - b), float(low), float(high), min(1.0, p), len(y_true), resamples, seed
+    )

@@ -17,6 +17,7 @@ LONGEST_FIRST = (
     "test_e2e_analyze",
     "test_tracking_outage",
     "test_e2e_ensemble",
+    "test_champion",
     "test_scale_multinode",
     "test_e2e_train_cpu",
     "test_chaos",
@@ -30,6 +31,8 @@ LONGEST_FIRST = (
 #: files whose every test is of one kind; a test elsewhere is ``unit`` unless it is marked itself
 FILE_MARKS = {
     "test_e2e_": "e2e",
+    "test_resume": "e2e",  # whole sweeps in-process, resumed
+    "test_champion": "e2e",
     "test_scale_": "scale",
     "test_spark": "scale",
     "test_chaos": "chaos",

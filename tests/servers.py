@@ -121,7 +121,9 @@ def ray_cluster(cpus_per_node: tuple[int, ...] = (2,)):
                 env = child_env(RAY_AUTH_MODE="disabled", RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S="180")
                 proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
             procs.append(proc)
-            _wait_for(lambda: "Ray runtime started" in log.read_text(errors="replace"), 90, f"Ray node {i}", proc, log)
+            _wait_for(
+                lambda log=log: "Ray runtime started" in log.read_text(errors="replace"), 90, f"Ray node {i}", proc, log
+            )
         _wait_for(lambda: _alive_nodes(port) >= len(cpus_per_node), 60, f"{len(cpus_per_node)} Ray nodes")
         yield RayCluster(f"127.0.0.1:{port}", f"ray://127.0.0.1:{client_port}", len(cpus_per_node))
     finally:
@@ -132,8 +134,8 @@ def ray_cluster(cpus_per_node: tuple[int, ...] = (2,)):
 
 def _alive_nodes(port: int) -> int:
     code = (
-        "import ray; ray.init(address='127.0.0.1:%d', log_to_driver=False, logging_level='ERROR');"
-        "print(sum(n['Alive'] for n in ray.nodes()))" % port
+        f"import ray; ray.init(address='127.0.0.1:{port}', log_to_driver=False, logging_level='ERROR');"
+        "print(sum(n['Alive'] for n in ray.nodes()))"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=child_env(), timeout=60)
     lines = proc.stdout.strip().splitlines()
@@ -215,7 +217,8 @@ class MlflowServer:
         self.artifacts.mkdir(parents=True, exist_ok=True)
         log = self.root / f"mlflow-server-{self.port}.log"
         cmd = [
-            str(BIN / "mlflow"), "server", "--backend-store-uri", self.backend, "--artifacts-destination", str(self.artifacts),
+            str(BIN / "mlflow"), "server",
+            "--backend-store-uri", self.backend, "--artifacts-destination", str(self.artifacts),
             "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
         ]  # fmt: skip
         with open(log, "a") as out:
@@ -244,7 +247,10 @@ def _listening(port: int) -> bool:
 
 @contextmanager
 def mlflow_server(backend: str, artifacts: Path):
-    """``mlflow server`` on 127.0.0.1 with ``backend`` as its store, serving artifacts from ``artifacts``; yields its URI."""
+    """``mlflow server`` on 127.0.0.1 with ``backend`` as its store, serving artifacts from ``artifacts``.
+
+    Yields its URI.
+    """
     server = MlflowServer(artifacts.parent, backend=backend, artifacts=artifacts).start()
     try:
         yield server.uri

@@ -46,7 +46,9 @@ def result_row(
     run_id: str = "",
     error: str = "",
     digest: str = "d1",
+    val_score: float | None = None,
 ) -> results.ResultRow:
+    """A finished row's validation score is its test score unless ``val_score`` says otherwise."""
     return results.ResultRow(
         sweep_id=sweep_id,
         model_id=model_id,
@@ -82,6 +84,7 @@ def result_row(
         finished_at=NOW,
         node="n",
         entry_point=entry_point,
+        val_score=score if val_score is None else val_score,
     )
 
 
@@ -144,7 +147,10 @@ def test_strategy_effect_compares_each_model_with_its_own_type(rows):
 
 def test_lower_is_better_metric_ranks_ascending():
     frame = results.rows_to_frame(
-        [replace(result_row(i, t, None), rmse=v) for i, (t, v) in enumerate([("A", 3.0), ("B", 1.0), ("A", 2.0)])]
+        [
+            replace(result_row(i, t, None), rmse=v, val_score=v)
+            for i, (t, v) in enumerate([("A", 3.0), ("B", 1.0), ("A", 2.0)])
+        ]
     )
     summary = analysis.summarize(frame, RMSE)
     assert list(summary.top["model_id"]) == [1, 2, 0]
@@ -162,7 +168,7 @@ def test_findings_follow_the_data(rows):
     assert "1 of 14 models failed: linear (1)" in text and "ValueError: boom" in text
     # the same sentences from other data say other things: make Bayes the best
     flipped = rows.copy()
-    flipped.loc[flipped["model_type"] == "Bayes", "f1"] += 0.5
+    flipped.loc[flipped["model_type"] == "Bayes", ["f1", "val_score"]] += 0.5
     text = " ".join(analysis.findings(flipped, analysis.summarize(flipped, F1), F1))
     assert "Bayes has the best mean f1" in text and "is also the fastest" in text
 
@@ -197,7 +203,7 @@ def test_join_reports_every_kind_of_mismatch(rows):
         [{"run_id": "orphan", "sweep_id": "s1", "model_id": 99, "run_status": "FINISHED", "run_score": 0.5}]
     )
     check = analysis.join_stores(rows, pd.concat([runs, extra]), "f1")
-    kinds = dict(zip(check.mismatches["kind"], check.mismatches["model_id"]))
+    kinds = dict(zip(check.mismatches["kind"], check.mismatches["model_id"], strict=True))
     assert kinds == {"row without a run": 3, "run without a row": 99, "score differs": 0, "status differs": 5}
     assert len(check.joined) == 13 and check.joined["model_id"].dtype == np.int64
     assert "1 row without a run" in check.sentence()
@@ -463,3 +469,72 @@ def test_every_mlproject_parameter_is_an_option():
     assert result.exit_code == 0
     for name in declared:
         assert f"--{name}" in result.output
+
+
+def test_rankings_choose_on_validation_and_report_test():
+    """A model that wins on test but loses on validation is not chosen: not ranked first, not the best."""
+    rows = results.rows_to_frame(
+        [
+            result_row(0, "Forest", 0.95, val_score=0.70),  # best on test, worst on validation
+            result_row(1, "Boost", 0.80, val_score=0.90),
+            result_row(2, "Boost", 0.85, val_score=0.80),
+        ]
+    )
+    ranked = analysis.ranked(rows, F1)
+    assert list(ranked["model_id"]) == [1, 2, 0]
+    summary = analysis.summarize(rows, F1)
+    assert list(summary.top.columns[summary.top.columns.get_loc("val_score") :][:2]) == ["val_score", "f1"]
+    assert list(summary.by_type["model_type"]) == ["Boost", "Forest"]  # by mean validation score
+    from mlfleet.commands.sweep import best_row
+
+    rows = [result_row(0, "Forest", 0.95, val_score=0.7), result_row(1, "Boost", 0.8, val_score=0.9)]
+    assert best_row(rows, "f1").model_id == 1
+
+
+def test_paired_bootstrap_tells_a_real_win_from_noise():
+    from mlfleet.metrics import paired_bootstrap
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    noisy = np.where(rng.random(400) < 0.8, y, 1 - y)  # 80% right
+    also_noisy = np.where(rng.random(400) < 0.8, y, 1 - y)  # as good, other mistakes
+    better = np.where(rng.random(400) < 0.95, y, 1 - y)
+    tie = paired_bootstrap(F1, y, (also_noisy, None), (noisy, None))
+    win = paired_bootstrap(F1, y, (better, None), (noisy, None))
+    assert tie.resamples == 1000 and tie.low < 0 < tie.high and not tie.clear_win and tie.p_value > 0.05
+    assert win.clear_win and win.diff > 0.1 and win.p_value < 0.01
+    assert paired_bootstrap(F1, y, (better, None), (noisy, None)) == win  # seeded
+    rmse = paired_bootstrap(RMSE, y.astype(float), (y + 0.1, None), (y + 1.0, None))
+    assert rmse.diff > 0 and rmse.clear_win  # lower is better: the smaller error wins
+
+
+@pytest.mark.parametrize(("challenger_is_better", "alias"), [(True, "champion"), (False, "challenger")])
+def test_the_gate_moves_the_champion_on_a_real_win_only(tmp_path, challenger_is_better, alias):
+    """Against a real registry: a noisy win leaves the champion; a clear one moves it; the interval is on the tags."""
+    from mlfleet.metrics import paired_bootstrap
+
+    client = mlflow.MlflowClient()
+    experiment = client.create_experiment("gate")
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 300)
+    champion_pred = np.where(rng.random(300) < 0.8, y, 1 - y)
+    challenger_pred = np.where(rng.random(300) < (0.97 if challenger_is_better else 0.8), y, 1 - y)
+
+    def candidate(run_name: str, score: float) -> champion.Candidate:
+        run = client.create_run(experiment, run_name=run_name)
+        client.set_terminated(run.info.run_id)
+        model = client.create_logged_model(experiment, source_run_id=run.info.run_id, name=run_name)
+        return champion.Candidate(f"models:/{model.model_id}", run.info.run_id, 1, "Forest", "s1", score, "d1", "a1")
+
+    first = champion.crown(client, "gated", candidate("first", 0.8), F1)
+    assert first.alias == "champion"
+    compare = lambda _version: paired_bootstrap(F1, y, (challenger_pred, None), (champion_pred, None))  # noqa: E731
+    decision = champion.crown(client, "gated", candidate("second", 0.81), F1, compare=compare)
+    assert decision.alias == alias and decision.comparison is not None
+    version = client.get_model_version("gated", decision.version)
+    assert float(version.tags["gate.ci_low"]) < float(version.tags["gate.ci_high"])
+    assert (float(version.tags["gate.ci_low"]) > 0) == challenger_is_better
+    assert version.tags["gate.resamples"] == "1000" and "p=" in version.tags["mlfleet.decision"]
+    holder = str(client.get_model_version_by_alias("gated", "champion").version)
+    assert holder == (decision.version if challenger_is_better else first.version)
+    assert ("beyond noise" in decision.reason) and ("95% interval" in decision.sentence())

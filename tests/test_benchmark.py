@@ -70,6 +70,7 @@ def test_bad_input(tmp_path, args, message):
 
 
 @pytest.mark.e2e
+@pytest.mark.e2e
 def test_benchmark_end_to_end(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     project = project_copy(tmp_path)

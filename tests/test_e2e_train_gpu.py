@@ -1,4 +1,7 @@
-"""`mlflow run . -e train_gpu` on this CPU-only machine (side by side with train_cpu: test_scale_tracking.py, test_e2e_analyze.py)."""
+"""`mlflow run . -e train_gpu` on this CPU-only machine.
+
+Side by side with train_cpu: test_scale_tracking.py, test_e2e_analyze.py.
+"""
 
 import mlflow
 import numpy as np

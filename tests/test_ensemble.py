@@ -46,9 +46,11 @@ def test_random_shards_cover_every_row_once_with_even_sizes(n, partitions):
     assert_partition(shards, n)
     sizes = [len(s) for s in shards]
     assert max(sizes) - min(sizes) <= 1
-    assert all(np.array_equal(a, b) for a, b in zip(shards, random_shards(n, partitions, seed=0)))  # the seed decides
+    assert all(
+        np.array_equal(a, b) for a, b in zip(shards, random_shards(n, partitions, seed=0), strict=False)
+    )  # the seed decides
     if partitions > 1:
-        assert any(not np.array_equal(a, b) for a, b in zip(shards, random_shards(n, partitions, seed=1)))
+        assert any(not np.array_equal(a, b) for a, b in zip(shards, random_shards(n, partitions, seed=1), strict=False))
 
 
 def test_stratified_shards_give_every_shard_its_share_of_every_class():
@@ -58,7 +60,9 @@ def test_stratified_shards_give_every_shard_its_share_of_every_class():
     assert max(map(len, shards)) - min(map(len, shards)) <= 1
     for shard in shards:
         counts = np.bincount(y[shard], minlength=3)
-        assert all(np.floor(total / 4) <= c <= np.ceil(total / 4) for c, total in zip(counts, (50, 31, 9)))
+        assert all(
+            np.floor(total / 4) <= c <= np.ceil(total / 4) for c, total in zip(counts, (50, 31, 9), strict=False)
+        )
 
 
 def test_column_shards_group_equal_values_and_missing_ones():
@@ -102,7 +106,8 @@ LABELS = np.array([0, 1] * 15 + [0] * 30)  # "mixed=q" rows are all class 0
         ({"partitions": -3}, r"partitions must be at least 1, but got partitions=-3"),
         (
             {"partitions": 7},
-            rf"partitions=7 is more than the training rows allow: 60 training rows make shards of 8, and each shard needs at least {MIN_SHARD_ROWS} rows; use partitions=6 or fewer",
+            rf"partitions=7 is more than the training rows allow: 60 training rows make shards of 8, "
+            rf"and each shard needs at least {MIN_SHARD_ROWS} rows; use partitions=6 or fewer",
         ),
         (
             {"partitions": 4, "task": "classification", "y": np.array([0] * 57 + [1] * 3)},
@@ -137,7 +142,7 @@ def iris_members():
         y,
         [
             make_pipeline(StandardScaler(), LogisticRegression(C=c)).fit(X.iloc[order[s]], y.iloc[order[s]])
-            for c, s in zip((0.01, 0.1, 1.0), shards)
+            for c, s in zip((0.01, 0.1, 1.0), shards, strict=False)
         ],
     )
 
@@ -209,14 +214,16 @@ def test_member_weights(mode, scores, metric, expected):
             "f1",
             0.90,
             0.80,
-            "ensemble of 4 wins on test f1: 0.9000 (ensemble) vs 0.8000 (single model), a difference of +0.1000 (12.5%)",
+            "ensemble of 4 wins on test f1: 0.9000 (ensemble) vs 0.8000 (single model), "
+            "a difference of +0.1000 (12.5%)",
         ),
         ("f1", 0.80, 0.90, "single model wins on test f1"),
         (
             "rmse",
             10.0,
             12.5,
-            "ensemble of 4 wins on test rmse: 10.0000 (ensemble) vs 12.5000 (single model), a difference of -2.5000 (20.0%)",
+            "ensemble of 4 wins on test rmse: 10.0000 (ensemble) vs 12.5000 (single model), "
+            "a difference of -2.5000 (20.0%)",
         ),
         ("rmse", 0.3, 0.3, "a tie: rmse 0.3000"),
         ("f1", None, 0.9, "no verdict: the ensemble has no f1 score"),
@@ -326,7 +333,8 @@ def files(tmp_path):
         ),
         (
             ["--data", "imbalanced.csv", "--partitions", "8"],
-            "partitions=8 is more than the training rows allow: every shard needs every class (1 row(s) each at least), but class 'rare' has 6 training rows; use partitions=6 or fewer",
+            "partitions=8 is more than the training rows allow: every shard needs every class "
+            "(1 row(s) each at least), but class 'rare' has 6 training rows; use partitions=6 or fewer",
         ),
         (["--partition_by", "city"], "unknown partition_by column 'city'; the feature columns are: f00, f01"),
         (
@@ -387,6 +395,7 @@ def test_help_lists_every_mlproject_parameter():
 # --- one whole run in-process: partition_by, tuning members, validation weights, the registry ---
 
 
+@pytest.mark.e2e
 def test_partition_by_with_tuning_and_registration(ray_local, tmp_path):
     rng = np.random.default_rng(1)
     frame = pd.DataFrame(

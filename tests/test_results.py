@@ -264,6 +264,8 @@ def test_a_writer_with_a_stale_view_does_not_duplicate_a_key(tmp_path):
     with pytest.raises(CommitFailedError):
         write_deltalake(
             stale, pa.Table.from_pylist([asdict(make_row(8))], schema=rows.schema()), mode="append",
-            commit_properties=CommitProperties(app_transactions=[Transaction(app_id=rows.transaction_id("s1", 8), version=1)]),
+            commit_properties=CommitProperties(
+                app_transactions=[Transaction(app_id=rows.transaction_id("s1", 8), version=1)]
+            ),
         )  # fmt: skip
     assert len(read_results(uri)) == 1

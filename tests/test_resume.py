@@ -51,8 +51,8 @@ def test_resume_rebuilds_a_missing_row_and_retrains_a_stale_run(ray_local, tmp_p
 
     assert resumed.exit_code == 0 and resumed.sweep_id == first.sweep_id
     assert (
-        f"resuming sweep {first.sweep_id}: 3 of 4 models complete (1 row(s) rebuilt from finished runs), 1 stale run(s) marked FAILED, 1 to train"
-        in out.getvalue()
+        f"resuming sweep {first.sweep_id}: 3 of 4 models complete (1 row(s) rebuilt from finished runs), "
+        "1 stale run(s) marked FAILED, 1 to train" in out.getvalue()
     )
     counts = assert_sweep_complete(client, table, first.sweep_id, [0, 1, 2, 3])
     assert counts["runs"] == 5  # model 2's stale run stays, FAILED
@@ -108,7 +108,10 @@ def test_resume_with_another_configuration_is_refused_and_changes_nothing(ray_lo
 def test_resume_of_an_unknown_sweep_is_one_line(ray_local, tmp_path):
     with pytest.raises(
         MlfleetError,
-        match=r"resume=train_cpu-nope: no sweep with that id in the tracking store .*pass the sweep id printed at the start",
+        match=(
+            r"resume=train_cpu-nope: no sweep with that id in the tracking store "
+            r".*pass the sweep id printed at the start"
+        ),
     ):
         run_sweep(config(tmp_path, resume="train_cpu-nope"), stream=io.StringIO())
     assert not (tmp_path / "results").exists() or DeltaTable(str(tmp_path / "results")).version() == 0

@@ -45,8 +45,8 @@ def test_concurrent_writers_lose_no_row(s3):
     DeltaResults(uri, rows.RESULTS, options=s3).ensure()
     code = (
         "import sys; from mlfleet.stores.tables import open_results; from test_scale_s3 import _row\n"
-        "w = int(sys.argv[1]); table = open_results(%r)\n"
-        "for i in range(8): table.append([_row(f'sweep-{w}', i)])\n" % uri
+        f"w = int(sys.argv[1]); table = open_results({uri!r})\n"
+        "for i in range(8): table.append([_row(f'sweep-{w}', i)])\n"
     )
     env = child_env(**{STORAGE_OPTIONS_ENV: json.dumps(s3)})
     env["PYTHONPATH"] += ":" + str(__import__("pathlib").Path(__file__).parent)

@@ -88,7 +88,7 @@ def test_two_cpu_fleets_and_a_gpu_fleet_at_once(stack):
     history = DeltaTable(location).history()
     assert sorted(h["version"] for h in history) == list(range(len(history)))  # no gap in the table's history
     assert sum(h["operation"] == "WRITE" for h in history) == 7  # one append per model, none lost or doubled
-    for sweep_id, parent in parents.items():
+    for sweep_id, _ in parents.items():
         assert_sweep_complete(
             stack.client, location, sweep_id, table[table["sweep_id"] == sweep_id]["model_id"].tolist()
         )

@@ -110,5 +110,6 @@ def test_a_server_that_drops_mid_sweep_costs_bounded_retries_and_resume_complete
     after = assert_sweep_complete(client, table, report.sweep_id, range(6))
     assert client.get_run(report.parent_run_id).info.status == "FINISHED"
     print(
-        f"server dropped mid-sweep: the sweep ended {after_drop:.1f} s after the drop, {len(unlogged)} model(s) not logged; before resume {before}; after {after}"
+        f"server dropped mid-sweep: the sweep ended {after_drop:.1f} s after the drop, "
+        f"{len(unlogged)} model(s) not logged; before resume {before}; after {after}"
     )

@@ -49,7 +49,8 @@ def check_config(parent, config: FleetConfig, dataset_digest: str) -> None:
     recorded_text = parent.data.tags.get(tracking.CONFIG_TAG)
     if recorded_text is None:
         raise MlfleetError(
-            f"resume={sweep_id}: the sweep did not record its configuration (an earlier mlfleet wrote it); start a new sweep"
+            f"resume={sweep_id}: the sweep did not record its configuration (an earlier mlfleet wrote it); "
+            "start a new sweep"
         )
     recorded, current = json.loads(recorded_text), config.params()
     differences = [
@@ -62,7 +63,8 @@ def check_config(parent, config: FleetConfig, dataset_digest: str) -> None:
         differences.append(f"the data (digest {recorded_digest}, now {dataset_digest})")
     if differences:
         raise MlfleetError(
-            f"resume={sweep_id} was run with {', '.join(differences)}; resume with the sweep's own parameters, or start a new sweep"
+            f"resume={sweep_id} was run with {', '.join(differences)}; "
+            "resume with the sweep's own parameters, or start a new sweep"
         )
 
 

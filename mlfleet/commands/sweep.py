@@ -34,7 +34,7 @@ from mlfleet.execution import cluster as ray_cluster
 from mlfleet.execution import guard, tasks
 from mlfleet.execution.progress import Progress
 from mlfleet.ids import new_id
-from mlfleet.metrics import Metric, resolve_metric
+from mlfleet.metrics import METRICS, Metric, resolve_metric
 from mlfleet.redaction import redact
 from mlfleet.stores import tracking
 from mlfleet.stores.recorder import Recorder
@@ -72,9 +72,8 @@ class SweepReport:
 
     @property
     def best(self):
-        """The best finished model's row (None when none finished)."""
-        ok = [o.row for o in self.outcomes if o.row.ok and o.row.score is not None]
-        return next((r for r in ok if r.score == self.figures.get("best_score")), None)
+        """The finished model with the best validation score (None when none finished); its test score is reported."""
+        return best_row([o.row for o in self.outcomes], self.metric)
 
 
 @dataclass(frozen=True)
@@ -179,6 +178,7 @@ def _open(plan: _Plan, cluster: ray_cluster.Cluster) -> _Opened:
         dataset.name,
         dataset.digest,
         injected_failures(),
+        dataset.classes,
     )
     log.info(_opening_line(plan, cluster, sweep, len(jobs)))
     if parent is None:
@@ -262,7 +262,7 @@ def _run_jobs(opened: _Opened, progress: Progress) -> list[Outcome]:
             done=len(outcomes),
             failed=sum(not o.row.ok for o in outcomes),
             running=tasks.running(board, finished),
-            score=row.score if row and row.ok else None,
+            score=row.val_score if row and row.ok else None,  # the progress line's best: chosen on validation
             who=f"#{row.model_id} {row.family}" if row else "",
         )
 
@@ -349,14 +349,14 @@ def sweep_figures(outcomes: list[Outcome], *, wall_s: float, cpus: float, metric
     work_cpu_s = sum(((o.row.tuning_s or 0.0) + (o.row.train_s or 0.0)) * o.row.cpus for o in ok)
     cpu_s = sum(o.cpu_s for o in outcomes)
     capacity = wall_s * cpus
-    scores = [o.row.score for o in every_ok if o.row.score is not None]
-    best = (max if metric.greater_is_better else min)(scores) if scores else float("nan")
+    best = best_row([o.row for o in every_ok], metric.name)
     return {
         "n_models": float(len(outcomes)),
         "n_succeeded": float(len(every_ok)),
         "n_failed": float(len(outcomes) - len(every_ok)),
         "n_trained": float(sum(not o.resumed for o in outcomes)),
-        "best_score": best,
+        "best_score": best.score if best is not None and best.score is not None else float("nan"),
+        "best_val_score": best.val_score if best is not None else float("nan"),
         "wall_s": wall_s,
         "model_work_cpu_s": work_cpu_s,
         "model_cpu_s": cpu_s,
@@ -371,6 +371,18 @@ def sweep_figures(outcomes: list[Outcome], *, wall_s: float, cpus: float, metric
     }
 
 
+def best_row(rows: list, metric: str):
+    """The finished row with the best validation score: what the sweep calls its best (None without one).
+
+    Chosen on validation; its test score is what is reported. Ties go to the lower model id.
+    """
+    ok = [r for r in rows if r.ok and r.val_score is not None and r.score is not None]
+    if not ok:
+        return None
+    sign = 1.0 if METRICS[metric].greater_is_better else -1.0
+    return max(sorted(ok, key=lambda r: r.model_id), key=lambda r: sign * r.val_score)
+
+
 def summary_lines(report: SweepReport) -> str:
     """A few lines for the terminal: what succeeded, the best model, where to look."""
     f = report.figures
@@ -382,14 +394,16 @@ def summary_lines(report: SweepReport) -> str:
     best = report.best
     if best is not None:
         lines.append(
-            f"best: model {best.model_id} ({best.family}, {best.feature_strategy}) {report.metric}={best.score:.4f}, "
+            f"best (on validation): model {best.model_id} ({best.family}, {best.feature_strategy}) "
+            f"val {report.metric}={best.val_score:.4f}, test {report.metric}={best.score:.4f}, "
             f"model {best.model_uri}"
         )
     lines += [
         f"failed: model {o.row.model_id} ({o.row.family}): {o.row.error}" for o in report.outcomes if not o.row.ok
     ]
     lines.append(
-        f"results: Delta {redact(report.results)}; runs: experiment {report.experiment_id}, parent run {report.parent_run_id}"
+        f"results: Delta {redact(report.results)}; "
+        f"runs: experiment {report.experiment_id}, parent run {report.parent_run_id}"
     )
     if report.unclosed:
         lines.append(

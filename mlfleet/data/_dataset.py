@@ -61,15 +61,9 @@ def load_dataset(config: DataConfig) -> Dataset:
     frame = frame[frame[target].notna()].reset_index(drop=True)
     raw_y = frame[target]
     X = frame.drop(columns=[target])
-    # Whole-number columns become float: the logged model's signature then accepts a missing
-    # value in them (the pipeline imputes it), where an integer column would refuse NaN.
-    X = X.astype(
-        {
-            c: "float64"
-            for c in X.columns
-            if pd.api.types.is_integer_dtype(X[c]) and not pd.api.types.is_bool_dtype(X[c])
-        }
-    )
+    # Column types stay as read: a whole-number column without missing values is an integer
+    # column in the logged model's signature, so rows read again with pd.read_csv (or from the
+    # same Parquet or Delta table) are accepted as they are; a column with gaps reads as double.
     if X.shape[1] == 0:
         raise MlfleetError(f"data={config.source} has no feature columns besides target {target!r}")
     task = detect_task(raw_y, target) if config.task == "auto" else config.task
@@ -121,13 +115,15 @@ def _encode_target(raw_y: pd.Series, target: str, task: str) -> tuple[np.ndarray
         if not pd.api.types.is_numeric_dtype(raw_y) or pd.api.types.is_bool_dtype(raw_y):
             examples = ", ".join(repr(v) for v in raw_y.astype(str).unique()[:3])
             raise MlfleetError(
-                f"target {target!r} holds text ({examples}) but regression needs numbers; use task=classification or another target"
+                f"target {target!r} holds text ({examples}) but regression needs numbers; "
+                "use task=classification or another target"
             )
         return raw_y.to_numpy(dtype=float), ()
     classes, codes = np.unique(raw_y.to_numpy(), return_inverse=True)
     if len(classes) < 2:
         raise MlfleetError(
-            f"target {target!r} has a single class ({classes[0]!r}); classification needs at least two, so check the target column or the data"
+            f"target {target!r} has a single class ({classes[0]!r}); classification needs at least two, "
+            "so check the target column or the data"
         )
     return codes.astype(np.int64), tuple(c.item() if hasattr(c, "item") else c for c in classes)
 

@@ -109,7 +109,8 @@ def read_source(source: str, *, task: str, n_samples: int, n_features: int, seed
         if source.startswith("synthetic"):
             if n_samples < 1 or n_features < 2:
                 raise MlfleetError(
-                    f"synthetic data needs n_samples >= 1 and n_features >= 2, but got n_samples={n_samples}, n_features={n_features}"
+                    f"synthetic data needs n_samples >= 1 and n_features >= 2, "
+                    f"but got n_samples={n_samples}, n_features={n_features}"
                 )
         loader, _ = BUILTINS[source]
         return loader(n_samples, n_features, seed), "target"
@@ -134,7 +135,8 @@ def _read_file_or_table(source: str) -> pd.DataFrame:
             if os.sep not in source and not lowered.endswith(FILE_SUFFIXES):
                 raise MlfleetError(
                     f"unknown data {source!r}: not a built-in dataset and no such file; "
-                    f"use one of {', '.join(BUILTINS)} or a path to a CSV, Parquet file or Delta table (or a Spark table, catalog.schema.table)"
+                    f"use one of {', '.join(BUILTINS)} or a path to a CSV, Parquet file or Delta table "
+                    "(or a Spark table, catalog.schema.table)"
                 )
             raise MlfleetError(
                 f"data file not found: {source}; check the path (relative paths start at the current directory)"

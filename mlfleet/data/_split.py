@@ -25,6 +25,7 @@ class Split:
     y_test: np.ndarray
     task: str
     n_classes: int = 0
+    classes: tuple = ()  # the original label of each code (classification)
 
     @property
     def X_fit(self) -> pd.DataFrame:
@@ -46,7 +47,8 @@ def split_dataset(dataset: Dataset, *, test_size: float = 0.2, val_size: float =
 
     if not (0 < test_size < 1 and 0 < val_size < 1 and test_size + val_size < 1):
         raise MlfleetError(
-            f"test_size and val_size must be between 0 and 1 and sum below 1, but got test_size={test_size}, val_size={val_size}"
+            f"test_size and val_size must be between 0 and 1 and sum below 1, "
+            f"but got test_size={test_size}, val_size={val_size}"
         )
     n = len(dataset.y)
     classification = dataset.task == "classification"
@@ -85,4 +87,5 @@ def split_dataset(dataset: Dataset, *, test_size: float = 0.2, val_size: float =
         y_test=y[test],
         task=dataset.task,
         n_classes=dataset.n_classes,
+        classes=dataset.classes,
     )

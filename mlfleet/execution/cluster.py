@@ -76,7 +76,8 @@ def connect(address: str = "") -> Cluster:
                     "cluster's token (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token)"
                 ) from None
             raise MlfleetError(
-                f"cannot join Ray at address={address!r} ({_reason(exc)}); start one with `ray start --head` or leave address empty for a local Ray"
+                f"cannot join Ray at address={address!r} ({_reason(exc)}); "
+                "start one with `ray start --head` or leave address empty for a local Ray"
             ) from None
         started_here = True
     nodes = [n for n in ray.nodes() if n.get("Alive")]
@@ -114,7 +115,8 @@ def gpus_per_model(device: str, requested: float, cluster: Cluster) -> float:
         return 0.0
     if requested > cluster.max_gpus:
         raise MlfleetError(
-            f"gpus_per_model must be at most the GPUs of the largest node ({cluster.max_gpus:g}), but got gpus_per_model={requested:g}"
+            f"gpus_per_model must be at most the GPUs of the largest node ({cluster.max_gpus:g}), "
+            f"but got gpus_per_model={requested:g}"
         )
     return requested
 
@@ -154,5 +156,6 @@ def _probe(address: str) -> None:
             pass
     except OSError as exc:
         raise MlfleetError(
-            f"Ray address {address} does not answer ({first_line(exc)}); start the cluster (`ray start --head`) or leave address empty for a local Ray"
+            f"Ray address {address} does not answer ({first_line(exc)}); "
+            "start the cluster (`ray start --head`) or leave address empty for a local Ray"
         ) from None

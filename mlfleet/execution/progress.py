@@ -58,7 +58,7 @@ class Progress:
         if 0 < self.done < self.total:
             parts.append(f"ETA {_clock(elapsed / self.done * (self.total - self.done))}")
         if self.best is not None:
-            parts.append(f"best {self.metric.name} {self.best[0]:.4f} ({self.best[1]})")
+            parts.append(f"best val {self.metric.name} {self.best[0]:.4f} ({self.best[1]})")
         return " | ".join(parts)
 
     def close(self) -> None:

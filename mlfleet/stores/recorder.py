@@ -50,8 +50,12 @@ class Recorder:
         tags: dict[str, str] | None = None,
         model: Any = None,
         input_example: Any = None,
+        name: str = "model",
     ) -> str:
-        """Log everything of a trained model and end its run FINISHED; returns the logged model's URI."""
+        """Log everything of a trained model (named ``name`` in the Models view) and end its run FINISHED.
+
+        Returns the logged model's URI.
+        """
         return tracking.finish_child(
             self.tracking,
             run_id,
@@ -61,6 +65,7 @@ class Recorder:
             tags=dict(tags or {}),
             model=model,
             input_example=input_example,
+            name=name,
         )
 
     def fail(

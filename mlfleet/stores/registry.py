@@ -1,17 +1,23 @@
 """The model registry: register a model and decide which alias it earns.
 
 The rule: the alias ``champion`` moves to the new version only when it beats the current
-champion's score on the same metric and the same data (dataset digest); otherwise the new
-version is aliased ``challenger`` and the reason is recorded on it. When the best model
-already is the champion (the same run's model), nothing new is registered.
+champion on the same metric and the same data (dataset digest), beyond noise: both models
+are scored on the same test rows and a paired bootstrap of the difference (1,000 seeded
+resamples, :func:`mlfleet.metrics.paired_bootstrap`) must put its 95% interval above zero.
+A tie or a noisy win leaves the champion and aliases the new version ``challenger``; the
+interval, p-value and both scores go on the version's tags. That two-model comparison is the
+one use of the test split in a decision: the challenger itself was chosen on validation.
+When the best model already is the champion (the same run's model), nothing new is registered.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from mlfleet.errors import MlfleetError, first_line
-from mlfleet.metrics import Metric
+from mlfleet.metrics import Comparison, Metric
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -53,6 +59,7 @@ class Decision:
     reason: str
     registered: bool
     previous_champion: str = ""
+    comparison: Comparison | None = None
 
     def sentence(self) -> str:
         """One line for the terminal and the report."""
@@ -63,20 +70,53 @@ class Decision:
         return f"{self.name} version {self.version} (registered before) is aliased {self.alias}: {self.reason}."
 
 
-def rule(current: dict[str, str] | None, current_version: str, candidate: Candidate, metric: Metric) -> tuple[str, str]:
-    """``(alias, reason)`` for ``candidate`` given the current champion's version tags (None: no champion)."""
+def comparable(current: dict[str, str], candidate: Candidate, metric: Metric) -> bool:
+    """Whether the champion was chosen on the same metric and data, so that the two can be compared."""
+    return current.get("metric", "") == metric.name and current.get("dataset_digest", "") == candidate.dataset_digest
+
+
+def rule(
+    current: dict[str, str] | None,
+    current_version: str,
+    candidate: Candidate,
+    metric: Metric,
+    *,
+    comparison: Comparison | None = None,
+    problem: str = "",
+) -> tuple[str, str]:
+    """``(alias, reason)`` for ``candidate`` given the current champion's version tags (None: no champion).
+
+    ``comparison`` is the paired bootstrap of the two on the same test rows; without one (a
+    caller that does not load models) the recorded scores are compared. ``problem`` says why
+    a comparison that was tried could not run.
+    """
     if current is None:
         return CHAMPION, "there was no champion yet"
     old_metric, old_digest = current.get("metric", ""), current.get("dataset_digest", "")
     if old_metric != metric.name:
         return CHALLENGER, (
-            f"the champion (version {current_version}) was chosen on {old_metric or 'an unrecorded metric'}, this analysis ranks by "
+            f"the champion (version {current_version}) was chosen on {old_metric or 'an unrecorded metric'}, "
+            "this analysis ranks by "
             f"{metric.name}; scores on different metrics do not compare, so the champion stays"
         )
     if old_digest != candidate.dataset_digest:
         return CHALLENGER, (
-            f"the champion (version {current_version}) was scored on other data (dataset digest {old_digest or 'unrecorded'}, "
-            f"this model's is {candidate.dataset_digest}); scores on different data do not compare, so the champion stays"
+            f"the champion (version {current_version}) was scored on other data "
+            f"(dataset digest {old_digest or 'unrecorded'}, "
+            f"this model's is {candidate.dataset_digest}); "
+            "scores on different data do not compare, so the champion stays"
+        )
+    if problem:
+        return CHALLENGER, (
+            f"the two models could not be compared on the same test rows ({problem}), "
+            f"so the champion (version {current_version}) stays"
+        )
+    if comparison is not None:
+        if comparison.clear_win:
+            return CHAMPION, f"it beats the champion, version {current_version}, beyond noise: {comparison.sentence()}"
+        return CHALLENGER, (
+            f"it does not beat the champion, version {current_version}, beyond noise: {comparison.sentence()}; "
+            "the interval does not exclude zero in its favour, so the champion stays"
         )
     try:
         old_score = float(current.get("score", "nan"))
@@ -88,19 +128,25 @@ def rule(current: dict[str, str] | None, current_version: str, candidate: Candid
     if metric.better(candidate.score, old_score):
         return (
             CHAMPION,
-            f"it beats the champion, version {current_version}: {metric.name} {candidate.score:.4f} against {old_score:.4f} ({direction} is better)",
+            f"it beats the champion, version {current_version}: {metric.name} {candidate.score:.4f} "
+            f"against {old_score:.4f} ({direction} is better)",
         )
     return CHALLENGER, (
-        f"it does not beat the champion, version {current_version}: {metric.name} {candidate.score:.4f} against {old_score:.4f} "
+        f"it does not beat the champion, version {current_version}: {metric.name} {candidate.score:.4f} "
+        f"against {old_score:.4f} "
         f"({direction} is better), so the champion stays"
     )
 
 
-def crown(client, name: str, candidate: Candidate, metric: Metric) -> Decision:
+def crown(
+    client, name: str, candidate: Candidate, metric: Metric, compare: Callable[[Any], Comparison] | None = None
+) -> Decision:
     """Register ``candidate`` under ``name`` (once per model) and set the alias :func:`rule` gives.
 
-    Returns the decision; the version carries the candidate's tags and the reason
-    (``mlfleet.decision``). Raises MlflowException when the registry refuses.
+    ``compare(champion_version)`` scores the candidate against the current champion on the
+    same test rows (the gate); it runs only when the two were chosen on the same metric and
+    data. Returns the decision; the version carries the candidate's tags, the gate's figures
+    and the reason (``mlfleet.decision``). Raises MlflowException when the registry refuses.
     """
     from mlflow.exceptions import MlflowException
 
@@ -147,7 +193,16 @@ def crown(client, name: str, candidate: Candidate, metric: Metric) -> Decision:
             ).version
         )
         created = True
-    alias, reason = rule(champion.tags if champion is not None else None, champion_version, candidate, metric)
+    comparison, problem = None, ""
+    if champion is not None and compare is not None and comparable(champion.tags, candidate, metric):
+        try:
+            comparison = compare(champion)
+        except Exception as exc:  # the champion's model or the test rows are gone: the champion stays
+            problem = first_line(exc)
+    current = champion.tags if champion is not None else None
+    alias, reason = rule(current, champion_version, candidate, metric, comparison=comparison, problem=problem)
+    for key, value in (comparison.tags() if comparison is not None else {}).items():
+        client.set_model_version_tag(name, version, key, value)
     client.set_model_version_tag(name, version, "mlfleet.decision", f"{alias}: {reason}"[:5000])
     client.set_registered_model_alias(name, alias, version)
     if (
@@ -156,34 +211,17 @@ def crown(client, name: str, candidate: Candidate, metric: Metric) -> Decision:
         and str(registered.aliases[CHALLENGER]) == version
     ):
         client.delete_registered_model_alias(name, CHALLENGER)  # the challenger became the champion
-    return Decision(name, version, alias, reason, registered=created, previous_champion=champion_version)
+    return Decision(
+        name, version, alias, reason, registered=created, previous_champion=champion_version, comparison=comparison
+    )
 
 
 def check_model_name(name: str, what: str = "register") -> None:
-    """Raise MlfleetError for a registry name MLflow would refuse (it refuses '/' and ':'); empty means no registration."""
+    """Raise MlfleetError for a registry name MLflow would refuse (it refuses '/' and ':').
+
+    An empty name means no registration.
+    """
     if name and (not name.strip() or any(c in name for c in "/:")):
         raise MlfleetError(
             f"{what} must be a model name without '/' or ':' (or empty to skip registering), but got {what}={name!r}"
         )
-
-
-def register(client, model_uri: str, name: str, *, run_id: str, tags: dict[str, str]) -> str:
-    """Register ``model_uri`` (logged in ``run_id``) as a new version of ``name``; returns ``name/version``.
-
-    Through the given client, bound to the run's store (``mlflow.register_model`` would set
-    the process's global tracking URI). Raises MlfleetError with MLflow's reason when the
-    registry refuses.
-    """
-    from mlflow.exceptions import MlflowException
-
-    try:
-        try:
-            client.create_registered_model(name)
-        except MlflowException as exc:
-            if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
-                raise
-        model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
-        version = client.create_model_version(name, model_uri, run_id=run_id, tags=tags, model_id=model_id)
-    except Exception as exc:
-        raise MlfleetError(f"registering the model as {name!r} failed: {first_line(exc)}") from None
-    return f"{version.name}/{version.version}"

@@ -56,6 +56,10 @@ class ResultRow:
     finished_at: datetime
     node: str
     entry_point: str
+    #: the primary metric on the validation split at tuning time: what every choice ranks by
+    val_score: float | None = None
+    #: the original class labels in code order, as JSON (what the logged model predicts); "" for regression
+    classes_json: str = ""
 
     @property
     def ok(self) -> bool:

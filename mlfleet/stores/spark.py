@@ -58,7 +58,8 @@ def session(what: str):
         started = SparkSession.builder.appName("mlfleet").config("spark.ui.enabled", "false").getOrCreate()
     except Exception as exc:
         raise MlfleetError(
-            f"{what} names a Spark table, but Spark did not start ({first_line(exc)}); check JAVA_HOME and Spark's configuration"
+            f"{what} names a Spark table, but Spark did not start ({first_line(exc)}); "
+            "check JAVA_HOME and Spark's configuration"
         ) from None
     started.sparkContext.setLogLevel("ERROR")
     return started

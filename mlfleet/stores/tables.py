@@ -37,8 +37,9 @@ class ResultsTable(Protocol):
 
 
 def open_results(location: str, spec: TableSpec = RESULTS, *, what: str = "") -> ResultsTable:
-    """The table of ``spec`` rows at ``location``: a Spark table for ``catalog.schema.table``, else Delta through delta-rs.
+    """The table of ``spec`` rows at ``location``.
 
+    A Spark table for ``catalog.schema.table``, else Delta through delta-rs.
     Opening reads or writes nothing (the Spark session starts when the table is first used).
     """
     from mlfleet.stores import spark

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -193,6 +194,7 @@ def open_sweep(
             RunTag("sweep_id", sweep_id),
             RunTag("entry_point", entry_point),
             RunTag("mlfleet.role", role),
+            RunTag("mlflow.runName", sweep_id),  # `mlflow run` named it at random: the sweep id names it
             *(RunTag(k, v) for k, v in (tags or {}).items()),
         ],
     )
@@ -214,7 +216,8 @@ def find_sweep(uri: str, sweep_id: str):
     found = client.search_runs(experiments, query, max_results=2) if experiments else []
     if not found:
         raise MlfleetError(
-            f"resume={sweep_id}: no sweep with that id in the tracking store {redact(uri)}; pass the sweep id printed at the start of the sweep (also the parent run's sweep_id tag)"
+            f"resume={sweep_id}: no sweep with that id in the tracking store {redact(uri)}; "
+            "pass the sweep id printed at the start of the sweep (also the parent run's sweep_id tag)"
         )
     return found[0]
 
@@ -287,18 +290,15 @@ def _quoted(value: str) -> str:
 
 def dataset_entity(X, y, *, name: str, source: str, digest: str, target: str):
     """The MLflow dataset entity of the sweep's data, built once by the driver."""
-    import warnings
-
     import mlflow.data
 
     frame = X.copy()
     frame[target] = y
-    with warnings.catch_warnings():  # its hint on integer columns: here only the class codes, never missing
-        warnings.simplefilter("ignore", UserWarning)
+    with ignore_integer_schema_hint():  # the schema is inferred here and in the entity
         dataset = mlflow.data.from_pandas(
             frame, source=source if "://" in source else None, name=name, targets=target, digest=digest
         )
-    return dataset._to_mlflow_entity()
+        return dataset._to_mlflow_entity()
 
 
 def _log_dataset(client, run_id: str, entity) -> None:
@@ -399,8 +399,9 @@ def finish_child(
     tags: dict[str, str],
     model: Any,
     input_example: Any,
+    name: str = "model",
 ) -> str:
-    """Log the model's params, metrics, search history and pipeline; end the run FINISHED.
+    """Log the model's params, metrics, search history and pipeline (logged as ``name``); end the run FINISHED.
 
     Returns the logged model's URI. ``history`` maps a metric name to one value per step
     (a tuning trial), so the UI draws the search curve.
@@ -418,29 +419,74 @@ def finish_child(
     if ctx.dataset_entity is not None:
         _log_dataset(client, run_id, ctx.dataset_entity)
     mlflow.set_tracking_uri(ctx.tracking_uri)
+    logged = LoggedAs(
+        name=name,
+        requirements=ctx.pip_requirements,
+        # the model's source is the entry point, not the Ray worker process that logged it
+        tags={"mlflow.source.name": ctx.entry_point, "mlflow.source.type": "PROJECT", "sweep_id": ctx.sweep_id},
+        params={k: str(v) for k, v in params.items()},
+    )
     with mlflow.start_run(run_id=run_id):
         try:
-            info = _log_pipeline(model, input_example, ctx.pip_requirements, trusted_types(model, cached=True))
+            info = _log_pipeline(model, input_example, logged, trusted_types(model, cached=True))
         except mlflow.exceptions.MlflowException as exc:
             if "untrusted types" not in str(exc):
                 raise
-            info = _log_pipeline(model, input_example, ctx.pip_requirements, trusted_types(model))
+            _drop_failed_models(client, ctx, run_id)  # the first attempt left a FAILED logged model
+            info = _log_pipeline(model, input_example, logged, trusted_types(model))
         mlflow.set_tag(MODEL_URI_TAG, info.model_uri)  # what a row rebuilt from this run points to
     return info.model_uri
 
 
-def _log_pipeline(model: Any, input_example: Any, requirements: tuple[str, ...], trusted: list[str]):
+@dataclass(frozen=True)
+class LoggedAs:
+    """How a model is logged: its name in the experiment's Models view, requirements, tags and params."""
+
+    name: str
+    requirements: tuple[str, ...]
+    tags: dict[str, str]
+    params: dict[str, str]
+
+
+def _log_pipeline(model: Any, input_example: Any, logged: LoggedAs, trusted: list[str]):
     import mlflow.sklearn
 
-    return mlflow.sklearn.log_model(
-        model,
-        name="model",
-        input_example=input_example,
-        pip_requirements=list(requirements),
-        serialization_format="skops",
-        skops_trusted_types=trusted,
-        code_paths=[OWN_CODE] if any(t.startswith("mlfleet.") for t in trusted) else None,
-    )
+    with ignore_integer_schema_hint():
+        return mlflow.sklearn.log_model(
+            model,
+            name=logged.name,
+            input_example=input_example,
+            pip_requirements=list(logged.requirements),
+            serialization_format="skops",
+            skops_trusted_types=trusted,
+            code_paths=[OWN_CODE] if any(t.startswith("mlfleet.") for t in trusted) else None,
+            tags=logged.tags,
+            params=logged.params,
+        )
+
+
+@contextmanager
+def ignore_integer_schema_hint():
+    """MLflow's hint that an inferred schema holds integer columns, filtered by its message.
+
+    Integer columns are kept as integers on purpose: they are what ``pd.read_csv`` gives for
+    a whole-number column without missing values (a column with missing values is a double).
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r"Hint: Inferred schema contains integer column", category=UserWarning
+        )
+        yield
+
+
+def _drop_failed_models(client, ctx: TrackingContext, run_id: str) -> None:
+    for model in client.search_logged_models(
+        experiment_ids=[ctx.experiment_id], filter_string=f"source_run_id = '{run_id}'"
+    ):
+        if str(model.status).endswith("FAILED"):
+            client.delete_logged_model(model.model_id)
 
 
 _TRUSTED_BY_SHAPE: dict[tuple, set[str]] = {}
@@ -518,7 +564,10 @@ def set_tags(ctx: TrackingContext, run_id: str, tags: dict[str, str]) -> None:
 
 
 def fail_child(ctx: TrackingContext, run_id: str, error: str, detail: str = "") -> None:
-    """End the model's run FAILED: ``error`` (one line) as its ``error`` tag, ``detail`` (the traceback) as ``error.txt``."""
+    """End the model's run FAILED.
+
+    ``error`` (one line) becomes its ``error`` tag, ``detail`` (the traceback) its ``error.txt``.
+    """
     import mlflow
     from mlflow.entities import RunTag
 

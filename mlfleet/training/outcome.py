@@ -16,6 +16,7 @@ from mlfleet.stores import tracking
 from mlfleet.stores.recorder import Recorder
 from mlfleet.stores.rows import CLASSIFICATION_METRICS, REGRESSION_METRICS, ResultRow
 from mlfleet.training.jobs import ModelJob
+from mlfleet.training.labels import classes_json
 from mlfleet.training.tuning import TunedModel
 from mlfleet.zoo import family
 
@@ -36,6 +37,7 @@ class SweepSpec:
     dataset: str
     dataset_digest: str
     fail_ids: frozenset[int] = frozenset()  # the test seam, read once by the driver (see injected_failures)
+    classes: tuple = ()  # the original labels of the codes the models predict (classification)
 
     @property
     def tracking(self) -> tracking.TrackingContext:
@@ -101,6 +103,7 @@ def tuned_row(
         n_features=tuned.n_features,
         params=tuned.best_params,
         score=finite(tuned.score),
+        val_score=finite(tuned.best_val_score),
         scores=scores,
         tuning_s=tuned.tuning_s,
         train_s=tuned.train_s,
@@ -151,6 +154,9 @@ def row_from_run(run, job: ModelJob, spec: SweepSpec, task: str, *, node: str = 
         n_features=int(n_features) if n_features else None,
         params_json=tags.get(tracking.PARAMS_TAG, "{}"),
         score=finite(metrics.get("score")),
+        val_score=finite(
+            metrics.get(f"best_val_{params.get('primary_metric') or resolve_metric(spec.metric, task).name}")
+        ),
         scores={k: finite(metrics.get(k)) for k in CLASSIFICATION_METRICS + REGRESSION_METRICS},
         tuning_s=metrics.get("tuning_s"),
         train_s=metrics.get("train_s"),
@@ -174,6 +180,7 @@ def _row(
     params: dict | None = None,
     params_json: str = "",
     score: float | None = None,
+    val_score: float | None = None,
     scores: dict[str, float | None] | None = None,
     tuning_s: float | None = None,
     train_s: float | None = None,
@@ -210,6 +217,8 @@ def _row(
         finished_at=finished or _now(),
         node=node,
         entry_point=spec.tracking.entry_point,
+        val_score=val_score,
+        classes_json=classes_json(spec.classes) if task == "classification" else "",
     )
 
 

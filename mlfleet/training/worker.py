@@ -17,6 +17,7 @@ from mlfleet.errors import describe, full_traceback
 from mlfleet.logs import recorded_warnings
 from mlfleet.metrics import resolve_metric
 from mlfleet.training.jobs import ModelJob
+from mlfleet.training.labels import with_labels
 from mlfleet.training.outcome import FAIL_ENV, Outcome, SweepSpec, failed_row, row_from_run, tuned_row
 from mlfleet.training.tuning import TunedModel, tune_and_fit
 
@@ -46,9 +47,9 @@ def train_one(
     device = "gpu" if job.gpus > 0 else "cpu"
 
     def failed(error: str, detail: str, run_id: str = "", cpu_s: float = 0.0, notes: tuple = ()) -> Outcome:
-        row = lambda text: failed_row(
-            job, spec, split.task, text, run_id=run_id, node=node, started=started, device=device
-        )  # noqa: E731
+        def row(text):
+            return failed_row(job, spec, split.task, text, run_id=run_id, node=node, started=started, device=device)
+
         _, built = recorder.fail(run_id, error, detail, row=row, version=job.attempt)
         return Outcome(built, 0.0, cpu_s, started_wall, time.time(), detail=detail, notes=notes)
 
@@ -139,8 +140,9 @@ def _log(recorder, run_id: str, job: ModelJob, split: Split, spec: SweepSpec, tu
             "gpus": str(job.gpus),
             tracking.PARAMS_TAG: json.dumps(tuned.best_params, sort_keys=True),
         },
-        model=tuned.pipeline,
+        model=with_labels(tuned.pipeline, split.classes, split.X_test) if split.classes else tuned.pipeline,
         input_example=split.X_test.head(INPUT_EXAMPLE_ROWS),
+        name=job.run_name,
     )
 
 

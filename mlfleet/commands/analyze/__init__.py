@@ -24,7 +24,10 @@ __all__ = ["AnalysisConfig", "AnalysisReport", "Plan", "plan_analysis", "run_ana
 
 
 def run_analysis(config: AnalysisConfig, *, stream: TextIO | None = None) -> AnalysisReport:
-    """Analyse the sweeps of ``config``; return the report. Raises MlfleetError on bad input, before anything is written."""
+    """Analyse the sweeps of ``config``; return the report.
+
+    Raises MlfleetError on bad input, before anything is written.
+    """
     from mlflow import MlflowClient
 
     with logs.console(stream):

@@ -12,7 +12,10 @@ from mlfleet.commands.analyze.types import AnalysisReport
 
 
 def document(report: AnalysisReport, images: dict[str, Path]) -> Document:
-    """The report's sections in reading order: findings, the stores, the tables with their plots, the vote, the champion."""
+    """The report's sections in reading order.
+
+    Findings, the stores, the tables with their plots, the vote, the champion.
+    """
     plan, summary = report.plan, report.summary
     metric = plan.metric
     direction = "higher is better" if metric.greater_is_better else "lower is better"
@@ -22,7 +25,8 @@ def document(report: AnalysisReport, images: dict[str, Path]) -> Document:
         ("sweeps", "; ".join(f"{s.sweep_id} ({s.entry_point}, {s.n_rows} rows)" for s in plan.sweeps)),
         (
             "data",
-            f"{plan.sweeps[0].dataset or plan.rows['dataset'].iloc[0]} (digest {plan.sweeps[0].dataset_digest or plan.rows['dataset_digest'].iloc[0]})",
+            f"{plan.sweeps[0].dataset or plan.rows['dataset'].iloc[0]} "
+            f"(digest {plan.sweeps[0].dataset_digest or plan.rows['dataset_digest'].iloc[0]})",
         ),
         ("metric", f"{metric.name} ({direction})"),
         ("models", f"{summary.n_models} ({summary.n_failed} failed, {len(summary.by_type)} model types)"),
@@ -59,7 +63,8 @@ def document(report: AnalysisReport, images: dict[str, Path]) -> Document:
         Section(
             "Efficiency",
             lines=(
-                "time: tuning + refit seconds; score_per_s: mean score (1/score where lower is better) per second; time_share: of all models' time.",
+                "time: tuning + refit seconds; score_per_s: mean score (1/score where lower is better) per second; "
+                "time_share: of all models' time.",
             ),
             tables=(("", summary.efficiency),),
             images=pictures("time_vs_score"),

@@ -46,7 +46,8 @@ def plan_analysis(config: AnalysisConfig, clock: Clock | None = None) -> Plan:
     if not parents:
         raise MlfleetError(
             f"experiment {experiment.name!r} has no sweeps (no run tagged mlfleet.role=sweep); "
-            f"train into it first (mlflow run . -e train_cpu --experiment-name {experiment.name}) or pass experiment=NAME"
+            f"train into it first (mlflow run . -e train_cpu --experiment-name {experiment.name}) "
+            "or pass experiment=NAME"
         )
     table = open_results(config.results)
     with clock("delta_read"):
@@ -63,7 +64,9 @@ def plan_analysis(config: AnalysisConfig, clock: Clock | None = None) -> Plan:
     with clock("mlflow_query"):
         runs = readback.model_runs(client, experiment.experiment_id, ids)
     metric = _metric(config.metric, sweeps, rows, runs)
+    _check_validated(metric, rows)
     runs["run_score"] = runs[metric.name] if metric.name in runs else float("nan")
+    rows = readback.with_validation(rows, runs)
     analysis_id = new_id("analyze")
     output = Path(config.output or f"{REPORTS}/{analysis_id}").resolve()
     _check_output(output, config.output)
@@ -103,7 +106,8 @@ def _experiment(client, name: str):
     experiment = client.get_experiment_by_name(name)
     if experiment is None or experiment.lifecycle_stage != "active":
         raise MlfleetError(
-            f"experiment {name!r} does not exist, so it has no sweeps to analyse; pass experiment=NAME of the experiment train_cpu or train_gpu ran in"
+            f"experiment {name!r} does not exist, so it has no sweeps to analyse; "
+            "pass experiment=NAME of the experiment train_cpu or train_gpu ran in"
         )
     return experiment
 
@@ -122,14 +126,16 @@ def _choose(
         if unknown:
             listing = ", ".join(s.sweep_id for s in latest_first[:8]) + (", ..." if len(latest_first) > 8 else "")
             raise MlfleetError(
-                f"sweep {unknown[0]!r} is not in experiment {experiment!r}; its sweeps, latest first: {listing}; pass sweep=ID[,ID]"
+                f"sweep {unknown[0]!r} is not in experiment {experiment!r}; its sweeps, latest first: {listing}; "
+                "pass sweep=ID[,ID]"
             )
         chosen = [known[sid] for sid in wanted]
         kinds = {(s.task, s.dataset_digest) for s in chosen}
         if len(kinds) > 1:
             shown = "; ".join(f"{s.sweep_id}: {s.task} on {s.dataset} (digest {s.dataset_digest})" for s in chosen)
             raise MlfleetError(
-                f"the sweeps trained on different data, so their scores do not compare ({shown}); pass sweep= ids of one dataset"
+                f"the sweeps trained on different data, so their scores do not compare ({shown}); "
+                "pass sweep= ids of one dataset"
             )
         return chosen, []
     newest: dict[str, readback.SweepInfo] = {}
@@ -138,7 +144,8 @@ def _choose(
     head = latest_first[0]
     chosen = [s for s in newest.values() if (s.task, s.dataset_digest) == (head.task, head.dataset_digest)]
     notes = [
-        f"left out sweep {s.sweep_id} ({s.entry_point}): it trained on other data than the latest sweep {head.sweep_id}; pass sweep={s.sweep_id} to analyse it on its own"
+        f"left out sweep {s.sweep_id} ({s.entry_point}): it trained on other data than the latest sweep "
+        f"{head.sweep_id}; pass sweep={s.sweep_id} to analyse it on its own"
         for s in newest.values()
         if s not in chosen
     ]
@@ -146,7 +153,10 @@ def _choose(
 
 
 def _metric(name: str, sweeps: list[readback.SweepInfo], rows: pd.DataFrame, runs: pd.DataFrame) -> Metric:
-    """The metric to rank by: ``name``, else the sweeps' shared primary metric; checked against what the models recorded."""
+    """The metric to rank by: ``name``, else the sweeps' shared primary metric.
+
+    Checked against what the models recorded.
+    """
     task = sweeps[0].task or str(rows["task"].iloc[0])
     if not name:
         primaries = sorted(
@@ -154,7 +164,8 @@ def _metric(name: str, sweeps: list[readback.SweepInfo], rows: pd.DataFrame, run
         )
         if len(primaries) > 1:
             raise MlfleetError(
-                f"the sweeps rank by different metrics ({', '.join(primaries)}); pass metric=NAME to compare them on one"
+                f"the sweeps rank by different metrics ({', '.join(primaries)}); "
+                "pass metric=NAME to compare them on one"
             )
         name = primaries[0] if primaries else ""
     finished = rows[rows["status"] == "FINISHED"]
@@ -167,10 +178,22 @@ def _metric(name: str, sweeps: list[readback.SweepInfo], rows: pd.DataFrame, run
         recorded = list(task_metrics(task))
     if name not in recorded:
         raise MlfleetError(
-            f"metric {name!r} is not recorded for the models of sweep(s) {', '.join(s.sweep_id for s in sweeps)} ({task}); "
+            f"metric {name!r} is not recorded for the models of sweep(s) "
+            f"{', '.join(s.sweep_id for s in sweeps)} ({task}); "
             f"use one of {', '.join(recorded)}"
         )
     return METRICS[name]
+
+
+def _check_validated(metric: Metric, rows: pd.DataFrame) -> None:
+    """Choosing ranks by the validation score, which exists for the metric the models were tuned on only."""
+    tuned_on = sorted(set(rows.loc[rows["status"] == "FINISHED", "primary_metric"].dropna()) - {""})
+    if tuned_on and tuned_on != [metric.name]:
+        raise MlfleetError(
+            f"metric={metric.name}: the models were tuned and validated on {', '.join(tuned_on)}, and the ranking, "
+            f"the vote and the champion are chosen on validation scores; pass metric={tuned_on[0]} "
+            "(or leave it empty), or analyse sweeps tuned on one metric"
+        )
 
 
 def _check_output(output: Path, given: str) -> None:

@@ -114,12 +114,39 @@ def read_rows(table: ResultsTable, experiment_id: str) -> pd.DataFrame:
         raise
     except Exception as exc:  # a table of another program, or a damaged log
         raise MlfleetError(f"{table.what} cannot be read as a Delta table: {first_line(exc)}") from None
+    frame = frame.assign(**{c: default for c, default in LATER_COLUMNS.items() if c not in frame.columns})
     missing = [c for c in RESULTS.schema().names if c not in frame.columns]
     if missing:
         raise MlfleetError(
-            f"{table.what} is a Delta table without the columns {', '.join(missing)}; pass the results table of mlfleet's sweeps"
+            f"{table.what} is a Delta table without the columns {', '.join(missing)}; "
+            "pass the results table of mlfleet's sweeps"
         )
     return frame[frame["experiment_id"] == experiment_id].reset_index(drop=True)
+
+
+#: columns later versions added to the results rows (an older table reads them as their default)
+LATER_COLUMNS = {"val_score": float("nan"), "classes_json": ""}
+
+
+def with_validation(rows: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with every finished model's ``val_score``, and ``val_from_run`` where it came from the run.
+
+    Rows written before the column existed take their run's ``best_val_<primary metric>``;
+    ``val_from_run`` flags them (the report lists them).
+    """
+    out = rows.copy()
+    out["val_score"] = pd.to_numeric(out["val_score"], errors="coerce")
+    out["val_from_run"] = False
+    gaps = out["val_score"].isna() & (out["status"] == "FINISHED")
+    if not gaps.any() or runs.empty:
+        return out
+    by_run = runs.set_index("run_id")
+    for i in out.index[gaps]:
+        run_id, name = out.at[i, "mlflow_run_id"], f"best_val_{out.at[i, 'primary_metric']}"
+        if run_id in by_run.index and name in by_run.columns and pd.notna(by_run.at[run_id, name]):
+            out.at[i, "val_score"] = float(by_run.at[run_id, name])
+            out.at[i, "val_from_run"] = True
+    return out
 
 
 def known_sweeps(parents: list, rows: pd.DataFrame) -> dict[str, SweepInfo]:

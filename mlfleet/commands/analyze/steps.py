@@ -6,11 +6,15 @@ the report files and their upload as the run's artifacts.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from mlfleet.commands.analyze import readback
@@ -19,8 +23,12 @@ from mlfleet.commands.analyze.document import document, facts
 from mlfleet.commands.analyze.types import REPORT_FILES, AnalysisReport, Clock, Plan
 from mlfleet.config import AnalysisConfig, DataConfig
 from mlfleet.errors import MlfleetError, first_line
-from mlfleet.metrics import finite, finite_only
+from mlfleet.metrics import Comparison, finite, finite_only, paired_bootstrap, predict_with_proba
 from mlfleet.stores import registry as champion
+from mlfleet.stores import tracking
+from mlfleet.training.labels import codes_model, with_labels
+
+log = logging.getLogger(__name__)
 
 
 def open_run(client, plan: Plan, config: AnalysisConfig) -> tuple[str, bool]:
@@ -70,11 +78,14 @@ def analyse(client, plan: Plan, run_id: str, clock: Clock) -> AnalysisReport:
     # only models with both a row and a run compete: a model whose run is gone is not registered
     candidates = summaries.ranked(check.joined[check.joined["model_uri"].fillna("") != ""], metric)
     with clock("vote"):
-        vote, vote_note = _vote(plan, candidates)
+        vote, vote_note, split = _vote(plan, candidates)
         if vote is not None:
             images["vote"] = summaries.plot_vote(vote.comparison, metric, plan.output / "vote.png")
+            vote_note += _log_vote(plan, run_id, vote, split)
     with clock("registry"):
         decision, champion_note = _crown(client, plan, candidates)
+    with clock("evaluate"):
+        champion_note += _evaluate(plan, run_id, decision, candidates, split)
     with clock("summary_table"):
         readback.append_summary(plan.summary, _summary_rows(plan, summary), plan.analysis_id)
     report = AnalysisReport(
@@ -117,30 +128,33 @@ def reproduce_split(sweep: readback.SweepInfo, digest: str):
     dataset = load_dataset(config)
     if digest and dataset.digest != digest:
         raise MlfleetError(
-            f"data={config.source} does not reproduce sweep {sweep.sweep_id}'s data (digest {dataset.digest} here, {digest} recorded): "
+            f"data={config.source} does not reproduce sweep {sweep.sweep_id}'s data "
+            f"(digest {dataset.digest} here, {digest} recorded): "
             "the file changed, or its relative path means another file in this folder"
         )
     return split_dataset(dataset, test_size=config.test_size, val_size=config.val_size, seed=config.seed)
 
 
-def _vote(plan: Plan, candidates: pd.DataFrame) -> tuple[summaries.VoteResult | None, str]:
-    """The vote of the k best models on the reproduced test split, or None and why not."""
+def _vote(plan: Plan, candidates: pd.DataFrame) -> tuple[summaries.VoteResult | None, str, Any]:
+    """The vote of the k best models on the reproduced test split (and the split), or None and why not."""
     if candidates.empty:
-        return None, "The vote was skipped: no finished model has both a run and a row."
+        return None, "The vote was skipped: no finished model has both a run and a row.", None
     top = candidates.head(plan.k)
     sweeps = {s.sweep_id: s for s in plan.sweeps}
     try:
         split = reproduce_split(sweeps[top.iloc[0].sweep_id], str(top.iloc[0].dataset_digest))
     except MlfleetError as exc:
-        return None, f"The vote was skipped: {exc}."
+        return None, f"The vote was skipped: {exc}.", None
     import mlflow.sklearn
 
     labels = [f"#{r.model_id} {r.model_type}" for r in top.itertuples()]
     if len(set(labels)) < len(labels):  # the same model id in two sweeps
-        labels = [f"{label} ({r.sweep_id})" for label, r in zip(labels, top.itertuples())]
+        labels = [f"{label} ({r.sweep_id})" for label, r in zip(labels, top.itertuples(), strict=True)]
     members = [
-        summaries.Member(label, mlflow.sklearn.load_model(r.model_uri), float(getattr(r, plan.metric.name)))
-        for label, r in zip(labels, top.itertuples())
+        summaries.Member(
+            label, codes_model(mlflow.sklearn.load_model(r.model_uri)), float(getattr(r, plan.metric.name))
+        )
+        for label, r in zip(labels, top.itertuples(), strict=True)
     ]
     result = summaries.vote(members, split, plan.metric)
     note = result.verdict()
@@ -150,7 +164,66 @@ def _vote(plan: Plan, candidates: pd.DataFrame) -> tuple[summaries.VoteResult | 
         note += (
             " On the reproduced split these scores differ from the records: " + "; ".join(result.not_reproduced) + "."
         )
-    return result, note
+    return result, note, split
+
+
+def _log_vote(plan: Plan, run_id: str, vote: summaries.VoteResult, split) -> str:
+    """The vote as a model of the analysis run, predicting labels; what the note adds.
+
+    It does not compete for the champion: its members were refitted on train + validation, so
+    no validation score of the vote is out of sample, and choosing needs one.
+    """
+    import mlflow
+
+    model = with_labels(vote.model, split.classes, split.X_test) if split.classes else vote.model
+    mlflow.set_tracking_uri(plan.uri)
+    with mlflow.start_run(run_id=run_id), tracking.ignore_integer_schema_hint():
+        info = mlflow.sklearn.log_model(
+            model,
+            name=f"top{vote.k}-vote",
+            input_example=split.X_test.head(5),
+            serialization_format="skops",
+            skops_trusted_types=tracking.trusted_types(model),
+            pip_requirements=list(tracking.model_requirements({"xgboost", "mlp"})),
+            tags={"mlflow.source.name": "analyze", "analysis_id": plan.analysis_id},
+        )
+        mlflow.set_tag("vote_model_uri", info.model_uri)
+    return (
+        f" The vote is logged as {info.model_uri}; it does not compete for the champion (its members were "
+        "refitted on the validation rows, so it has no validation score to be chosen on)."
+    )
+
+
+def _evaluate(plan: Plan, run_id: str, decision, candidates: pd.DataFrame, split) -> str:
+    """``mlflow.models.evaluate`` of the champion on the test split, into the analysis run; what the note adds."""
+    if decision is None or split is None or decision.alias != champion.CHAMPION:
+        return ""
+    import mlflow
+    from mlflow import MlflowClient
+
+    version = MlflowClient(plan.uri).get_model_version(decision.name, decision.version)
+    if version.tags.get("dataset_digest") != str(candidates.iloc[0].dataset_digest):
+        return " (The champion was not evaluated: it was trained on other data than this analysis's split.)"
+    target = "target" if "target" not in split.X_test.columns else "__target__"
+    labels = np.asarray(split.classes, dtype=object)[split.y_test] if split.classes else split.y_test
+    data = split.X_test.assign(**{target: labels})
+    model_type = "classifier" if split.task == "classification" else "regressor"
+    mlflow.set_tracking_uri(plan.uri)
+    try:
+        with mlflow.start_run(run_id=run_id), tracking.ignore_integer_schema_hint():
+            result = mlflow.models.evaluate(
+                f"models:/{decision.name}/{decision.version}",
+                data,
+                targets=target,
+                model_type=model_type,
+                evaluators="default",
+                evaluator_config={"log_model_explainability": False},
+            )
+    except Exception as exc:  # the evaluation is a report on the champion, not a decision: the analysis stands
+        log.warning("mlflow.models.evaluate of the champion failed: %s", first_line(exc))
+        return f" (mlflow.models.evaluate of the champion failed: {first_line(exc)}.)"
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(result.metrics.items()) if isinstance(v, float))[:300]
+    return f" mlflow.models.evaluate of the champion on the test split: {shown}."
 
 
 def _crown(client, plan: Plan, candidates: pd.DataFrame) -> tuple[champion.Decision | None, str]:
@@ -167,8 +240,29 @@ def _crown(client, plan: Plan, candidates: pd.DataFrame) -> tuple[champion.Decis
         dataset_digest=str(best.dataset_digest),
         analysis_id=plan.analysis_id,
     )
-    decision = champion.crown(client, plan.registered_model, candidate, plan.metric)
+    decision = champion.crown(client, plan.registered_model, candidate, plan.metric, compare=_gate(plan, best))
     return decision, decision.sentence()
+
+
+def _gate(plan: Plan, best) -> Callable[[Any], Comparison]:
+    """The promotion gate: the challenger against the champion's version on the challenger's test rows."""
+
+    def compare(champion_version) -> Comparison:
+        import mlflow.sklearn
+
+        sweeps = {s.sweep_id: s for s in plan.sweeps}
+        split = reproduce_split(sweeps[str(best.sweep_id)], str(best.dataset_digest))
+        challenger = codes_model(mlflow.sklearn.load_model(str(best.model_uri)))
+        current = codes_model(mlflow.sklearn.load_model(champion_version.source))
+        return paired_bootstrap(
+            plan.metric,
+            split.y_test,
+            predict_with_proba(challenger, split.X_test, split.task),
+            predict_with_proba(current, split.X_test, split.task),
+            n_classes=split.n_classes,
+        )
+
+    return compare
 
 
 def _summary_rows(plan: Plan, summary: summaries.Summary) -> list[readback.SummaryRow]:
@@ -258,12 +352,14 @@ def summary_lines(report: AnalysisReport) -> str:
     """A few lines for the terminal: what was analysed, the best model, the vote, the champion, where to look."""
     plan, summary = report.plan, report.summary
     lines = [
-        f"analysis {plan.analysis_id}: {summary.n_models} models ({summary.n_failed} failed) of sweep(s) {', '.join(plan.sweep_ids)}, "
+        f"analysis {plan.analysis_id}: {summary.n_models} models ({summary.n_failed} failed) "
+        f"of sweep(s) {', '.join(plan.sweep_ids)}, "
         f"metric {plan.metric.name}; {report.check.sentence()}",
         *(f"- {line}" for line in report.findings),
         f"vote: {report.vote_note}",
         f"champion: {report.champion_note}",
-        f"report: {plan.output / 'report.html'} (and summary.md, {len([f for f in report.files if f.suffix == '.png'])} plots); "
+        f"report: {plan.output / 'report.html'} "
+        f"(and summary.md, {len([f for f in report.files if f.suffix == '.png'])} plots); "
         f"summary table: {plan.summary_table}; MLflow run {report.run_id}",
     ]
     return "\n".join(lines)

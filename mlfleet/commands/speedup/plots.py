@@ -33,7 +33,7 @@ def plot_walls(walls: dict[str, float], ceiling: float, path: Path) -> Path:
 def plot_timeline(timelines: dict[str, list], path: Path) -> Path:
     """For each mode, which model ran when on which worker (one lane per worker process)."""
     fig, axes = plt.subplots(len(timelines), 1, figsize=(9, 1.6 + 1.2 * len(timelines)), sharex=False, squeeze=False)
-    for ax, (mode, fitted) in zip(axes[:, 0], timelines.items()):
+    for ax, (mode, fitted) in zip(axes[:, 0], timelines.items(), strict=True):
         origin = min(f.start for f in fitted)
         lanes = {w: i for i, w in enumerate(sorted({f.worker for f in fitted}))}
         for f in fitted:
@@ -65,7 +65,7 @@ def plot_timeline(timelines: dict[str, list], path: Path) -> Path:
 def plot_ladder(values: list, metrics: dict[str, list[float]], param: str, path: Path) -> Path:
     """Each test metric against the swept hyperparameter, as the labs drew RMSE and R² against trees."""
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.2), squeeze=False)
-    for ax, (name, ys) in zip(axes[0], metrics.items()):
+    for ax, (name, ys) in zip(axes[0], metrics.items(), strict=True):
         ax.plot(values, ys, marker="o", ms=3)
         ax.set_xlabel(param)
         ax.set_ylabel(name)

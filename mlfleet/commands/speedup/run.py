@@ -174,7 +174,8 @@ def _measure(bench: _Bench, ceiling: dict[str, float] | None) -> BenchmarkReport
     config, specs, cpus = bench.config, bench.specs, bench.cpus
     log.info(
         "benchmark %s: %d %s models (%s) on %s, modes %s, %d repeat(s), %d CPUs",
-        bench.bench_id, len(specs), config.model, config.ladder, bench.dataset_name, ", ".join(config.modes), config.repeats, cpus,
+        bench.bench_id, len(specs), config.model, config.ladder, bench.dataset_name,
+        ", ".join(config.modes), config.repeats, cpus,
     )  # fmt: skip
     ceilings = _ceilings(bench, ceiling)
     timed = _time_modes(bench, ceilings)
@@ -305,14 +306,17 @@ def summary(figures: dict[str, float], modes) -> list[str]:
         if f"speedup_{mode}" in figures:
             line += (
                 f"  speedup {figures[f'speedup_{mode}']:.2f}x  efficiency {figures[f'efficiency_{mode}']:.0%}"
-                f"  {figures[f'share_of_ceiling_{mode}']:.0%} of the ceiling, {figures[f'share_of_work_ceiling_{mode}']:.0%} of the work ceiling"
+                f"  {figures[f'share_of_ceiling_{mode}']:.0%} of the ceiling, "
+                f"{figures[f'share_of_work_ceiling_{mode}']:.0%} of the work ceiling"
             )
         lines.append(line)
     lines.append(
-        f"ceiling    {figures['ceiling_speedup']:.2f}x (CPU-bound processes on all cores against the same work in a row)"
+        f"ceiling    {figures['ceiling_speedup']:.2f}x "
+        "(CPU-bound processes on all cores against the same work in a row)"
     )
     lines.append(
-        f"work ceiling {figures['work_ceiling_speedup']:.2f}x (the median model fitted on all cores at once against in a row: caches and memory shared)"
+        f"work ceiling {figures['work_ceiling_speedup']:.2f}x "
+        "(the median model fitted on all cores at once against in a row: caches and memory shared)"
     )
     return lines
 

@@ -23,7 +23,8 @@ def findings(rows: pd.DataFrame, summary: Summary, metric: Metric) -> list[str]:
     good = ranked(rows, metric)
     if good.empty:
         return [
-            f"No model finished with a value of {metric.name}: nothing to compare ({summary.n_failed} of {summary.n_models} failed)."
+            f"No model finished with a value of {metric.name}: nothing to compare "
+            f"({summary.n_failed} of {summary.n_models} failed)."
         ]
     out = [
         _best_model(good, metric),
@@ -43,7 +44,8 @@ def _best_model(good: pd.DataFrame, metric: Metric) -> str:
     best = good.iloc[0]
     return (
         f"The best model is #{best.model_id} ({best.model_type}, feature strategy {best.feature_strategy}, "
-        f"sweep {best.sweep_id}) with {metric.name} {_fmt(best[metric.name])}, trained in {best.time_s:.1f} s; "
+        f"sweep {best.sweep_id}), chosen on validation {metric.name} {_fmt(best['val_score'])}; "
+        f"on test it scores {_fmt(best[metric.name])}, trained in {best.time_s:.1f} s; "
         f"the top {min(10, len(good))} hold {good.head(10)['model_type'].nunique()} model type(s)."
     )
 
@@ -59,7 +61,9 @@ def _winning_type(summary: Summary, metric: Metric) -> str:
     first, second = table.iloc[0], table.iloc[1]
     gap = abs(first.mean_score - second.mean_score)
     return (
-        f"{first.model_type} has the best mean {metric.name}, {_fmt(first.mean_score)} over {int(first.n_models - first.n_failed)} model(s), "
+        f"{first.model_type} has the best mean {metric.name}, {_fmt(first.mean_score)} on test "
+        f"(ranked by its mean on validation, {_fmt(first.mean_val_score)}) "
+        f"over {int(first.n_models - first.n_failed)} model(s), "
         f"{_fmt(gap)} ahead of {second.model_type} ({_fmt(second.mean_score)}); "
         f"the spread within {first.model_type} is {_fmt(0.0 if np.isnan(first.std_score) else first.std_score)}."
     )
@@ -94,8 +98,10 @@ def _time(summary: Summary, good: pd.DataFrame, metric: Metric) -> str:
         else:
             ratio = best.mean_time_s / fastest.mean_time_s if fastest.mean_time_s > 0 else float("inf")
             parts.append(
-                f"The fastest type, {fastest.model_type}, takes {fastest.mean_time_s:.2f} s per model for a mean {metric.name} of "
-                f"{_fmt(fastest.mean_score)}; the best, {best.model_type}, takes {best.mean_time_s:.2f} s ({ratio:,.0f}x) "
+                f"The fastest type, {fastest.model_type}, takes {fastest.mean_time_s:.2f} s per model "
+                f"for a mean {metric.name} of "
+                f"{_fmt(fastest.mean_score)}; the best, {best.model_type}, "
+                f"takes {best.mean_time_s:.2f} s ({ratio:,.0f}x) "
                 f"for {_fmt(best.mean_score)}."
             )
     timed = good.dropna(subset=["time_s"])
@@ -111,7 +117,8 @@ def _time(summary: Summary, good: pd.DataFrame, metric: Metric) -> str:
                 else "pull apart: longer training, worse scores"
             )
         parts.append(
-            f"Across {len(timed)} models, training time and {metric.name} {trend} (Spearman rank correlation of time with score quality {rho:+.2f})."
+            f"Across {len(timed)} models, training time and {metric.name} {trend} "
+            f"(Spearman rank correlation of time with score quality {rho:+.2f})."
         )
     return " ".join(parts)
 
@@ -121,7 +128,8 @@ def _devices(summary: Summary, metric: Metric) -> str:
     if table.empty:
         return ""
     parts = [
-        f"{row.entry_point} on {row.device}: mean {metric.name} {_fmt(row.mean_score)} in {row.mean_time_s:.2f} s per model ({int(row.n_models)} models)"
+        f"{row.entry_point} on {row.device}: mean {metric.name} {_fmt(row.mean_score)} "
+        f"in {row.mean_time_s:.2f} s per model ({int(row.n_models)} models)"
         for row in table.itertuples()
     ]
     note = ""

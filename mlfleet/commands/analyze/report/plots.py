@@ -117,7 +117,7 @@ def score_by_strategy(table: pd.DataFrame, metric: Metric) -> Figure:
         color="tab:green",
         alpha=0.8,
     )
-    for x, (mean, n) in enumerate(zip(table["mean_score"], table["n_models"] - table["n_failed"])):
+    for x, (mean, n) in enumerate(zip(table["mean_score"], table["n_models"] - table["n_failed"], strict=True)):
         ax.annotate(f"n={int(n)}", (x, mean), textcoords="offset points", xytext=(0, 3), ha="center", fontsize=8)
     _zoom(ax, table["mean_score"], table["std_score"].fillna(0))
     ax.set_ylabel(f"mean {_direction(metric)}")
@@ -132,10 +132,10 @@ def cpu_vs_gpu(good: pd.DataFrame, table: pd.DataFrame, metric: Metric) -> Figur
     if good.empty:
         right.set_axis_off()
         return _empty(fig, left, metric)
-    labels = [f"{e}\non {d}" for e, d in zip(table["entry_point"], table["device"])]
+    labels = [f"{e}\non {d}" for e, d in zip(table["entry_point"], table["device"], strict=True)]
     data = [
         good.loc[(good["entry_point"] == e) & (good["device"] == d), metric.name].to_numpy()
-        for e, d in zip(table["entry_point"], table["device"])
+        for e, d in zip(table["entry_point"], table["device"], strict=True)
     ]
     keep = [i for i, values in enumerate(data) if len(values)]
     left.boxplot([data[i] for i in keep], tick_labels=[labels[i] for i in keep], showmeans=True)

@@ -117,7 +117,8 @@ def render_html(doc: Document) -> str:
         for title, path in section.images:
             data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
             parts.append(
-                f"<figure><img alt='{html.escape(title)}' src='data:image/png;base64,{data}'><figcaption>{html.escape(title)}</figcaption></figure>"
+                f"<figure><img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>"
+                f"<figcaption>{html.escape(title)}</figcaption></figure>"
             )
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -3,6 +3,10 @@ strategy, efficiency and failures, all from the results rows (one per model).
 
 A model's training time is ``tuning_s + train_s``: the Optuna study plus the refit, what it
 cost to get that model. Scores are the rows' values of the analysed metric.
+
+Choosing uses validation, reporting uses test: models rank by ``val_score`` (the metric they
+were tuned on, on the validation split, at tuning time), and the test score of each is shown
+beside it; groups rank by their mean validation score. A test score never orders anything.
 """
 
 from __future__ import annotations
@@ -51,14 +55,21 @@ def with_time(rows: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def ranked(rows: pd.DataFrame, metric: Metric) -> pd.DataFrame:
-    """The finished rows that have a value of ``metric``, best first, with ``rank`` (1 = best) and ``time_s``.
+#: the column every ranking orders by
+RANK_BY = "val_score"
 
-    Ties keep a stable order by sweep and model id, so the same rows always rank the same.
+
+def ranked(rows: pd.DataFrame, metric: Metric) -> pd.DataFrame:
+    """The finished rows that have a value of ``metric``, best validation score first, with ``rank`` and ``time_s``.
+
+    Rows without a validation score (none recorded, none on the run) rank last; ties keep a
+    stable order by sweep and model id, so the same rows always rank the same.
     """
     ok = with_time(rows[(rows["status"] == "FINISHED") & rows[metric.name].notna()])
+    ok[RANK_BY] = pd.to_numeric(ok[RANK_BY], errors="coerce") if RANK_BY in ok else np.nan
     ok = ok.sort_values(["sweep_id", "model_id"], kind="stable")
-    ok = ok.sort_values(metric.name, ascending=not metric.greater_is_better, kind="stable").reset_index(drop=True)
+    ok = ok.sort_values(RANK_BY, ascending=not metric.greater_is_better, kind="stable", na_position="last")
+    ok = ok.reset_index(drop=True)
     ok.insert(0, "rank", np.arange(1, len(ok) + 1))
     return ok
 
@@ -82,6 +93,7 @@ def summarize(rows: pd.DataFrame, metric: Metric, top: int = TOP) -> Summary:
                 "family",
                 "feature_strategy",
                 "device",
+                RANK_BY,
                 metric.name,
                 "time_s",
                 "mlflow_run_id",
@@ -165,6 +177,7 @@ def _grouped(timed: pd.DataFrame, good: pd.DataFrame, keys: list[str], metric: M
     best, worst = (scores.max(), scores.min()) if metric.greater_is_better else (scores.min(), scores.max())
     figures = pd.DataFrame(
         {
+            "mean_val_score": good.groupby(keys)[RANK_BY].mean(),
             "mean_score": scores.mean(),
             "std_score": scores.std(),
             "best_score": best,
@@ -174,5 +187,5 @@ def _grouped(timed: pd.DataFrame, good: pd.DataFrame, keys: list[str], metric: M
         }
     )
     out = counts.join(figures, how="left")
-    out = out.sort_values("mean_score", ascending=not metric.greater_is_better, na_position="last", kind="stable")
+    out = out.sort_values("mean_val_score", ascending=not metric.greater_is_better, na_position="last", kind="stable")
     return out.reset_index()

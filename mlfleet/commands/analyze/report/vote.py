@@ -42,6 +42,7 @@ class VoteResult:
     best_label: str
     greater_is_better: bool
     not_reproduced: tuple[str, ...] = ()
+    model: object = None  # the fitted vote compared (predicting codes, like its members)
 
     @property
     def gain(self) -> float:
@@ -56,7 +57,10 @@ class VoteResult:
             how = f"ties with {best}"
         else:
             how = f"{'beats' if self.gain > 0 else 'falls short of'} {best}, by {abs(self.gain):.4f}"
-        return f"The {self.voting} vote of the top {self.k} scores {self.metric} {self.vote_score:.4f} on the test split and {how}."
+        return (
+            f"The {self.voting} vote of the top {self.k} scores {self.metric} {self.vote_score:.4f} "
+            f"on the test split and {how}."
+        )
 
 
 def vote(members: list[Member], split, metric: Metric) -> VoteResult:
@@ -85,9 +89,11 @@ def vote(members: list[Member], split, metric: Metric) -> VoteResult:
     voting = voting_kind(task, [m.model for m in members])
     labels = {"mean": "vote (mean)", "soft": "vote (mean probability)", "hard": "vote (majority)"}
     votes = [(labels[voting], "vote", voting)] + ([(labels["hard"], "other vote", "hard")] if voting == "soft" else [])
+    head_model = None
     for label, role, kind in votes:
         # frozen members: fitting only learns the labels (from train + validation, which hold every class)
         ensemble = build_vote(estimators, task, split.X_fit, split.y_fit, voting=kind if kind != "mean" else "")
+        head_model = head_model if head_model is not None else ensemble
         pred = ensemble.predict(split.X_test)
         proba = ensemble.predict_proba(split.X_test) if getattr(ensemble, "voting", "") == "soft" else None
         records.append(
@@ -111,4 +117,5 @@ def vote(members: list[Member], split, metric: Metric) -> VoteResult:
         best_label=str(best["model"]),
         greater_is_better=metric.greater_is_better,
         not_reproduced=tuple(not_reproduced),
+        model=head_model,
     )
