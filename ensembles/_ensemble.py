@@ -129,6 +129,8 @@ def run_ensemble(config: EnsembleConfig, *, stream: TextIO | None = None) -> Ens
         require_delta(table, "ensemble")
         table.check_writable()
         uri = tracking.tracking_uri()
+        tracking.probe_server(uri)  # a dead server or Databricks without credentials: one line, before Ray
+        tracking.experiment_name(uri, config.experiment)
         cluster = ray_cluster.connect(config.address)
         try:
             guard.check_shared_stores(cluster, tracking_uri=uri)  # members log their runs; the driver writes the rows
@@ -156,7 +158,7 @@ def _check(config: EnsembleConfig) -> None:
         raise MlfleetError(f"weights must be one of {', '.join(WEIGHTS)}, but got weights={config.weights!r}")
     if config.n_trials < 0:
         raise MlfleetError(f"n_trials must be 0 (the family's defaults) or more, but got n_trials={config.n_trials}")
-    registry.check_model_name(config.register)
+    registry.check_model_name(config.register, "register", registry.registry_uri(tracking.tracking_uri()))
 
 
 def _prepare(config: EnsembleConfig) -> tuple[Dataset, Metric, Split, tuple[Shard, ...]]:
@@ -432,24 +434,9 @@ def _register(run: _Run, vote: Vote, problems: list[str]) -> str:
 def _gate(run: _Run, vote: Vote):
     """The promotion gate of the registered ensemble: against the champion on this run's test rows."""
 
-    def compare(champion_version):
-        import mlflow.sklearn
-
-        from mlfleet.metrics import paired_bootstrap, predict_with_proba
-        from mlfleet.training.labels import codes_model
-
-        split = run.split
-        challenger = codes_model(mlflow.sklearn.load_model(vote.model_uri))
-        current = codes_model(mlflow.sklearn.load_model(champion_version.source))
-        return paired_bootstrap(
-            run.metric,
-            split.y_test,
-            predict_with_proba(challenger, split.X_test, split.task),
-            predict_with_proba(current, split.X_test, split.task),
-            n_classes=split.n_classes,
-        )
-
-    return compare
+    return lambda champion_version: registry.compare_models(
+        run.metric, run.split, vote.model_uri, champion_version.source
+    )
 
 
 def _close(

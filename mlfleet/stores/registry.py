@@ -216,11 +216,61 @@ def crown(
     )
 
 
-def check_model_name(name: str, what: str = "register") -> None:
+def compare_models(metric: Metric, split: Any, challenger_uri: str, champion_uri: str) -> Comparison:
+    """The gate's comparison: both logged models predict ``split``'s test rows; a paired bootstrap of the two."""
+    import mlflow.sklearn
+
+    from mlfleet.metrics import paired_bootstrap, predict_with_proba
+    from mlfleet.training.labels import codes_model
+
+    challenger = codes_model(mlflow.sklearn.load_model(challenger_uri))
+    current = codes_model(mlflow.sklearn.load_model(champion_uri))
+    return paired_bootstrap(
+        metric,
+        split.y_test,
+        predict_with_proba(challenger, split.X_test, split.task),
+        predict_with_proba(current, split.X_test, split.task),
+        n_classes=split.n_classes,
+    )
+
+
+def registry_uri(tracking_uri: str) -> str:
+    """The model registry in force: ``MLFLOW_REGISTRY_URI`` (or ``mlflow.set_registry_uri``), else MLflow's default."""
+    import mlflow
+
+    try:
+        return mlflow.get_registry_uri() or tracking_uri
+    except Exception:  # MLflow resolves Databricks' default registry lazily; an unconfigured one is the tracking's
+        return tracking_uri
+
+
+def is_unity_catalog(uri: str) -> bool:
+    """Whether the registry is Unity Catalog (``databricks-uc``), whose model names are ``catalog.schema.model``."""
+    return uri.split(":", 1)[0] == "databricks-uc"
+
+
+def default_name(experiment: str) -> str:
+    """``<experiment>-champion``, of the experiment's last path part (a workspace path on Databricks)."""
+    return f"{experiment.rstrip('/').rsplit('/', 1)[-1]}-champion"
+
+
+def check_model_name(name: str, what: str = "register", registry: str = "", *, defaulted: bool = False) -> None:
     """Raise MlfleetError for a registry name MLflow would refuse (it refuses '/' and ':').
 
-    An empty name means no registration.
+    Under Unity Catalog (``registry`` ``databricks-uc``) a name must be ``catalog.schema.model``,
+    and an empty one that ``defaulted`` to :func:`default_name` is refused. Otherwise an empty
+    name means no registration (or the default).
     """
+    if not name and defaulted and is_unity_catalog(registry):
+        raise MlfleetError(
+            f"the registry is Unity Catalog ({registry}), whose model names are catalog.schema.model; "
+            f"pass {what}=CATALOG.SCHEMA.MODEL"
+        )
+    if name and is_unity_catalog(registry) and (name.count(".") != 2 or not all(name.split("."))):
+        raise MlfleetError(
+            f"{what}={name!r}: the registry is Unity Catalog ({registry}), whose model names are catalog.schema.model; "
+            f"pass {what}=CATALOG.SCHEMA.MODEL"
+        )
     if name and (not name.strip() or any(c in name for c in "/:")):
         raise MlfleetError(
             f"{what} must be a model name without '/' or ':' (or empty to skip registering), but got {what}={name!r}"

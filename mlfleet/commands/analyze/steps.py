@@ -23,7 +23,7 @@ from mlfleet.commands.analyze.document import document, facts
 from mlfleet.commands.analyze.types import REPORT_FILES, AnalysisReport, Clock, Plan
 from mlfleet.config import AnalysisConfig, DataConfig
 from mlfleet.errors import MlfleetError, first_line
-from mlfleet.metrics import Comparison, finite, finite_only, paired_bootstrap, predict_with_proba
+from mlfleet.metrics import Comparison, finite, finite_only
 from mlfleet.stores import registry as champion
 from mlfleet.stores import tracking
 from mlfleet.training.labels import codes_model, with_labels
@@ -248,19 +248,9 @@ def _gate(plan: Plan, best) -> Callable[[Any], Comparison]:
     """The promotion gate: the challenger against the champion's version on the challenger's test rows."""
 
     def compare(champion_version) -> Comparison:
-        import mlflow.sklearn
-
         sweeps = {s.sweep_id: s for s in plan.sweeps}
         split = reproduce_split(sweeps[str(best.sweep_id)], str(best.dataset_digest))
-        challenger = codes_model(mlflow.sklearn.load_model(str(best.model_uri)))
-        current = codes_model(mlflow.sklearn.load_model(champion_version.source))
-        return paired_bootstrap(
-            plan.metric,
-            split.y_test,
-            predict_with_proba(challenger, split.X_test, split.task),
-            predict_with_proba(current, split.X_test, split.task),
-            n_classes=split.n_classes,
-        )
+        return champion.compare_models(plan.metric, split, str(best.model_uri), champion_version.source)
 
     return compare
 
