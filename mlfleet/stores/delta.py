@@ -72,6 +72,17 @@ def storage_options(given: dict[str, str] | None = None) -> dict[str, str] | Non
     return parse_storage_options(os.environ.get(STORAGE_OPTIONS_ENV, "")) or None
 
 
+#: Databricks' FUSE mounts of shared storage: paths on every node, but without the atomic
+#: rename delta-rs commits need (delta-rs issue 2540)
+SHARED_MOUNTS = ("/Volumes/", "/dbfs/")
+
+
+def is_shared_mount(uri: str) -> bool:
+    """A Unity Catalog volume or DBFS path (``/Volumes/...``, ``/dbfs/...``, ``dbfs:/...``)."""
+    path = uri.removeprefix("file://")
+    return uri.startswith("dbfs:/") or any(path.startswith(prefix) for prefix in SHARED_MOUNTS)
+
+
 def is_local_location(uri: str) -> bool:
     """A folder on this machine (a path or ``file://``), not an object-store URI."""
     return "://" not in uri or uri.startswith("file://")
@@ -113,8 +124,9 @@ class DeltaResults:
     def __init__(self, given: str, spec: TableSpec, *, what: str = "", options: dict[str, str] | None = None) -> None:
         self.given = given
         self.spec = spec
-        self.uri = absolute(given)
-        self.is_local = is_local_location(given)
+        self.uri = absolute(given) if not is_shared_mount(given) else given
+        self.mount = is_shared_mount(given)
+        self.is_local = is_local_location(given) and not self.mount  # a mount is shared by every node
         self.what = what or f"results={redact(given)}"
         self._options = options
 
@@ -146,6 +158,12 @@ class DeltaResults:
         first write. A table already there must be one of ours.
         """
         self.options  # noqa: B018 - a malformed MLFLEET_STORAGE_OPTIONS stops here, before anything is written
+        if self.mount:
+            raise MlfleetError(
+                f"{self.what} is a Databricks volume or DBFS path, where delta-rs cannot commit (its FUSE mount has no "
+                "atomic rename); pass the volume's cloud URI (abfss://, s3://, gs://) or a Spark table "
+                "catalog.schema.table"
+            )
         if not self.is_local:
             self._check_reachable()
         else:

@@ -88,20 +88,30 @@ def _metrics(values: dict[str, float], history: dict[str, Any] | None = None) ->
     return logged
 
 
+#: tracking and registry URIs without ``://`` that name a service, not a folder
+SERVICE_URIS = ("databricks", "databricks-uc", "uc")
+
+
 def tracking_uri() -> str:
-    """The tracking URI in force (``MLFLOW_TRACKING_URI`` or MLflow's default), made absolute.
+    """The tracking URI in force (``MLFLOW_TRACKING_URI`` or MLflow's default), local paths made absolute.
 
     A relative ``sqlite:///mlflow.db`` means different files to processes with another
-    working directory, so it is resolved here, once, by the driver.
+    working directory, so it is resolved here, once, by the driver; so is a bare folder.
+    Every other form (``databricks``, ``databricks://PROFILE``, ``http(s)://``, a database
+    URI) reaches MLflow untouched.
     """
     import mlflow
 
-    uri = mlflow.get_tracking_uri()
+    return absolute_store_uri(mlflow.get_tracking_uri())
+
+
+def absolute_store_uri(uri: str) -> str:
+    """``uri`` with a relative sqlite path or a bare folder made absolute; anything else as it is."""
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        uri = "sqlite:///" + str(Path(uri.removeprefix("sqlite:///")).resolve())
-    elif "://" not in uri:
-        uri = Path(uri).resolve().as_uri()
-    return uri
+        return "sqlite:///" + str(Path(uri.removeprefix("sqlite:///")).resolve())
+    if "://" in uri or uri.split(":", 1)[0] in SERVICE_URIS:
+        return uri
+    return Path(uri).expanduser().resolve().as_uri()
 
 
 def _client(uri: str):
@@ -124,6 +134,9 @@ def probe_server(uri: str) -> None:
     started after it. Raises MlfleetError when the server does not answer.
     """
     limit_http_retries()
+    if uri.split(":", 1)[0] in ("databricks", "databricks-uc"):
+        _check_databricks(uri)
+        return
     if not uri.startswith(("http://", "https://")):
         return
     import requests
@@ -132,6 +145,44 @@ def probe_server(uri: str) -> None:
         requests.get(f"{uri.rstrip('/')}/health", timeout=STORE_TIMEOUT_S).raise_for_status()
     except Exception as exc:
         raise _store_error(uri, exc) from None
+
+
+def is_databricks(uri: str) -> bool:
+    """Whether ``uri`` is Databricks' tracking (``databricks``, ``databricks://PROFILE``)."""
+    return uri.split(":", 1)[0] == "databricks"
+
+
+def experiment_name(uri: str, given: str) -> str:
+    """The experiment a command runs in when not under ``mlflow run``: ``given``, the environment's, or mlfleet.
+
+    On Databricks an experiment is a workspace path (``/Users/you@example.com/fleet``); a bare
+    name raises MlfleetError saying so, before anything is created.
+    """
+    name = given or os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
+    if is_databricks(uri) and not name.startswith("/") and not os.environ.get("MLFLOW_RUN_ID"):
+        raise MlfleetError(
+            f"experiment={name!r}: on Databricks an experiment is a workspace path; "
+            f"pass experiment=/Users/<you>/{name.strip('/')} (or a /Shared/... folder)"
+        )
+    return name
+
+
+def _check_databricks(uri: str) -> None:
+    """Databricks tracking needs a workspace: say what is missing before anything starts (no network call).
+
+    On a Databricks cluster (``DATABRICKS_RUNTIME_VERSION``) the workspace is known; elsewhere
+    ``DATABRICKS_HOST`` or the profile in ``~/.databrickscfg`` names it.
+    """
+    if os.environ.get("DATABRICKS_RUNTIME_VERSION") or os.environ.get("DATABRICKS_HOST"):
+        return
+    profile = uri.partition("://")[2] or os.environ.get("DATABRICKS_CONFIG_PROFILE", "DEFAULT")
+    config = Path(os.environ.get("DATABRICKS_CONFIG_FILE", "~/.databrickscfg")).expanduser()
+    if config.is_file() and f"[{profile}]" in config.read_text(errors="replace"):
+        return
+    raise MlfleetError(
+        f"MLFLOW_TRACKING_URI={uri} needs a Databricks workspace, but none is configured: set DATABRICKS_HOST and "
+        f"DATABRICKS_TOKEN (or run `databricks auth login` for profile {profile}), or run on a Databricks cluster"
+    )
 
 
 def prepare_store(uri: str) -> None:
@@ -179,7 +230,7 @@ def open_sweep(
         experiment_id = run.info.experiment_id
         existing = run.data.params
     else:
-        name = experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
+        name = experiment_name(uri, experiment)
         found = client.get_experiment_by_name(name)
         experiment_id = found.experiment_id if found else client.create_experiment(name)
         run = client.create_run(experiment_id, run_name=sweep_id, tags={"entry_point": entry_point})

@@ -18,7 +18,7 @@ from mlfleet.config import AnalysisConfig
 from mlfleet.errors import MlfleetError, first_line
 from mlfleet.ids import new_id
 from mlfleet.metrics import METRICS, Metric, task_metrics
-from mlfleet.stores import tracking
+from mlfleet.stores import registry, tracking
 from mlfleet.stores.delta import probe_write
 from mlfleet.stores.tables import open_results
 
@@ -38,6 +38,10 @@ def plan_analysis(config: AnalysisConfig, clock: Clock | None = None) -> Plan:
     if config.k < 1:
         raise MlfleetError(f"k must be at least 1 (how many of the best models vote), but got k={config.k}")
     uri = tracking.tracking_uri()
+    if not os.environ.get("MLFLOW_RUN_ID"):
+        tracking.experiment_name(uri, config.experiment)  # a bare name on Databricks: one line, before any query
+    name = config.registered_model.strip()
+    registry.check_model_name(name, "registered_model", registry.registry_uri(uri), defaulted=True)
     tracking.prepare_store(uri)
     client = MlflowClient(tracking_uri=uri)
     with clock("mlflow_query"):
@@ -84,7 +88,7 @@ def plan_analysis(config: AnalysisConfig, clock: Clock | None = None) -> Plan:
         runs=runs,
         metric=metric,
         k=config.k,
-        registered_model=config.registered_model.strip() or f"{experiment.name}-champion",
+        registered_model=config.registered_model.strip() or registry.default_name(experiment.name),
         output=output,
         notes=tuple(notes),
     )
@@ -102,7 +106,7 @@ def _experiment(client, name: str):
                 f"run it with --experiment-name {name} and leave experiment empty"
             )
         return experiment
-    name = name or os.environ.get("MLFLOW_EXPERIMENT_NAME") or tracking.DEFAULT_EXPERIMENT
+    name = tracking.experiment_name(client.tracking_uri, name)
     experiment = client.get_experiment_by_name(name)
     if experiment is None or experiment.lifecycle_stage != "active":
         raise MlfleetError(
