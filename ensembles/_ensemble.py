@@ -128,9 +128,7 @@ def run_ensemble(config: EnsembleConfig, *, stream: TextIO | None = None) -> Ens
         table = open_results(config.results, ENSEMBLES)
         require_delta(table, "ensemble")
         table.check_writable()
-        uri = tracking.tracking_uri()
-        tracking.probe_server(uri)  # a dead server or Databricks without credentials: one line, before Ray
-        tracking.experiment_name(uri, config.experiment)
+        uri = tracking.checked_store(config.experiment)
         cluster = ray_cluster.connect(config.address)
         try:
             guard.check_shared_stores(cluster, tracking_uri=uri)  # members log their runs; the driver writes the rows

@@ -137,9 +137,7 @@ def _plan(config: FleetConfig) -> _Plan:
     if config.resume:
         table.check_resumable(config.resume)
     table.check_writable()
-    uri = tracking.tracking_uri()
-    tracking.probe_server(uri)  # before Ray starts: a dead server fails in seconds, workers inherit the retry bounds
-    tracking.experiment_name(uri, config.experiment)  # on Databricks a bare name is refused here
+    uri = tracking.checked_store(config.experiment)  # before Ray starts
     return _Plan(config, dataset, split, metric, table, uri)
 
 

@@ -167,6 +167,15 @@ def experiment_name(uri: str, given: str) -> str:
     return name
 
 
+def checked_store(experiment: str) -> str:
+    """The tracking URI in force, checked before Ray starts: a dead server, Databricks without a
+    workspace or a bare experiment name there is one line (MlfleetError) before anything exists."""
+    uri = tracking_uri()
+    probe_server(uri)  # workers inherit the retry bounds it sets
+    experiment_name(uri, experiment)
+    return uri
+
+
 def _check_databricks(uri: str) -> None:
     """Databricks tracking needs a workspace: say what is missing before anything starts (no network call).
 

@@ -128,9 +128,7 @@ def run_benchmark(config: BenchmarkConfig, *, stream: TextIO | None = None) -> B
         table = open_results(config.results, BENCHMARKS)
         require_delta(table, "benchmark")
         table.check_writable()
-        uri = tracking.tracking_uri()
-        tracking.probe_server(uri)  # a dead server or Databricks without credentials: one line, before Ray
-        tracking.experiment_name(uri, config.experiment)
+        uri = tracking.checked_store(config.experiment)
         # a local Ray's ceiling is measured before it starts: its agents are busy for seconds after
         ceiling = None if config.address else measure_ceiling(os.cpu_count() or 1)
         cluster = ray_cluster.connect(config.address)
