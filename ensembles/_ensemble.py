@@ -129,6 +129,7 @@ def run_ensemble(config: EnsembleConfig, *, stream: TextIO | None = None) -> Ens
         require_delta(table, "ensemble")
         table.check_writable()
         uri = tracking.checked_store(config.experiment)
+        log.info(split.plan.describe())
         cluster = ray_cluster.connect(config.address)
         try:
             guard.check_shared_stores(cluster, tracking_uri=uri)  # members log their runs; the driver writes the rows
@@ -194,7 +195,9 @@ def _open(
             "dataset": dataset.name,
             "dataset_digest": dataset.digest,
             "partitioning": partitioning,
+            **split.plan.tags(),
         },
+        documents=split.plan.documents(),
         dataset=tracking.dataset_entity(
             dataset.X, dataset.y, name=dataset.name, source=dataset.source, digest=dataset.digest, target=dataset.target
         ),

@@ -66,7 +66,16 @@ def shard_split(split: Split, rows: np.ndarray, *, seed: int, tuning: bool) -> S
     X, y = split.X_train.iloc[rows].reset_index(drop=True), split.y_train[rows]
     if not tuning:
         return Split(
-            X, y, split.X_val, split.y_val, split.X_test, split.y_test, split.task, split.n_classes, split.classes
+            X,
+            y,
+            split.X_val,
+            split.y_val,
+            split.X_test,
+            split.y_test,
+            split.task,
+            split.n_classes,
+            split.classes,
+            split.columns,
         )
     classification = split.task == "classification"
     # a stratified hold-out needs a row of every class on both sides (the shards have two of each)
@@ -83,6 +92,8 @@ def shard_split(split: Split, rows: np.ndarray, *, seed: int, tuning: bool) -> S
         split.y_test,
         split.task,
         split.n_classes,
+        split.classes,
+        split.columns,
     )
 
 

@@ -301,7 +301,7 @@ class DataConfig:
     source: str = param(
         "synthetic",
         name="data",
-        help="A built-in set (synthetic, synthetic_regression, diabetes, breast_cancer, wine, iris, "
+        help="A built-in set (synthetic, synthetic_regression, messy, diabetes, breast_cancer, wine, iris, "
         "california_housing), or a path/URI to a CSV, Parquet file or folder, Delta table, or a Spark table.",
     )
     target: str = param(
@@ -314,6 +314,10 @@ class DataConfig:
         choices=TASKS,
         help="classification or regression to force it; auto takes text, boolean and integer targets with at "
         "most 20 values as classes.",
+    )
+    drop: str = param(
+        "",
+        help="Columns to leave out, comma-separated (identifiers and constant columns are left out already).",
     )
     n_samples: int = param(3000, low=10, help="Rows of the synthetic sets.")
     n_features: int = param(20, low=2, help="Columns of the synthetic sets.")

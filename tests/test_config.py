@@ -70,7 +70,7 @@ def test_the_one_seed_is_the_data_seed():
 
 def test_parameters_are_the_fields_flattened_without_the_hidden_ones():
     names = [p.name for p in parameters(FleetConfig)]
-    assert names[:8] == ["data", "target", "task", "n_samples", "n_features", "test_size", "val_size", "seed"]
+    assert names[:9] == ["data", "target", "task", "drop", "n_samples", "n_features", "test_size", "val_size", "seed"]
     assert "models" in names and "first_id" in names and "resume" in names
     assert "device" not in names and "gpus_per_model" not in names  # the CPU fleet offers no GPU
     assert "entry_point" not in names  # a field, not a parameter

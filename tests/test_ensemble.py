@@ -315,7 +315,7 @@ def files(tmp_path):
     frame = pd.DataFrame({"x": rng.normal(size=120), "region": ["north"] * 60 + ["south"] * 55 + ["west"] * 5})
     frame["label"] = np.where(frame["x"] > 0, "yes", "no")
     frame.to_csv(tmp_path / "regions.csv", index=False)
-    pd.DataFrame({"x": range(200), "label": ["rare"] * 10 + ["common"] * 190}).to_csv(
+    pd.DataFrame({"x": rng.normal(size=200), "label": ["rare"] * 10 + ["common"] * 190}).to_csv(
         tmp_path / "imbalanced.csv", index=False
     )
     (tmp_path / "taken").write_text("a file where the table should go")

@@ -56,7 +56,7 @@ def check_config(parent, config: FleetConfig, dataset_digest: str) -> None:
     differences = [
         f"{key}={recorded.get(key)!r} (now {current.get(key)!r})"
         for key in sorted(set(recorded) | set(current))
-        if key not in MAY_DIFFER and recorded.get(key) != current.get(key)
+        if key not in MAY_DIFFER and recorded.get(key, _added_later(key, current)) != current.get(key)
     ]
     recorded_digest = parent.data.tags.get("dataset_digest", "")
     if recorded_digest and recorded_digest != dataset_digest:
@@ -66,6 +66,11 @@ def check_config(parent, config: FleetConfig, dataset_digest: str) -> None:
             f"resume={sweep_id} was run with {', '.join(differences)}; "
             "resume with the sweep's own parameters, or start a new sweep"
         )
+
+
+def _added_later(key: str, current: dict) -> object:
+    """What a sweep recorded before parameter ``key`` existed meant: its default, empty (``drop``)."""
+    return "" if current.get(key) == "" else None
 
 
 def plan(spec: SweepSpec, table: ResultsTable, jobs: tuple[ModelJob, ...], task: str) -> Plan:

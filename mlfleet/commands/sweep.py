@@ -138,6 +138,7 @@ def _plan(config: FleetConfig) -> _Plan:
         table.check_resumable(config.resume)
     table.check_writable()
     uri = tracking.checked_store(config.experiment)  # before Ray starts
+    log.info(split.plan.describe())
     return _Plan(config, dataset, split, metric, table, uri)
 
 
@@ -209,10 +210,12 @@ def _parent_run(plan: _Plan, parent, n_jobs: int, families: set[str]) -> trackin
             "primary_metric": plan.metric.name,
             "dataset": dataset.name,
             "dataset_digest": dataset.digest,
+            **plan.split.plan.tags(),
             tracking.CONFIG_TAG: json.dumps(params, sort_keys=True),
         },
         dataset=entity,
         pip_requirements=requirements,
+        documents=plan.split.plan.documents(),
     )
 
 

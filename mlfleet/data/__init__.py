@@ -1,12 +1,16 @@
-"""Datasets, task detection, the split and the feature-selection strategies."""
+"""Datasets, task detection, column roles, the split and the feature-selection strategies."""
 
+from mlfleet.data._columns import ROLES, ColumnPlan, plan_columns
 from mlfleet.data._dataset import Dataset, detect_task, load_dataset
-from mlfleet.data._features import STRATEGIES, build_preprocessor, build_selector
+from mlfleet.data._features import SPARSE_STRATEGIES, STRATEGIES, build_preprocessor, build_selector
 from mlfleet.data._sources import BUILTINS
 from mlfleet.data._split import Split, split_dataset
 
 __all__ = [
     "BUILTINS",
+    "ROLES",
+    "SPARSE_STRATEGIES",
+    "ColumnPlan",
     "Dataset",
     "STRATEGIES",
     "Split",
@@ -14,5 +18,6 @@ __all__ = [
     "build_selector",
     "detect_task",
     "load_dataset",
+    "plan_columns",
     "split_dataset",
 ]

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from mlfleet.config import DataConfig
+from mlfleet.data._columns import check_types
 from mlfleet.data._sources import BUILTINS, read_source
 from mlfleet.errors import MlfleetError
 
@@ -34,6 +35,8 @@ class Dataset:
     target: str
     classes: tuple = ()
     digest: str = ""
+    #: columns the user dropped (``drop=``); the split's column plan leaves them out
+    drop: tuple[str, ...] = ()
 
     @property
     def n_classes(self) -> int:
@@ -58,7 +61,14 @@ def load_dataset(config: DataConfig) -> Dataset:
         raise MlfleetError(
             f"target column {target!r} is not in data={config.source}; its columns are: {shown}; pass target=COLUMN"
         )
-    frame = frame[frame[target].notna()].reset_index(drop=True)
+    drop = _dropped(config.drop, frame, target, config.source)
+    present = frame[target].notna()
+    if not present.any():
+        raise MlfleetError(
+            f"target column {target!r} of data={config.source} has no values (all {len(frame)} rows are missing); "
+            "pass another target=COLUMN"
+        )
+    frame = frame[present].reset_index(drop=True)
     raw_y = frame[target]
     X = frame.drop(columns=[target])
     # Column types stay as read: a whole-number column without missing values is an integer
@@ -66,6 +76,7 @@ def load_dataset(config: DataConfig) -> Dataset:
     # same Parquet or Delta table) are accepted as they are; a column with gaps reads as double.
     if X.shape[1] == 0:
         raise MlfleetError(f"data={config.source} has no feature columns besides target {target!r}")
+    check_types(X)
     task = detect_task(raw_y, target) if config.task == "auto" else config.task
     if config.task == "auto" and config.source in BUILTINS:
         task = BUILTINS[config.source][1]
@@ -79,7 +90,20 @@ def load_dataset(config: DataConfig) -> Dataset:
         target=target,
         classes=classes,
         digest=_digest(X, y),
+        drop=drop,
     )
+
+
+def _dropped(text: str, frame: pd.DataFrame, target: str, source: str) -> tuple[str, ...]:
+    """The columns of ``drop=a,b``; refuses unknown ones and the target."""
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in frame.columns]
+    if unknown:
+        shown = ", ".join(map(str, frame.columns[:12])) + (", ..." if frame.shape[1] > 12 else "")
+        raise MlfleetError(f"drop names {', '.join(unknown)}, not columns of data={source}; its columns are: {shown}")
+    if target in names:
+        raise MlfleetError(f"drop names the target column {target!r}; take it out of drop, or pass another target")
+    return names
 
 
 _RULE = re.compile(r"^\s*(.+?)\s*(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")

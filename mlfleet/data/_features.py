@@ -1,13 +1,15 @@
 """Preprocessing of raw rows and the feature-selection strategies a model is built with.
 
 Everything here is a scikit-learn transformer, so it becomes part of the logged pipeline:
-the model accepts raw rows like the input file's (text columns, missing values).
+the model accepts raw rows like the input file's (text columns, missing values, dates).
+Which columns get which treatment is the column plan's (:mod:`mlfleet.data._columns`).
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
+from mlfleet.data._columns import MAX_LEVELS, MIN_LEVEL_SHARE, ColumnPlan, plan_columns
 from mlfleet.errors import MlfleetError
 
 #: the seven strategies, in the order models are assigned them
@@ -16,34 +18,70 @@ STRATEGIES = ("all", "variance", "kbest", "mutual_info", "l1", "tree", "pca")
 SELECTED_SHARE = 50  # percent of features the ranking strategies keep
 
 
-def build_preprocessor(X: pd.DataFrame):
-    """Impute and scale numeric columns; impute and one-hot encode the others."""
+#: strategies that read sparse input as it is (PCA and mutual information need dense)
+SPARSE_STRATEGIES = ("all", "variance", "kbest", "l1", "tree")
+#: the output stays sparse when under this share of its cells are non-zero (scikit-learn's default)
+SPARSE_DENSITY = 0.3
+
+
+def build_preprocessor(plan: ColumnPlan | pd.DataFrame, *, sparse: bool = False, seed: int = 0):
+    """The transformer that turns raw rows into features, one part per column role of ``plan``.
+
+    ``plan`` is a :class:`ColumnPlan` (or a frame, planned here). With ``sparse`` the output
+    is a sparse matrix when the one-hot parts make it mostly zeros; otherwise it is dense.
+    Columns the plan drops (identifiers, constants, ``drop=``) are not read.
+    """
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
+    from sklearn.model_selection import KFold, StratifiedKFold
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
 
-    numeric = [c for c in X.columns if pd.api.types.is_numeric_dtype(X[c]) and not pd.api.types.is_bool_dtype(X[c])]
-    categorical = [c for c in X.columns if c not in numeric]
+    from mlfleet.data._dates import DateParts
+
+    if isinstance(plan, pd.DataFrame):
+        plan = plan_columns(plan)
+
+    def scaled(*steps):
+        return Pipeline([*steps, ("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+
     parts = []
-    if numeric:
-        parts.append(
-            ("num", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), numeric)
+    if numeric := plan.columns("numeric"):
+        parts.append(("num", scaled(), numeric))
+    if boolean := plan.columns("boolean"):
+        # one 0/1 column per pair (the first level, sorted, is dropped); a level never seen reads 0
+        two_levels = Pipeline(
+            [
+                ("impute", SimpleImputer(strategy="most_frequent")),
+                ("onehot", OneHotEncoder(drop="if_binary", handle_unknown="ignore", sparse_output=False)),
+            ]
         )
-    if categorical:
-        parts.append(
-            (
-                "cat",
-                Pipeline(
-                    [
-                        ("impute", SimpleImputer(strategy="most_frequent")),
-                        ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
-                    ]
-                ),
-                categorical,
-            )
+        parts.append(("bool", two_levels, boolean))
+    if categorical := plan.columns("categorical"):
+        onehot = OneHotEncoder(
+            handle_unknown="infrequent_if_exist",
+            min_frequency=MIN_LEVEL_SHARE,
+            max_categories=MAX_LEVELS,
+            sparse_output=True,
         )
-    return ColumnTransformer(parts, remainder="drop", sparse_threshold=0.0, verbose_feature_names_out=False)
+        parts.append(
+            ("cat", Pipeline([("impute", SimpleImputer(strategy="most_frequent")), ("onehot", onehot)]), categorical)
+        )
+    if many := plan.columns("high_cardinality"):
+        # cross-fitted in fit_transform: each training row is encoded by folds that did not see it
+        folds = (StratifiedKFold if plan.class_shares else KFold)(n_splits=5, shuffle=True, random_state=seed)
+        encoder = TargetEncoder(cv=folds)
+        parts.append(("target_enc", Pipeline([("encode", encoder), ("scale", StandardScaler())]), many))
+    if dates := plan.columns("datetime"):
+        parts.append(("dates", scaled(("parts", DateParts())), dates))
+    if not parts:
+        raise MlfleetError("no usable feature columns: every column was dropped (identifiers, constants or drop=)")
+    return ColumnTransformer(
+        parts,
+        remainder="drop",
+        sparse_threshold=SPARSE_DENSITY if sparse else 0.0,
+        verbose_feature_names_out=False,
+    )
 
 
 def build_selector(strategy: str, task: str, seed: int):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +14,8 @@ import pandas as pd
 from mlfleet.errors import MlfleetError, first_line
 
 FILE_SUFFIXES = (".csv", ".parquet", ".pq")
+
+log = logging.getLogger(__name__)
 
 
 def _synthetic_classification(n_samples: int, n_features: int, seed: int) -> pd.DataFrame:
@@ -60,6 +64,66 @@ def _frame(X: np.ndarray, y: np.ndarray) -> pd.DataFrame:
     return frame
 
 
+def _messy(n_samples: int, n_features: int, seed: int) -> pd.DataFrame:
+    """A customer table with every column kind a real CSV brings, and a 10:1 class imbalance.
+
+    Identifiers, names and notes (unique per row), dates as text, a 150-level city, rare plan
+    levels, yes/no and Y/N columns, missing values, a constant column; the target ``churned``
+    (yes/no) depends on age, income, visits, plan, city, activity and the signup month.
+    """
+    rng = np.random.default_rng(seed)
+    n = n_samples
+    first = np.array(["Ana", "Ben", "Chen", "Dara", "Eli", "Fay", "Gus", "Hana", "Ivo", "Jun", "Kai", "Lea"])
+    last = np.array(["Smith", "Okafor", "Garcia", "Novak", "Tanaka", "Muller", "Rossi", "Silva", "Kim", "Haddad"])
+    cities = np.array([f"city_{i:03d}" for i in range(150)])
+    city_effect = rng.normal(0, 1.0, len(cities))
+    plans = np.array(["basic", "plus", "pro", "team", "legacy-a", "legacy-b", "trial-x"])
+    plan_p = np.array([0.45, 0.25, 0.15, 0.13, 0.008, 0.007, 0.005])
+    plan_effect = np.array([0.8, 0.2, -0.5, -0.8, 1.0, 1.0, 1.5])
+    city = rng.integers(0, len(cities), n)
+    plan = rng.choice(len(plans), n, p=plan_p)
+    age = rng.normal(42, 12, n).clip(18, 90).round()
+    income = np.exp(rng.normal(10.5, 0.6, n)).round(2)
+    visits = rng.poisson(6, n)
+    active = rng.random(n) < 0.7
+    signup = pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 3 * 365, n), unit="D")
+    seen = signup + pd.to_timedelta(rng.integers(0, 400 * 24, n), unit="h")
+    logit = (
+        -2.7
+        + 0.03 * (age - 42)
+        - 0.8 * (np.log(income) - 10.5)
+        - 0.15 * (visits - 6)
+        + plan_effect[plan]
+        + city_effect[city]
+        - 0.9 * active
+        + 0.6 * np.isin(signup.month, (11, 12, 1))
+    )
+    churned = rng.random(n) < 1 / (1 + np.exp(-logit))
+    frame = pd.DataFrame(
+        {
+            "customer_id": rng.permutation(n) + 100_000,
+            "name": [
+                f"{a} {b} {i}" for i, (a, b) in enumerate(zip(rng.choice(first, n), rng.choice(last, n), strict=True))
+            ],
+            "signup_date": signup.strftime("%Y-%m-%d"),
+            "last_seen": seen.strftime("%Y-%m-%d %H:%M"),
+            "city": cities[city],
+            "plan": plans[plan],
+            "is_active": np.where(active, "yes", "no"),
+            "newsletter": rng.choice(["Y", "N"], n),
+            "age": age,
+            "income": income,
+            "visits": visits,
+            "notes": [f"ticket #{rng.integers(1e6)}: call back" for _ in range(n)],
+            "source": "web",
+            "churned": np.where(churned, "yes", "no"),
+        }
+    )
+    for column, share in (("age", 0.08), ("income", 0.05), ("newsletter", 0.1), ("plan", 0.02)):
+        frame.loc[rng.random(n) < share, column] = np.nan
+    return frame.rename(columns={"churned": "target"})
+
+
 def _sklearn_bundled(loader_name: str) -> Callable[[int, int, int], pd.DataFrame]:
     def load(n_samples: int, n_features: int, seed: int) -> pd.DataFrame:
         import sklearn.datasets
@@ -94,6 +158,7 @@ BUILTINS: dict[str, tuple[Callable[[int, int, int], pd.DataFrame], str]] = {
     "wine": (_sklearn_bundled("load_wine"), "classification"),
     "iris": (_sklearn_bundled("load_iris"), "classification"),
     "california_housing": (_california_housing, "regression"),
+    "messy": (_messy, "classification"),
 }
 
 
@@ -106,7 +171,7 @@ def read_source(source: str, *, task: str, n_samples: int, n_features: int, seed
     if source == "synthetic" and task == "regression":
         source = "synthetic_regression"
     if source in BUILTINS:
-        if source.startswith("synthetic"):
+        if source.startswith("synthetic") or source == "messy":
             if n_samples < 1 or n_features < 2:
                 raise MlfleetError(
                     f"synthetic data needs n_samples >= 1 and n_features >= 2, "
@@ -148,7 +213,7 @@ def _read_file_or_table(source: str) -> pd.DataFrame:
                 return _read(pd.read_parquet, str(path), source)
             raise MlfleetError(f"data={source} is a folder with neither a Delta log (_delta_log/) nor Parquet files")
     if lowered.endswith(".csv"):
-        return _read(pd.read_csv, local, source)
+        return _read(_read_csv, local, source)
     if lowered.endswith((".parquet", ".pq")):
         return _read(pd.read_parquet, local, source)
     if _is_remote(source):
@@ -163,11 +228,71 @@ def _read(reader: Callable[[str], pd.DataFrame], location: str, source: str) -> 
         raise
     except Exception as exc:
         raise MlfleetError(f"cannot read data={source}: {first_line(exc)}") from None
-    if frame.empty or frame.shape[1] < 2:
+    if len(frame) == 0:
         raise MlfleetError(
-            f"data={source} needs rows and at least two columns (features and a target), but has shape {frame.shape}"
+            f"data={source} has no rows (its columns are {', '.join(map(str, frame.columns[:8]))}); "
+            "give a file with rows of data"
+        )
+    if frame.shape[1] < 2:
+        raise MlfleetError(
+            f"data={source} needs at least two columns (features and a target), but has {frame.shape[1]}; "
+            "if it is a CSV, check its separator is a comma"
         )
     return frame
+
+
+#: tried in order; Latin-1 reads any bytes, so it is the last resort and said out loud
+ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
+SNIFF_BYTES = 1 << 16
+
+
+def _read_csv(location: str) -> pd.DataFrame:
+    """A CSV read as UTF-8 (with or without a byte-order mark), else Windows-1252, else Latin-1.
+
+    Local files are looked at first, so that an empty file, binary bytes, JSON and duplicate
+    column names get a line of their own instead of a parser's message.
+    """
+    if _is_remote(location):
+        return pd.read_csv(location)
+    with open(location, "rb") as f:
+        head = f.read(SNIFF_BYTES)
+    _check_text_table(head, location)
+    for encoding in ENCODINGS:
+        try:
+            frame = pd.read_csv(location, encoding=encoding)
+        except UnicodeDecodeError:
+            continue
+        if encoding != ENCODINGS[0]:
+            log.info("data=%s is not UTF-8; read it as %s", location, encoding)
+        _check_header(head.decode(encoding, errors="replace"), location)
+        return frame
+    raise AssertionError("Latin-1 decodes any bytes")
+
+
+def _check_text_table(head: bytes, location: str) -> None:
+    if not head.strip():
+        raise MlfleetError(f"data={location} is empty; give a CSV with a header row and rows of data")
+    if b"\x00" in head[:8192]:
+        raise MlfleetError(
+            f"data={location} is not a text table (it holds binary bytes); give a CSV, a Parquet file or a Delta table"
+        )
+    first = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if first in (b"{", b"["):
+        raise MlfleetError(
+            f"data={location} looks like JSON, not a table with a header row; "
+            "convert it to CSV or Parquet (pandas: pd.read_json(path, lines=True).to_parquet(...))"
+        )
+
+
+def _check_header(text: str, location: str) -> None:
+    import csv
+    from collections import Counter
+
+    header = next(csv.reader(io.StringIO(text.lstrip("\ufeff"))), [])
+    repeated = {name: n for name, n in Counter(h.strip() for h in header).items() if n > 1}
+    if repeated:
+        shown = ", ".join(f"{name!r} ({n} times)" for name, n in repeated.items())
+        raise MlfleetError(f"data={location} repeats column names: {shown}; give every column its own name")
 
 
 def _read_delta(uri: str) -> pd.DataFrame:

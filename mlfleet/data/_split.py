@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from mlfleet.data._columns import ColumnPlan, plan_columns
 from mlfleet.data._dataset import Dataset
 from mlfleet.errors import MlfleetError
 
@@ -15,7 +16,11 @@ MIN_ROWS = 10
 
 @dataclass(frozen=True)
 class Split:
-    """Three disjoint parts of a dataset, as raw feature rows and encoded targets."""
+    """Three disjoint parts of a dataset, as raw feature rows and encoded targets.
+
+    The rows hold the columns the plan uses (identifiers, constants and ``drop`` left out),
+    so a logged model's signature asks for those and ignores the rest.
+    """
 
     X_train: pd.DataFrame
     y_train: np.ndarray
@@ -26,6 +31,12 @@ class Split:
     task: str
     n_classes: int = 0
     classes: tuple = ()  # the original label of each code (classification)
+    columns: ColumnPlan | None = None  # the roles, decided from the training rows
+
+    @property
+    def plan(self) -> ColumnPlan:
+        """The column plan (planned from the training rows when the split was built without one)."""
+        return self.columns if self.columns is not None else plan_columns(self.X_train)
 
     @property
     def X_fit(self) -> pd.DataFrame:
@@ -78,6 +89,13 @@ def split_dataset(dataset: Dataset, *, test_size: float = 0.2, val_size: float =
     except ValueError as exc:
         raise MlfleetError(f"too few rows to split data={dataset.source} ({n} rows): {exc}; use more data") from None
     X, y = dataset.X, dataset.y
+    plan = plan_columns(X.iloc[train], drop=dataset.drop, y=y[train], classes=dataset.classes)
+    if not plan.used:
+        raise MlfleetError(
+            f"data={dataset.source} has no usable feature columns: "
+            + "; ".join(f"{c} is {r} ({plan.reasons.get(c, '')})" for c, r in plan.roles.items())
+        )
+    X = X[plan.used]
     return Split(
         X_train=X.iloc[train].reset_index(drop=True),
         y_train=y[train],
@@ -88,4 +106,5 @@ def split_dataset(dataset: Dataset, *, test_size: float = 0.2, val_size: float =
         task=dataset.task,
         n_classes=dataset.n_classes,
         classes=dataset.classes,
+        columns=plan,
     )

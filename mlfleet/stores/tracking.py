@@ -25,7 +25,7 @@ from mlfleet.redaction import redact
 RUN_ENV = ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME")
 DEFAULT_EXPERIMENT = "mlfleet"
 #: module prefixes whose types a logged pipeline may hold (skops loads nothing else)
-TRUSTED_MODULES = ("sklearn.", "xgboost.", "numpy.", "scipy.", "builtins.", "mlfleet.zoo._mlp.")
+TRUSTED_MODULES = ("sklearn.", "xgboost.", "numpy.", "scipy.", "builtins.", "mlfleet.zoo._mlp.", "mlfleet.data._dates.")
 #: our own estimators (the MLP) travel with the model, so it loads where mlfleet is not installed
 OWN_CODE = str(Path(__file__).resolve().parents[1])
 #: seconds a tracking server gets to answer at start
@@ -223,6 +223,7 @@ def open_sweep(
     pip_requirements: tuple[str, ...],
     tags: dict[str, str] | None = None,
     role: str = "sweep",
+    documents: dict[str, dict] | None = None,
 ) -> SweepRun:
     """The sweep's parent run: the one ``mlflow run`` created, or a new one.
 
@@ -230,6 +231,7 @@ def open_sweep(
     Logs the sweep's parameters (those ``mlflow run`` did not log already) and tags; what the
     sweep resolved (the task, the metric) goes into tags, since parameters cannot change. Removes the
     ``mlflow run`` variables from this process's environment so Ray workers never inherit them.
+    ``documents`` are JSON artifacts of the run (``columns.json``: the column plan).
     """
     client = _client(uri)
     env_run_id = os.environ.get("MLFLOW_RUN_ID", "")
@@ -260,6 +262,8 @@ def open_sweep(
     )
     if dataset is not None:
         _log_dataset(client, run.info.run_id, dataset)
+    for name, content in (documents or {}).items():
+        client.log_dict(run.info.run_id, content, name)
     context = TrackingContext(uri, experiment_id, run.info.run_id, sweep_id, entry_point, dataset, pip_requirements)
     return SweepRun(context, created_here)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from mlfleet.data import Split, build_preprocessor, build_selector
+from mlfleet.data import SPARSE_STRATEGIES, Split, build_preprocessor, build_selector
 from mlfleet.metrics import Metric, predict_with_proba, score_all, score_one
 from mlfleet.training.jobs import ModelJob
 from mlfleet.zoo import family
@@ -39,13 +39,45 @@ def build_pipeline(job: ModelJob, split: Split, params: dict[str, Any], n_jobs: 
     from sklearn.pipeline import Pipeline
 
     fam = family(job.family)
+    sparse = fam.sparse and job.feature_strategy in SPARSE_STRATEGIES
     return Pipeline(
         [
-            ("prep", build_preprocessor(split.X_train)),
+            ("prep", build_preprocessor(split.plan, sparse=sparse, seed=job.seed)),
             ("select", build_selector(job.feature_strategy, split.task, job.seed)),
             ("model", fam.build(split.task, params, job.seed, n_jobs)),
         ]
     )
+
+
+def fit_front(job: ModelJob, split: Split, n_jobs: int):
+    """The training and validation rows through preprocessing and feature selection, fitted on training.
+
+    ``fit_transform``, not ``fit`` then ``transform``: target encoding is cross-fitted only in
+    ``fit_transform``, so each training row is encoded by folds that did not see its target.
+    """
+    front = build_pipeline(job, split, {}, n_jobs)[:-1]
+    return front.fit_transform(split.X_train, split.y_train), front.transform(split.X_val)
+
+
+def balance_choice(fam, split: Split) -> bool:
+    """Whether the study tunes ``class_weight``: imbalanced classes and a family that can weigh them."""
+    if split.task != "classification" or not fam.balance or not split.plan.imbalanced:
+        return False
+    return fam.balance == "class_weight" or split.n_classes == 2  # XGBoost's weight is for two classes
+
+
+def balanced(fam, params: dict[str, Any], split: Split) -> dict[str, Any]:
+    """``params`` with the tuned ``class_weight`` choice in the family's own terms."""
+    choice = params.get("class_weight")
+    if choice is None:
+        return params
+    rest = {k: v for k, v in params.items() if k != "class_weight"}
+    if choice != "balanced":
+        return rest
+    if fam.balance == "scale_pos_weight":
+        negatives, positives = np.bincount(split.y_train, minlength=2)[:2]
+        return {**rest, "scale_pos_weight": float(negatives) / max(1, int(positives))}
+    return {**rest, "class_weight": "balanced"}
 
 
 def tune_and_fit(
@@ -70,11 +102,14 @@ def tune_and_fit(
     np.random.seed(job.seed % 2**32)
     cpu0 = time.process_time()
     t0 = time.perf_counter()
-    front = build_pipeline(job, split, {}, n_jobs)[:-1].fit(split.X_train, split.y_train)
-    Xt_train, Xt_val = front.transform(split.X_train), front.transform(split.X_val)
+    Xt_train, Xt_val = fit_front(job, split, n_jobs)
+    balancing = balance_choice(fam, split)
 
     def objective(trial: optuna.Trial) -> float:
-        model = fam.build(split.task, {**fixed, **fam.space(trial, split.task)}, job.seed, n_jobs)
+        params = {**fixed, **fam.space(trial, split.task)}
+        if balancing:
+            params["class_weight"] = trial.suggest_categorical("class_weight", ["none", "balanced"])
+        model = fam.build(split.task, balanced(fam, params, split), job.seed, n_jobs)
         if fam.uses_eval_set:
             model.fit(Xt_train, split.y_train, eval_set=(Xt_val, split.y_val))
             trial.set_user_attr("best_epoch", int(model.best_epoch_))
@@ -89,7 +124,7 @@ def tune_and_fit(
     best = {**fixed, **study.best_params}
     if fam.uses_eval_set:
         best.update(epochs=study.best_trial.user_attrs["best_epoch"], patience=0)
-    pipeline = build_pipeline(job, split, best, n_jobs).fit(split.X_fit, split.y_fit)
+    pipeline = build_pipeline(job, split, balanced(fam, best, split), n_jobs).fit(split.X_fit, split.y_fit)
     t2 = time.perf_counter()
     pred, proba = predict_with_proba(pipeline, split.X_test, split.task)
     test_metrics = score_all(split.task, split.y_test, pred, proba, split.n_classes)

@@ -6,13 +6,16 @@ from mlfleet.zoo._registry import MULTI_CORE, Family, register
 def build(task, params, seed, n_jobs):
     from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
-    cls = RandomForestClassifier if task == "classification" else RandomForestRegressor
+    classification = task == "classification"
+    cls = RandomForestClassifier if classification else RandomForestRegressor
+    weights = {"class_weight": params.get("class_weight")} if classification else {}
     return cls(
+        **weights,
         n_estimators=params.get("n_estimators", 100),
         max_depth=params.get("max_depth"),
         min_samples_split=params.get("min_samples_split", 2),
         min_samples_leaf=params.get("min_samples_leaf", 1),
-        max_features=params.get("max_features", "sqrt" if task == "classification" else 1.0),
+        max_features=params.get("max_features", "sqrt" if classification else 1.0),
         n_jobs=n_jobs,
         random_state=seed,
     )
@@ -30,5 +33,14 @@ def space(trial, task):
 
 
 RANDOM_FOREST = register(
-    Family("random_forest", build, space, cpus=MULTI_CORE, cost=6.0, regression_note="RandomForestRegressor")
+    Family(
+        "random_forest",
+        build,
+        space,
+        cpus=MULTI_CORE,
+        cost=6.0,
+        regression_note="RandomForestRegressor",
+        sparse=True,
+        balance="class_weight",
+    )
 )

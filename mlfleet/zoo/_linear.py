@@ -7,7 +7,9 @@ def build(task, params, seed, n_jobs):
     from sklearn.linear_model import ElasticNet, LogisticRegression
 
     if task == "classification":
-        return LogisticRegression(C=params.get("C", 1.0), max_iter=2000, random_state=seed)
+        return LogisticRegression(
+            C=params.get("C", 1.0), class_weight=params.get("class_weight"), max_iter=2000, random_state=seed
+        )
     return ElasticNet(
         alpha=params.get("alpha", 0.01), l1_ratio=params.get("l1_ratio", 0.5), max_iter=5000, random_state=seed
     )
@@ -30,5 +32,7 @@ LOGISTIC = register(
         cpus=1,
         cost=0.5,
         regression_note="ElasticNet (linear regression with L1/L2 penalties)",
+        sparse=True,
+        balance="class_weight",
     )
 )

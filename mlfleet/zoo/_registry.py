@@ -33,6 +33,11 @@ class Family:
     variant: Callable[[int], dict[str, Any]] | None = None
     #: whether ``fit`` takes ``eval_set=(X_val, y_val)`` for early stopping
     uses_eval_set: bool = False
+    #: whether the estimator reads a sparse matrix as it is (the features stay sparse for it)
+    sparse: bool = False
+    #: how it weighs rare classes: "class_weight" (scikit-learn's balanced), "scale_pos_weight"
+    #: (XGBoost, two classes), or "" (it has no such setting)
+    balance: str = ""
 
     def fixed_params(self, index: int) -> dict[str, Any]:
         return self.variant(index) if self.variant else {}

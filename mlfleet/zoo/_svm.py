@@ -8,7 +8,7 @@ def build(task, params, seed, n_jobs):
 
     C, gamma = params.get("C", 1.0), params.get("gamma", "scale")
     if task == "classification":
-        return SVC(C=C, gamma=gamma, probability=True, random_state=seed)
+        return SVC(C=C, gamma=gamma, class_weight=params.get("class_weight"), probability=True, random_state=seed)
     return SVR(C=C, gamma=gamma, epsilon=params.get("epsilon", 0.1))
 
 
@@ -22,4 +22,6 @@ def space(trial, task):
     return params
 
 
-SVM = register(Family("svm", build, space, cpus=1, cost=2.0, regression_note="SVR"))
+SVM = register(
+    Family("svm", build, space, cpus=1, cost=2.0, regression_note="SVR", sparse=True, balance="class_weight")
+)

@@ -14,6 +14,7 @@ def build(task, params, seed, n_jobs):
         subsample=params.get("subsample", 1.0),
         colsample_bytree=params.get("colsample_bytree", 1.0),
         min_child_weight=params.get("min_child_weight", 1.0),
+        scale_pos_weight=params.get("scale_pos_weight", 1.0),
         tree_method="hist",
         n_jobs=n_jobs,
         random_state=seed,
@@ -32,4 +33,15 @@ def space(trial, task):
     }
 
 
-XGBOOST = register(Family("xgboost", build, space, cpus=MULTI_CORE, cost=4.0, regression_note="XGBRegressor"))
+XGBOOST = register(
+    Family(
+        "xgboost",
+        build,
+        space,
+        cpus=MULTI_CORE,
+        cost=4.0,
+        regression_note="XGBRegressor",
+        sparse=True,
+        balance="scale_pos_weight",
+    )
+)

@@ -115,6 +115,7 @@ def reproduce_split(sweep: readback.SweepInfo, digest: str):
             source=p["data"],
             target=p.get("target", ""),
             task=p.get("task", "auto"),
+            drop=p.get("drop", ""),
             n_samples=int(p["n_samples"]),
             n_features=int(p["n_features"]),
             test_size=float(p["test_size"]),

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from mlfleet.commands.speedup.spec import ModelSpec
+from mlfleet.data._columns import ColumnPlan
 from mlfleet.metrics import predict_with_proba, score_all
 
 
@@ -25,6 +26,7 @@ class BenchData:
     task: str
     n_classes: int
     model: str
+    columns: ColumnPlan | None = None  # the roles, from the training rows
 
 
 @dataclass(frozen=True)
@@ -50,12 +52,13 @@ def fit_one(spec: ModelSpec, data: BenchData) -> Fitted:
     from mlfleet.data import build_preprocessor
     from mlfleet.zoo import family
 
+    fam = family(data.model)
     start = time.time()
     with threadpool_limits(limits=1):
         model = Pipeline(
             [
-                ("prep", build_preprocessor(data.X_train)),
-                ("model", family(data.model).build(data.task, spec.params, spec.seed, 1)),
+                ("prep", build_preprocessor(data.columns or data.X_train, sparse=fam.sparse, seed=spec.seed)),
+                ("model", fam.build(data.task, spec.params, spec.seed, 1)),
             ]
         )
         model.fit(data.X_train, data.y_train)

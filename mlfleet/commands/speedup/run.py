@@ -28,7 +28,7 @@ from mlfleet.commands.speedup.modes import (
 from mlfleet.commands.speedup.plots import plot_ladder, plot_timeline, plot_walls
 from mlfleet.commands.speedup.spec import ModelSpec, apply_preset, expand_ladder
 from mlfleet.config import MODES, BenchmarkConfig, logged_params
-from mlfleet.data import load_dataset
+from mlfleet.data import load_dataset, plan_columns
 from mlfleet.errors import MlfleetError
 from mlfleet.execution import cluster as ray_cluster
 from mlfleet.ids import new_id
@@ -129,6 +129,7 @@ def run_benchmark(config: BenchmarkConfig, *, stream: TextIO | None = None) -> B
         require_delta(table, "benchmark")
         table.check_writable()
         uri = tracking.checked_store(config.experiment)
+        log.info(data.columns.describe())
         # a local Ray's ceiling is measured before it starts: its agents are busy for seconds after
         ceiling = None if config.address else measure_ceiling(os.cpu_count() or 1)
         cluster = ray_cluster.connect(config.address)
@@ -163,8 +164,9 @@ def _open(config, specs, data, dataset, table, uri: str, cpus: int) -> _Bench:
         params={**logged_params(config), **machine},
         dataset=None,
         pip_requirements=(),
-        tags={"task": dataset.task, "dataset": dataset.name},
+        tags={"task": dataset.task, "dataset": dataset.name, **data.columns.tags()},
         role="benchmark",
+        documents=data.columns.documents(),
     )
     started = datetime.now(timezone.utc)
     return _Bench(config, specs, data, dataset.name, run, Recorder(run.context, table), machine, cpus, started)
@@ -331,14 +333,16 @@ def _split(dataset, config: BenchmarkConfig) -> BenchData:
         )
     except ValueError as exc:
         raise MlfleetError(f"too few rows to split data={config.data.source}: {exc}; use more data") from None
+    plan = plan_columns(X_train, drop=dataset.drop, y=y_train, classes=dataset.classes)
     return BenchData(
-        X_train.reset_index(drop=True),
+        X_train[plan.used].reset_index(drop=True),
         y_train,
-        X_test.reset_index(drop=True),
+        X_test[plan.used].reset_index(drop=True),
         y_test,
         dataset.task,
         dataset.n_classes,
         config.model,
+        plan,
     )
 
 
