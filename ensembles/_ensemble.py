@@ -129,10 +129,10 @@ def run_ensemble(config: EnsembleConfig, *, stream: TextIO | None = None) -> Ens
         require_delta(table, "ensemble")
         table.check_writable()
         uri = tracking.checked_store(config.experiment)
-        log.info(split.plan.describe())
         cluster = ray_cluster.connect(config.address)
         try:
             guard.check_shared_stores(cluster, tracking_uri=uri)  # members log their runs; the driver writes the rows
+            log.info(split.plan.describe())
             tracking.prepare_store(uri)
             table.ensure()
             run = _open(config, dataset, metric, split, shards, cluster, table, uri)
@@ -164,6 +164,12 @@ def _prepare(config: EnsembleConfig) -> tuple[Dataset, Metric, Split, tuple[Shar
     dataset = load_dataset(config.data)
     metric = resolve_metric(config.metric, dataset.task)
     split = split_dataset(dataset, test_size=config.data.test_size, val_size=config.data.val_size, seed=config.seed)
+    role = split.plan.roles.get(config.partition_by, "")
+    if config.partition_by and role and config.partition_by not in split.plan.used:
+        raise MlfleetError(
+            f"partition_by={config.partition_by} is a column the models do not read "
+            f"({role}: {split.plan.reasons.get(config.partition_by) or role}); partition by another column"
+        )
     shards = make_shards(
         split.X_train,
         split.y_train,

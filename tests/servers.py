@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import glob
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -79,13 +80,25 @@ class RayCluster:
     address: str  # host:port of the head's GCS, what `address=` and RAY_ADDRESS take
     client_address: str  # ray://host:port of the head's Ray Client server
     nodes: int
+    token_path: str = ""  # the cluster's token, when it was started with token authentication
+    tmpdir: str = ""  # as RAY_TMPDIR, it makes this cluster the one `ray.init()` finds on the machine
 
 
 @contextmanager
-def ray_cluster(cpus_per_node: tuple[int, ...] = (2,)):
-    """A Ray cluster on 127.0.0.1: one node per entry of ``cpus_per_node`` (the first is the head)."""
+def ray_cluster(cpus_per_node: tuple[int, ...] = (2,), *, token: bool = False):
+    """A Ray cluster on 127.0.0.1: one node per entry of ``cpus_per_node`` (the first is the head).
+
+    With ``token`` it demands Ray's token authentication, with a token of its own in a file
+    (``token_path``), not the machine's ``~/.ray/auth_token``.
+    """
     temp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))  # short: Ray's socket paths must fit 107 bytes
     port, client_port = free_port(), free_port()
+    token_path = temp / "auth_token"
+    if token:
+        token_path.write_text(secrets.token_hex(32))
+    auth = (
+        {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token_path)} if token else {"RAY_AUTH_MODE": "disabled"}
+    )
     procs: list[subprocess.Popen] = []
     try:
         for i, cpus in enumerate(cpus_per_node):
@@ -107,7 +120,7 @@ def ray_cluster(cpus_per_node: tuple[int, ...] = (2,)):
                 "--node-ip-address=127.0.0.1",
                 f"--num-cpus={cpus}",
                 "--num-gpus=0",
-                f"--temp-dir={temp}",
+                f"--temp-dir={temp / 'ray'}",  # Ray's default under RAY_TMPDIR={temp}: found as a local Ray would be
                 "--disable-usage-stats",
                 f"--object-store-memory={100 * 1024 * 1024}",
                 f"--dashboard-agent-listen-port={free_port()}",
@@ -118,26 +131,33 @@ def ray_cluster(cpus_per_node: tuple[int, ...] = (2,)):
             with open(log, "w") as out:
                 # without it, `ray start` turns token authentication on wherever ~/.ray/auth_token exists
                 # and Ray Client's proxy gives a new client's server 30 s to answer, too little on a busy 2-core machine
-                env = child_env(RAY_AUTH_MODE="disabled", RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S="180")
+                env = child_env(**auth, RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S="180")
                 proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
             procs.append(proc)
             _wait_for(
                 lambda log=log: "Ray runtime started" in log.read_text(errors="replace"), 90, f"Ray node {i}", proc, log
             )
-        _wait_for(lambda: _alive_nodes(port) >= len(cpus_per_node), 60, f"{len(cpus_per_node)} Ray nodes")
-        yield RayCluster(f"127.0.0.1:{port}", f"ray://127.0.0.1:{client_port}", len(cpus_per_node))
+        _wait_for(lambda: _alive_nodes(port, auth) >= len(cpus_per_node), 60, f"{len(cpus_per_node)} Ray nodes")
+        yield RayCluster(
+            f"127.0.0.1:{port}",
+            f"ray://127.0.0.1:{client_port}",
+            len(cpus_per_node),
+            str(token_path) if token else "",
+            str(temp),
+        )
     finally:
         for proc in reversed(procs):
             _stop(proc)
         shutil.rmtree(temp, ignore_errors=True)
 
 
-def _alive_nodes(port: int) -> int:
+def _alive_nodes(port: int, auth: dict[str, str]) -> int:
     code = (
         f"import ray; ray.init(address='127.0.0.1:{port}', log_to_driver=False, logging_level='ERROR');"
         "print(sum(n['Alive'] for n in ray.nodes()))"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=child_env(), timeout=60)
+    env = child_env(**auth)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     lines = proc.stdout.strip().splitlines()
     return int(lines[-1]) if proc.returncode == 0 and lines and lines[-1].isdigit() else 0
 

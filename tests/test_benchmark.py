@@ -92,7 +92,13 @@ def test_benchmark_end_to_end(tmp_path, monkeypatch):
     assert parent.data.params["cpu_count"] and "scikit-learn" in parent.data.params["versions_json"]
     assert len(client.get_metric_history(modes["ray"].info.run_id, "model_s")) == 4
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
-    assert artifacts == {"figures.json", "wall_time_per_mode.png", "timeline.png", "metric_vs_n_estimators.png"}
+    assert artifacts == {
+        "columns.json",
+        "figures.json",
+        "wall_time_per_mode.png",
+        "timeline.png",
+        "metric_vs_n_estimators.png",
+    }
     rows = read_results(str(project / "lakehouse" / "benchmark_results"), spec=BENCHMARKS)
     assert sorted(rows["mode"]) == ["joblib", "ray", "sequential"]
     assert set(rows["mlflow_run_id"]) == {r.info.run_id for r in modes.values()}

@@ -64,6 +64,7 @@ def test_ensemble_of_classifiers_end_to_end(project):
         ("ensemble of 4 wins on test f1", "single model wins on test f1", "a tie: f1")
     )
     assert sorted(a.path for a in client.list_artifacts(parent.info.run_id)) == [
+        "columns.json",
         "comparison.png",
         "ensemble_results.csv",
     ]

@@ -1,5 +1,7 @@
 """`mlflow run . -e train_cpu --env-manager local` as a user runs it, then both stores read back."""
 
+import json
+
 import mlflow
 import numpy as np
 import pandas as pd
@@ -50,7 +52,10 @@ def test_train_cpu_end_to_end(project, mixed_csv):
     assert parent.data.params["models"] == ONE_PER_FAMILY
     sweep_id = parent.data.tags["sweep_id"]
     assert sweep_id.startswith("train_cpu-") and sweep_id in proc.stderr
-    assert [a.path for a in client.list_artifacts(parent.info.run_id)] == ["results.csv"]
+    assert [a.path for a in client.list_artifacts(parent.info.run_id)] == ["columns.json", "results.csv"]
+    columns = json.loads(open(client.download_artifacts(parent.info.run_id, "columns.json", str(project))).read())
+    assert {c["name"]: c["role"] for c in columns["columns"]}["segment"] == "categorical"
+    assert "columns: " in proc.stderr and parent.data.tags["columns"].startswith("numeric=")
 
     children = children_of(client, parent)
     assert sorted(int(c.data.params["model_id"]) for c in children) == list(range(6))

@@ -63,3 +63,58 @@ def test_the_ways_of_naming_the_head(head, address, ray_address):
     proc = subprocess.run([sys.executable, "-c", code, target], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == [head.address, "1", "2.0", "2", "True"]
+
+
+# joins, then runs a task on the cluster's workers (which must authenticate too)
+CONNECT = (
+    "import sys, ray; from mlfleet.execution import cluster; c = cluster.connect(sys.argv[1]); "
+    "one = ray.get(ray.remote(lambda: 1).remote()); "
+    "print(c.address, c.total_cpus, ray.get_runtime_context().gcs_address, one); cluster.disconnect(c)"
+)
+
+
+def test_an_empty_address_starts_a_ray_of_its_own_beside_a_running_one(head, tmp_path):
+    # Ray's own default (address=None) attaches to the head this machine runs: a colleague's cluster
+    env = child_env(RAY_AUTH_MODE="disabled", RAY_TMPDIR=head.tmpdir)
+    default = "import ray; ray.init(log_to_driver=False); print(ray.get_runtime_context().gcs_address)"
+    found = subprocess.run([sys.executable, "-c", default], env=env, capture_output=True, text=True, timeout=120)
+    port = head.address.rsplit(":", 1)[1]
+    assert found.stdout.split()[-1].endswith(f":{port}"), found.stderr[-2000:]  # (by the node's own IP)
+    proc = subprocess.run([sys.executable, "-c", CONNECT, ""], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    address, _, gcs, one = proc.stdout.split()
+    assert address == "local" and not gcs.endswith(f":{port}") and one == "1"
+
+
+@pytest.fixture(scope="module")
+def token_head():
+    with ray_cluster((1,), token=True) as cluster:
+        yield cluster
+
+
+@pytest.mark.parametrize("how", ["host:port", "auto", "RAY_ADDRESS"])
+def test_a_token_cluster_is_joined_with_the_token_at_hand(token_head, how, tmp_path):
+    # RAY_AUTH_MODE is not set: the driver finds the token (RAY_AUTH_TOKEN_PATH here) and uses it
+    env = {k: v for k, v in child_env(RAY_AUTH_TOKEN_PATH=token_head.token_path).items() if k != "RAY_AUTH_MODE"}
+    address = {"host:port": token_head.address, "auto": "auto", "RAY_ADDRESS": ""}[how]
+    if how != "host:port":
+        env["RAY_ADDRESS"] = token_head.address
+    proc = subprocess.run(
+        [sys.executable, "-c", CONNECT, address], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    address_seen, cpus, gcs, one = proc.stdout.split()
+    assert (address_seen, cpus, one) == (token_head.address, "1.0", "1")
+    assert gcs.endswith(":" + token_head.address.rsplit(":", 1)[1])
+
+
+def test_a_token_cluster_without_a_token_here_is_one_line(token_head, tmp_path):
+    env = {k: v for k, v in child_env(HOME=str(tmp_path)).items() if not k.startswith("RAY_AUTH")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlfleet", "train-cpu", "--address", token_head.address, "--models", "svm:1"],
+        env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: Ray at address='{token_head.address}' wants an authentication token and none is")
+    assert "~/.ray/auth_token" in last and not (tmp_path / "mlflow.db").exists()

@@ -138,7 +138,6 @@ def _plan(config: FleetConfig) -> _Plan:
         table.check_resumable(config.resume)
     table.check_writable()
     uri = tracking.checked_store(config.experiment)  # before Ray starts
-    log.info(split.plan.describe())
     return _Plan(config, dataset, split, metric, table, uri)
 
 
@@ -180,6 +179,7 @@ def _open(plan: _Plan, cluster: ray_cluster.Cluster) -> _Opened:
         injected_failures(),
         dataset.classes,
     )
+    log.info(plan.split.plan.describe())
     log.info(_opening_line(plan, cluster, sweep, len(jobs)))
     if parent is None:
         return _Opened(plan, cluster, sweep, spec, jobs)

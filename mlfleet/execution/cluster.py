@@ -16,6 +16,8 @@ import ray
 
 from mlfleet.errors import MlfleetError, first_line
 
+log = logging.getLogger(__name__)
+
 #: seconds to wait for a TCP answer from a Ray address before calling it unreachable
 CONNECT_TIMEOUT_S = 5.0
 #: what the driver's environment gives the workers of a cluster it joins (Ray's runtime_env;
@@ -59,26 +61,17 @@ def connect(address: str = "") -> Cluster:
     if not ray.is_initialized():
         if address and address != "auto":
             _probe(address)
-        forwarded = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
+        if address and not os.environ.get(AUTH_MODE_ENV) and token_source():
+            _token_mode()  # as `ray` itself does where a token exists; a cluster without auth ignores it
         try:
-            ray.init(
-                address=address or None,
-                runtime_env={"env_vars": forwarded} if address and forwarded else None,
-                include_dashboard=False,
-                log_to_driver=False,
-                logging_level=logging.WARNING,
-                configure_logging=True,
-            )
+            _init(address)
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            if _auth_refused(exc):
+            if not _auth_refused(exc):
                 raise MlfleetError(
-                    f"Ray at address={address!r} wants an authentication token; set RAY_AUTH_MODE=token and the "
-                    "cluster's token (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token)"
+                    f"cannot join Ray at address={address!r} ({_reason(exc)}); "
+                    "start one with `ray start --head` or leave address empty for a local Ray"
                 ) from None
-            raise MlfleetError(
-                f"cannot join Ray at address={address!r} ({_reason(exc)}); "
-                "start one with `ray start --head` or leave address empty for a local Ray"
-            ) from None
+            _join_with_token(address)
         started_here = True
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     cpus = [n["Resources"].get("CPU", 0.0) for n in nodes]
@@ -91,6 +84,69 @@ def connect(address: str = "") -> Cluster:
         max_gpus=max(gpus, default=0.0),
         started_here=started_here,
     )
+
+
+def _init(address: str) -> None:
+    """``ray.init``: an empty address starts a Ray of this process's own (Ray's ``local``), never
+    one already running on the machine (a colleague's ``ray start``); any other joins it."""
+    forwarded = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
+    ray.init(
+        address=address or "local",
+        runtime_env={"env_vars": forwarded} if address and forwarded else None,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level=logging.WARNING,
+        configure_logging=True,
+    )
+
+
+def _join_with_token(address: str) -> None:
+    """Join a cluster that asked for a token, with the one this machine holds (as ``ray`` itself would).
+
+    Ray's driver sends a token only in token mode (``RAY_AUTH_MODE=token``); when the mode is
+    not set and a token is at hand (``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH``,
+    ``~/.ray/auth_token``), the driver switches to token mode and joins again. Only without
+    a token does the one-line error remain.
+    """
+    where = token_source()
+    if os.environ.get(AUTH_MODE_ENV) or not where:
+        raise MlfleetError(
+            f"Ray at address={address!r} wants an authentication token and "
+            + (f"RAY_AUTH_MODE={os.environ[AUTH_MODE_ENV]} is set" if os.environ.get(AUTH_MODE_ENV) else "none is here")
+            + "; put the cluster's token in ~/.ray/auth_token (or RAY_AUTH_TOKEN, or a file named by "
+            "RAY_AUTH_TOKEN_PATH), as `ray get-auth-token` prints it on the head node"
+        ) from None
+    ray.shutdown()
+    try:
+        _token_mode()
+        _init(address)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise MlfleetError(
+            f"Ray at address={address!r} refused the token from {where} ({_reason(exc)}); "
+            "put the cluster's token there, as `ray get-auth-token` prints it on the head node"
+        ) from None
+    log.info("joined Ray at %s with the token from %s", address, where)
+
+
+AUTH_MODE_ENV = "RAY_AUTH_MODE"
+
+
+def _token_mode() -> None:
+    from ray._raylet import Config
+
+    os.environ[AUTH_MODE_ENV] = "token"
+    Config.initialize("")  # Ray reads the mode once per process; read it again (as `ray` does)
+
+
+def token_source() -> str:
+    """Where this machine holds a Ray token (the variable or file), or empty."""
+    if os.environ.get("RAY_AUTH_TOKEN", "").strip():
+        return "RAY_AUTH_TOKEN"
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH", "")
+    if path:
+        return f"RAY_AUTH_TOKEN_PATH ({path})" if os.path.isfile(path) else ""
+    default = os.path.join(os.path.expanduser("~"), ".ray", "auth_token")
+    return "~/.ray/auth_token" if os.path.isfile(default) else ""
 
 
 def gpus_per_model(device: str, requested: float, cluster: Cluster) -> float:

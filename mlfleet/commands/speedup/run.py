@@ -129,11 +129,11 @@ def run_benchmark(config: BenchmarkConfig, *, stream: TextIO | None = None) -> B
         require_delta(table, "benchmark")
         table.check_writable()
         uri = tracking.checked_store(config.experiment)
-        log.info(data.columns.describe())
         # a local Ray's ceiling is measured before it starts: its agents are busy for seconds after
         ceiling = None if config.address else measure_ceiling(os.cpu_count() or 1)
         cluster = ray_cluster.connect(config.address)
         try:
+            log.info(data.columns.describe())
             tracking.prepare_store(uri)
             table.ensure()
             bench = _open(config, specs, data, dataset, table, uri, int(cluster.total_cpus))
