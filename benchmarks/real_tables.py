@@ -63,10 +63,11 @@ def fleet(name: str, data: str, target: str, trials: int) -> None:
 
 def _features_out(params: dict[str, str]) -> str:
     """Columns in and features out of the column plan, on the sweep's own training rows."""
-    from mlfleet.commands.analyze.readback import SweepInfo
+    from mlfleet.commands.analyze.readback import SweepInfo, unquote
     from mlfleet.commands.analyze.steps import reproduce_split
     from mlfleet.data import build_preprocessor
 
+    params = {k: unquote(v) for k, v in params.items()}  # `mlflow run` logs an empty value as ''
     split = reproduce_split(SweepInfo(sweep_id="", entry_point="train_cpu", started=0.0, params=params), "")
     prep = build_preprocessor(split.plan).fit(split.X_train, split.y_train)
     return f"{len(split.plan.roles)} columns in, {len(prep.get_feature_names_out())} features out"

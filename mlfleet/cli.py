@@ -15,6 +15,7 @@ recorded as a FAILED run and row); 2 bad input or environment, nothing trained (
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from mlfleet.config import (
     parameters,
 )
 from mlfleet.errors import MlfleetError
+from mlfleet.redaction import redact
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -131,6 +133,7 @@ def make_command(entry: Entry) -> click.Command:
 
     def callback(verbose: int, quiet: int, **values: Any) -> int:
         logs.setup(verbose - quiet)
+        refuse_logged_secrets(values)
         config = from_values(entry.config, values)
         return exit_code(resolve(entry.run)(config))
 
@@ -144,6 +147,27 @@ def make_command(entry: Entry) -> click.Command:
         help=help_text,
         context_settings={"show_default": True, "max_content_width": 110},
     )(callback)
+
+
+def refuse_logged_secrets(values: dict[str, Any]) -> None:
+    """Under ``mlflow run``, stop when a ``-P`` value holds credentials: MLflow logged it already.
+
+    ``mlflow run`` logs every ``-P`` value as a parameter of its run before the entry point
+    starts, so a password or a signed query string in one is in the tracking store whatever this
+    command does; it stops in one line so the user learns it at once, and how to pass them.
+    """
+    run_id = os.environ.get("MLFLOW_RUN_ID", "")
+    if not run_id:
+        return
+    holding = [name for name, value in values.items() if isinstance(value, str) and redact(value) != value]
+    if holding:
+        raise MlfleetError(
+            f"{', '.join(holding)} holds credentials (a password or a query string in a URI), and `mlflow run` "
+            f"has logged every -P value as a parameter of run {run_id}: delete that run "
+            f"(mlflow runs delete --run-id {run_id}) and pass credentials through the environment "
+            "(AWS_*, AZURE_STORAGE_*, GOOGLE_APPLICATION_CREDENTIALS, MLFLOW_TRACKING_PASSWORD) or "
+            "MLFLEET_STORAGE_OPTIONS, with plain URIs in -P"
+        )
 
 
 class _Group(click.Group):
@@ -174,10 +198,10 @@ def _exit(invoke: Callable[[], Any]) -> None:
         print("error: interrupted", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as exc:
-        print(f"error: {exc.format_message()}", file=sys.stderr)
+        print(redact(f"error: {exc.format_message()}"), file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
     except MlfleetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(redact(f"error: {exc}"), file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
     sys.exit(code if isinstance(code, int) else EXIT_OK)
 

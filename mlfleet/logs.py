@@ -24,13 +24,20 @@ VERBOSITY_LEVELS = {-1: logging.WARNING, 0: logging.INFO, 1: logging.DEBUG}
 
 
 class _Console(logging.StreamHandler):
-    """Bare messages for INFO and above; DEBUG records say where they come from."""
+    """Bare messages for INFO and above; DEBUG records say where they come from.
+
+    Every line is redacted here, where it leaves: a URI a message names (a data or results
+    location, a tracking URI, an error about either) loses its password and query string
+    whoever wrote the message.
+    """
 
     def format(self, record: logging.LogRecord) -> str:
+        from mlfleet.redaction import redact
+
         message = record.getMessage()
         if record.exc_info:
             message += "\n" + logging.Formatter().formatException(record.exc_info)
-        return f"[{record.name}] {message}" if record.levelno < logging.INFO else message
+        return redact(f"[{record.name}] {message}" if record.levelno < logging.INFO else message)
 
 
 def setup(verbosity: int = 0, stream: TextIO | None = None) -> None:

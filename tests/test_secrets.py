@@ -59,3 +59,38 @@ def test_the_sweep_parameters_never_carry_a_uri_password():
     ).params()
     assert "hunter2" not in str(params) and "xyz" not in str(params)
     assert params["data"] == "https://bob:***@example.com/data.csv"
+
+
+def test_under_mlflow_run_a_parameter_with_credentials_stops_in_one_line(monkeypatch, tmp_path):
+    from click.testing import CliRunner
+    from helpers import assert_nothing_written, load_entrypoint
+
+    monkeypatch.setenv("MLFLOW_RUN_ID", "0123abcd")  # as `mlflow run` sets it, after logging every -P value
+    result = CliRunner().invoke(load_entrypoint("train_cpu"), ["--results", "s3://bucket/table?sig=hunter2"])
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: results holds credentials") and "mlflow runs delete --run-id 0123abcd" in line
+    assert "hunter2" not in result.output
+    assert_nothing_written(tmp_path)
+
+
+def test_every_line_and_error_the_command_prints_is_redacted(tmp_path):
+    import io
+    import logging
+
+    from click.testing import CliRunner
+    from helpers import load_entrypoint
+
+    from mlfleet import logs
+    from mlfleet.stores import tracking
+
+    stream = io.StringIO()
+    with logs.console(stream):
+        logging.getLogger("mlfleet.anywhere").info("reading https://bob:hunter2@example.com/x.csv?token=abc")
+    assert stream.getvalue().strip() == "reading https://bob:***@example.com/x.csv?***"
+    assert tracking.param("data", "s3://b/t?sig=abc").value == "s3://b/t?***"
+    assert tracking.tag("error", "no https://u:hunter2@h/x").value == "no https://u:***@h/x"
+    # an error about the data names it, without its password
+    result = CliRunner().invoke(load_entrypoint("train_cpu"), ["--data", "https://bob:hunter2@127.0.0.1:9/data.csv"])
+    assert result.exit_code == 2 and "hunter2" not in result.output
+    assert "https://bob:***@127.0.0.1:9/data.csv" in result.stderr

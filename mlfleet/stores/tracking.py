@@ -247,17 +247,16 @@ def open_sweep(
         run = client.create_run(experiment_id, run_name=sweep_id, tags={"entry_point": entry_point})
         existing = {}
     clear_run_env()
-    from mlflow.entities import Param, RunTag
 
     client.log_batch(
         run.info.run_id,
-        params=[Param(k, v) for k, v in params.items() if k not in existing],
+        params=[param(k, v) for k, v in params.items() if k not in existing],
         tags=[
-            RunTag("sweep_id", sweep_id),
-            RunTag("entry_point", entry_point),
-            RunTag("mlfleet.role", role),
-            RunTag("mlflow.runName", sweep_id),  # `mlflow run` named it at random: the sweep id names it
-            *(RunTag(k, v) for k, v in (tags or {}).items()),
+            tag("sweep_id", sweep_id),
+            tag("entry_point", entry_point),
+            tag("mlfleet.role", role),
+            tag("mlflow.runName", sweep_id),  # `mlflow run` named it at random: the sweep id names it
+            *(tag(k, v) for k, v in (tags or {}).items()),
         ],
     )
     if dataset is not None:
@@ -292,7 +291,6 @@ def reopen_sweep(uri: str, parent, *, entry_point: str, dataset: Any, pip_requir
     Under ``mlflow run`` the run that command created is nested under the sweep's parent
     (role ``resume``), so the UI shows each resume beside the models it trained.
     """
-    from mlflow.entities import RunTag
     from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
     client = _client(uri)
@@ -304,14 +302,14 @@ def reopen_sweep(uri: str, parent, *, entry_point: str, dataset: Any, pip_requir
         client.log_batch(
             env_run_id,
             tags=[
-                RunTag(MLFLOW_PARENT_RUN_ID, info.run_id),
-                RunTag("mlfleet.role", "resume"),
-                RunTag("mlfleet.resumes", sweep_id),
+                tag(MLFLOW_PARENT_RUN_ID, info.run_id),
+                tag("mlfleet.role", "resume"),
+                tag("mlfleet.resumes", sweep_id),
             ],
         )
     clear_run_env()
     client.update_run(info.run_id, status="RUNNING")
-    client.log_batch(info.run_id, tags=[RunTag("mlfleet.resumes", str(resumes)), RunTag("mlfleet.outcome", "resumed")])
+    client.log_batch(info.run_id, tags=[tag("mlfleet.resumes", str(resumes)), tag("mlfleet.outcome", "resumed")])
     context = TrackingContext(uri, info.experiment_id, info.run_id, sweep_id, entry_point, dataset, pip_requirements)
     return SweepRun(context, created_here=True)
 
@@ -340,10 +338,9 @@ def mark_stale(ctx: TrackingContext, run_id: str, why: str, *, end: bool = True)
 
     Analyses leave stale runs out: the model's result is the run that replaced it.
     """
-    from mlflow.entities import RunTag
 
     client = _client(ctx.tracking_uri)
-    client.log_batch(run_id, tags=[RunTag(STALE_TAG, why)])
+    client.log_batch(run_id, tags=[tag(STALE_TAG, why)])
     if end:
         client.set_terminated(run_id, "FAILED")
 
@@ -360,7 +357,7 @@ def dataset_entity(X, y, *, name: str, source: str, digest: str, target: str):
     frame[target] = y
     with ignore_integer_schema_hint():  # the schema is inferred here and in the entity
         dataset = mlflow.data.from_pandas(
-            frame, source=source if "://" in source else None, name=name, targets=target, digest=digest
+            frame, source=redact(source) if "://" in source else None, name=name, targets=target, digest=digest
         )
         return dataset._to_mlflow_entity()
 
@@ -428,7 +425,6 @@ def start_child(
     its worker died): a run that logged nothing yet is reused, so the model keeps one run;
     one that got part way is marked stale and a new run is created.
     """
-    from mlflow.entities import RunTag
     from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
     client = _client(ctx.tracking_uri)
@@ -436,7 +432,7 @@ def start_child(
         earlier = client.get_run(previous)
         if earlier.info.status != "FINISHED" and not earlier.data.params:
             client.update_run(previous, status="RUNNING")
-            client.log_batch(previous, tags=[RunTag(ATTEMPT_TAG, str(attempt))])
+            client.log_batch(previous, tags=[tag(ATTEMPT_TAG, str(attempt))])
             return previous
         if earlier.info.status != "FINISHED":
             mark_stale(ctx, previous, f"its worker died; attempt {attempt} logs a new run")
@@ -471,14 +467,13 @@ def finish_child(
     (a tuning trial), so the UI draws the search curve.
     """
     import mlflow
-    from mlflow.entities import Param, RunTag
 
     client = _client(ctx.tracking_uri)
     client.log_batch(
         run_id,
         metrics=_metrics(metrics, history),
-        params=[Param(k, str(v)) for k, v in params.items()],
-        tags=[RunTag(k, str(v)) for k, v in tags.items()],
+        params=[param(k, str(v)) for k, v in params.items()],
+        tags=[tag(k, str(v)) for k, v in tags.items()],
     )
     if ctx.dataset_entity is not None:
         _log_dataset(client, run_id, ctx.dataset_entity)
@@ -553,6 +548,20 @@ def _drop_failed_models(client, ctx: TrackingContext, run_id: str) -> None:
             client.delete_logged_model(model.model_id)
 
 
+def param(key: str, value: Any):
+    """An MLflow parameter, its value redacted: every parameter this project logs is made here."""
+    from mlflow.entities import Param
+
+    return Param(key, redact(str(value))[:6000])
+
+
+def tag(key: str, value: Any):
+    """An MLflow tag, its value redacted (and cut to MLflow's 5000 characters): every tag is made here."""
+    from mlflow.entities import RunTag
+
+    return RunTag(key, redact(str(value))[:5000])
+
+
 _TRUSTED_BY_SHAPE: dict[tuple, set[str]] = {}
 
 
@@ -622,9 +631,8 @@ def log_metrics(ctx: TrackingContext, run_id: str, metrics: dict[str, float]) ->
 
 
 def set_tags(ctx: TrackingContext, run_id: str, tags: dict[str, str]) -> None:
-    from mlflow.entities import RunTag
 
-    _client(ctx.tracking_uri).log_batch(run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
+    _client(ctx.tracking_uri).log_batch(run_id, tags=[tag(k, str(v)[:5000]) for k, v in tags.items()])
 
 
 def fail_child(ctx: TrackingContext, run_id: str, error: str, detail: str = "") -> None:
@@ -633,12 +641,11 @@ def fail_child(ctx: TrackingContext, run_id: str, error: str, detail: str = "") 
     ``error`` (one line) becomes its ``error`` tag, ``detail`` (the traceback) its ``error.txt``.
     """
     import mlflow
-    from mlflow.entities import RunTag
 
     if mlflow.active_run() is not None:  # a log_model that raised leaves its run active here
         mlflow.end_run("FAILED")
     client = _client(ctx.tracking_uri)
-    client.log_batch(run_id, tags=[RunTag("error", redact(error)[:5000])])
+    client.log_batch(run_id, tags=[tag("error", redact(error)[:5000])])
     if detail:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "error.txt"
@@ -652,13 +659,12 @@ def close_open_runs(ctx: TrackingContext, run_ids: list[str], reason: str, statu
 
     Best effort: the driver is already failing, and one more error would hide the first.
     """
-    from mlflow.entities import RunTag
 
     client = _client(ctx.tracking_uri)
     for run_id in run_ids:
         try:
             if client.get_run(run_id).info.status == "RUNNING":
-                client.log_batch(run_id, tags=[RunTag("error", reason[:5000])])
+                client.log_batch(run_id, tags=[tag("error", reason[:5000])])
                 client.set_terminated(run_id, status)
         except Exception:  # noqa: S112 - the store itself may be what failed
             continue
@@ -669,14 +675,13 @@ def close_sweep(sweep: SweepRun, *, metrics: dict[str, float], artifacts: list[P
 
     Under ``mlflow run`` the parent's status follows the process's exit code.
     """
-    from mlflow.entities import RunTag
 
     ctx = sweep.context
     client = _client(ctx.tracking_uri)
     client.log_batch(
         ctx.parent_run_id,
         metrics=_metrics(metrics),
-        tags=[RunTag("mlfleet.outcome", "some models failed" if failed else "all models succeeded")],
+        tags=[tag("mlfleet.outcome", "some models failed" if failed else "all models succeeded")],
     )
     for path in artifacts:
         client.log_artifact(ctx.parent_run_id, str(path))
@@ -686,9 +691,8 @@ def close_sweep(sweep: SweepRun, *, metrics: dict[str, float], artifacts: list[P
 
 def abort_sweep(sweep: SweepRun, reason: str) -> None:
     """End a parent run this process created as FAILED (or KILLED on an interrupt)."""
-    from mlflow.entities import RunTag
 
     client = _client(sweep.context.tracking_uri)
-    client.log_batch(sweep.context.parent_run_id, tags=[RunTag("mlfleet.outcome", redact(reason)[:5000])])
+    client.log_batch(sweep.context.parent_run_id, tags=[tag("mlfleet.outcome", redact(reason)[:5000])])
     if sweep.created_here:
         client.set_terminated(sweep.context.parent_run_id, "KILLED" if reason == "interrupted" else "FAILED")

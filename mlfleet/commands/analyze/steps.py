@@ -37,7 +37,6 @@ def open_run(client, plan: Plan, config: AnalysisConfig) -> tuple[str, bool]:
     The parameters are logged as given (those ``mlflow run`` did not log already); what they
     resolved to goes into tags, since parameters cannot change.
     """
-    from mlflow.entities import Param, RunTag
 
     env_run = os.environ.get("MLFLOW_RUN_ID", "")
     if env_run:
@@ -58,8 +57,8 @@ def open_run(client, plan: Plan, config: AnalysisConfig) -> tuple[str, bool]:
     }
     client.log_batch(
         run.info.run_id,
-        params=[Param(k, v) for k, v in given.items() if k not in run.data.params],
-        tags=[RunTag(k, v) for k, v in tags.items()],
+        params=[tracking.param(k, v) for k, v in given.items() if k not in run.data.params],
+        tags=[tracking.tag(k, v) for k, v in tags.items()],
     )
     return run.info.run_id, not env_run
 
