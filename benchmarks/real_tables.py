@@ -47,16 +47,16 @@ def fleet(name: str, data: str, target: str, trials: int) -> None:
     parents, _, rows = _harness.sweeps(work)
     parent = parents[-1]
     features = _features_out(parent.data.params)
-    ok = rows[rows["status"] == "success"]
-    metric = str(ok["metric"].iloc[0]) if "metric" in ok else parent.data.tags.get("primary_metric", "")
-    per_family = ok.sort_values("val_score", ascending=False).drop_duplicates("model_family")
+    ok = rows[rows["status"] == "FINISHED"]
+    metric = parent.data.tags.get("primary_metric", "")
+    per_family = ok.sort_values("val_score", ascending=False).drop_duplicates("family")
     cpu = parent.data.metrics.get("cpu_utilisation", float("nan"))
     print(
         f"\n{name}: {features} | wall {done.wall_s:.1f} s | CPU utilisation {cpu:.0%} | "
-        f"{len(ok)}/{len(rows)} models | metric {parent.data.tags.get('primary_metric', metric)}"
+        f"{len(ok)}/{len(rows)} models | metric {metric}"
     )
     for r in per_family.itertuples():
-        print(f"  {r.model_family:<18} val {r.val_score:8.4f}   test {r.score:8.4f}")
+        print(f"  {r.family:<18} val {r.val_score:8.4f}   test {r.score:8.4f}")
     spread = per_family["val_score"].max() - per_family["val_score"].min()
     print(f"  spread best - worst family (validation): {spread:.4f}")
 

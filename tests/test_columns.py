@@ -94,7 +94,7 @@ def test_date_text_becomes_year_month_weekday_hour():
     assert plan.columns("datetime") == ["when"]
     prep = build_preprocessor(plan).fit(frame.assign(x=np.arange(40.0)))
     names = list(prep.get_feature_names_out())
-    assert names[1:] == ["when_year", "when_month", "when_dayofweek", "when_hour"]
+    assert names[1:] == ["when_year", "when_month", "when_day_of_week", "when_hour"]
 
 
 def test_target_encoding_is_cross_fitted_so_a_column_without_signal_stays_at_chance():

@@ -20,6 +20,14 @@ def test_every_strategy_fits_into_the_pipeline(strategy, task):
         assert out.shape[1] <= 7  # the ranking strategies keep about half
 
 
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_every_strategy_fits_three_classes(strategy):
+    ds = load_dataset(DataConfig(source="iris"))
+    assert ds.n_classes == 3
+    front = make_pipeline(build_preprocessor(ds.X), build_selector(strategy, "classification", 0)).fit(ds.X, ds.y)
+    assert 1 <= front.transform(ds.X).shape[1] <= 4
+
+
 def test_kbest_keeps_the_informative_features():
     ds = load_dataset(DataConfig(n_samples=600, n_features=20, task="regression"))
     front = make_pipeline(build_preprocessor(ds.X), build_selector("kbest", "regression", 0)).fit(ds.X, ds.y)

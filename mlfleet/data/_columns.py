@@ -59,7 +59,7 @@ DATE_SHARE = 0.9
 #: a text column whose values parse as numbers this often, but not always, mixes types
 NUMBER_SHARE = 0.9
 BOOLEAN_PAIRS = ({"yes", "no"}, {"true", "false"}, {"y", "n"}, {"t", "f"})
-DATE_PARTS = ("year", "month", "dayofweek", "hour")
+DATE_PARTS = ("year", "month", "day_of_week", "hour")
 
 
 @dataclass(frozen=True)

@@ -117,7 +117,8 @@ def build_selector(strategy: str, task: str, seed: int):
         )
     if strategy == "l1":
         model = (
-            LogisticRegression(l1_ratio=1.0, solver="liblinear", C=0.1, random_state=seed)
+            # saga: liblinear refuses three classes or more in scikit-learn 1.9
+            LogisticRegression(l1_ratio=1.0, solver="saga", C=0.1, max_iter=2000, random_state=seed)
             if classification
             else Lasso(alpha=0.05, random_state=seed)
         )
