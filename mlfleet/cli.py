@@ -23,7 +23,7 @@ from typing import Any
 
 import click
 
-from mlfleet import __version__, logs
+from mlfleet import __version__, caller, logs
 from mlfleet.config import (
     AnalysisConfig,
     BenchmarkConfig,
@@ -134,6 +134,7 @@ def make_command(entry: Entry) -> click.Command:
     def callback(verbose: int, quiet: int, **values: Any) -> int:
         logs.setup(verbose - quiet)
         refuse_logged_secrets(values)
+        caller.follow(values, {p.name: p.default for p in parameters(entry.config)})
         config = from_values(entry.config, values)
         return exit_code(resolve(entry.run)(config))
 

@@ -1,6 +1,8 @@
 """`mlflow run . -e train_cpu --env-manager local` as a user runs it, then both stores read back."""
 
 import json
+import os
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -117,3 +119,29 @@ def test_bad_input_under_mlflow_run_leaves_no_running_run_and_no_table(project):
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert [r.info.status for r in runs] == ["FAILED"]  # the run `mlflow run` made, closed
     assert not (project / "lakehouse").exists()
+
+
+def test_mlflow_run_of_a_zip_from_another_folder_leaves_everything_in_that_folder(tmp_path, mixed_csv):
+    # MLflow unpacks a .zip project (as it clones a Git one) into a temporary folder and starts the
+    # entry point there; the relative data, the default results and the store are the user's folder's
+    import shutil
+    import subprocess
+    import sys
+
+    source = project_copy(tmp_path / "source")
+    archive = shutil.make_archive(str(tmp_path / "project"), "zip", source)
+    user = tmp_path / "user"
+    user.mkdir()
+    shutil.move(str(mixed_csv), user / "mine.csv")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env["PATH"]])
+    cmd = [sys.executable, "-m", "mlflow", "run", archive, "-e", "train_cpu", "--env-manager", "local"]
+    params = {"data": "mine.csv", "target": "churn", "models": "naive_bayes:1", "n_trials": "1"}
+    for key, value in params.items():
+        cmd += ["-P", f"{key}={value}"]
+    proc = subprocess.run(cmd, cwd=user, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"relative paths are taken from {user.resolve()}, where mlflow run was started" in proc.stderr
+    table = read_results(str(user / "lakehouse" / "model_training_results"))
+    assert len(table) == 1 and table["status"].iloc[0] == "FINISHED"
+    assert (user / "mlflow.db").exists() and not (source / "lakehouse").exists()
