@@ -34,9 +34,10 @@ def follow(values: dict[str, Any], defaults: dict[str, Any]) -> None:
         return
     here = Path.cwd().resolve()
     started = started_in()
-    if started is not None and started.resolve() != here:
-        os.chdir(started)
-        log.info("relative paths are taken from %s, where mlflow run was started", started.resolve())
+    if started is not None:
+        if started.resolve() != here:
+            os.chdir(started)
+            log.info("relative paths are taken from %s, where mlflow run was started", started.resolve())
         return
     if not _temporary(here):
         return

@@ -41,3 +41,13 @@ def test_in_a_temporary_copy_with_no_known_caller_relative_paths_are_refused(mon
 def test_the_mlflow_run_process_is_found_among_the_parents():
     # this test process is no mlflow run: nothing is found, rather than a wrong folder
     assert caller.started_in() is None
+
+
+def test_started_in_the_project_folder_itself_nothing_moves_even_in_the_temp_dir(monkeypatch):
+    project = Path(tempfile.mkdtemp())  # `mlflow run .` in a folder of the temp dir: the user's own
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("MLFLOW_RUN_ID", "abc")
+    monkeypatch.setattr(caller, "started_in", lambda: project)
+    caller.follow({"data": "my.csv"}, {"results": "lakehouse/model_training_results"})
+    assert Path.cwd() == project
+    os.rmdir(project)
