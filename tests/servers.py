@@ -214,8 +214,9 @@ class MlflowServer:
     The backend defaults to a sqlite file in ``root``; a restart keeps the port and the store.
     """
 
-    def __init__(self, root: Path, backend: str = "", artifacts: Path | None = None) -> None:
+    def __init__(self, root: Path, backend: str = "", artifacts: Path | None = None, admin_password: str = "") -> None:
         self.root = root
+        self.admin_password = admin_password  # set: MLflow's basic-auth app, admin "admin" with this password
         self.backend = backend or f"sqlite:///{root / 'server.db'}"
         self.artifacts = artifacts or root / "artifacts"
         self.port = free_port()
@@ -241,9 +242,23 @@ class MlflowServer:
             "--backend-store-uri", self.backend, "--artifacts-destination", str(self.artifacts),
             "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
         ]  # fmt: skip
+        env = child_env()
+        if self.admin_password:
+            cmd += ["--app-name", "basic-auth"]
+            (self.root / "basic_auth.ini").write_text(
+                "[mlflow]\ndefault_permission = READ\n"
+                f"database_uri = sqlite:///{self.root / 'basic_auth.db'}\n"
+                "admin_username = admin\n"
+                f"admin_password = {self.admin_password}\n"
+                "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+            )
+            env.update(
+                MLFLOW_AUTH_CONFIG_PATH=str(self.root / "basic_auth.ini"),
+                MLFLOW_FLASK_SERVER_SECRET_KEY=secrets.token_hex(16),
+            )
         with open(log, "a") as out:
             self.proc = subprocess.Popen(
-                cmd, stdout=out, stderr=subprocess.STDOUT, env=child_env(), start_new_session=True
+                cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=self.root, start_new_session=True
             )
         try:
             _wait_for(self.healthy, timeout, "mlflow server", self.proc, log)

@@ -145,6 +145,26 @@ def probe_server(uri: str) -> None:
         requests.get(f"{uri.rstrip('/')}/health", timeout=STORE_TIMEOUT_S).raise_for_status()
     except Exception as exc:
         raise _store_error(uri, exc) from None
+    _check_credentials(uri)
+
+
+def _check_credentials(uri: str) -> None:
+    """One read with this process's credentials: a server with authentication that refuses them is one line.
+
+    ``/health`` answers everyone; a wrong password would otherwise surface once Ray runs.
+    """
+    try:
+        _client(uri).search_experiments(max_results=1)
+    except Exception as exc:
+        text = str(exc)
+        if not any(code in text for code in ("401", "403", "Unauthorized", "PERMISSION_DENIED", "UNAUTHENTICATED")):
+            raise _store_error(uri, exc) from None
+        user = os.environ.get("MLFLOW_TRACKING_USERNAME", "")
+        who = f"the credentials of MLFLOW_TRACKING_USERNAME={user}" if user else "a request without credentials"
+        raise MlfleetError(
+            f"the MLflow tracking server {redact(uri)} refused {who}; set MLFLOW_TRACKING_USERNAME and "
+            "MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) to an account of that server"
+        ) from None
 
 
 def is_databricks(uri: str) -> bool:
