@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import time
+import warnings
 from pathlib import Path
 
 import _harness
@@ -49,7 +50,10 @@ def fleet(name: str, data: str, target: str, trials: int) -> None:
     features = _features_out(parent.data.params)
     ok = rows[rows["status"] == "FINISHED"]
     metric = parent.data.tags.get("primary_metric", "")
-    per_family = ok.sort_values("val_score", ascending=False).drop_duplicates("family")
+    from mlfleet.metrics import METRICS
+
+    best_first = not METRICS[metric].greater_is_better if metric in METRICS else False
+    per_family = ok.sort_values("val_score", ascending=best_first).drop_duplicates("family")
     cpu = parent.data.metrics.get("cpu_utilisation", float("nan"))
     print(
         f"\n{name}: {features} | wall {done.wall_s:.1f} s | CPU utilisation {cpu:.0%} | "
@@ -107,11 +111,14 @@ def compare_encodings(trials: int, rows: int) -> None:
 
     import mlfleet.data._split as _split_module
     import mlfleet.training.tuning as tuning
+    from mlfleet import logs
     from mlfleet.config import DataConfig
     from mlfleet.data import ColumnPlan, build_preprocessor, load_dataset, split_dataset
     from mlfleet.metrics import resolve_metric
     from mlfleet.training.jobs import ModelJob
 
+    logs.ignore_known_noise()
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"sklearn\.svm")  # SVC(probability=True)
     dataset = load_dataset(DataConfig(source="messy", n_samples=rows))
     planned = split_dataset(dataset, seed=42)
     # before column roles every column of the file reached the model: the same rows, all columns
