@@ -1,6 +1,7 @@
 """The ensemble's parts: partitioning, the vote, the comparison, the table, and its command's bad inputs."""
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -396,7 +397,9 @@ def test_help_lists_every_mlproject_parameter():
 
 
 @pytest.mark.e2e
-def test_partition_by_with_tuning_and_registration(ray_local, tmp_path):
+def test_partition_by_with_tuning_and_registration(ray_local, tmp_path, monkeypatch):
+    # a registry of its own (MLFLOW_REGISTRY_URI, as databricks-uc is on Databricks): the model goes there
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", f"sqlite:///{tmp_path / 'registry.db'}")
     rng = np.random.default_rng(1)
     frame = pd.DataFrame(
         {"x": rng.normal(size=240), "z": rng.normal(size=240), "region": rng.choice(["north", "south"], 240)}
@@ -423,6 +426,9 @@ def test_partition_by_with_tuning_and_registration(ray_local, tmp_path):
     assert report.registered == "regions-ensemble/1"
     version = mlflow.MlflowClient().get_model_version("regions-ensemble", "1")
     assert version.run_id == report.row("ensemble").mlflow_run_id
+    tracking_uri = mlflow.get_tracking_uri()
+    assert tracking_uri != os.environ["MLFLOW_REGISTRY_URI"]
+    assert mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri).search_registered_models() == []
     client = mlflow.MlflowClient()
     for m in members:
         assert len(client.get_metric_history(m.mlflow_run_id, "trial_val_f1")) == 2
