@@ -198,3 +198,13 @@ def test_a_bad_table_is_one_line_exit_2_and_nothing_written(tmp_path, name, mess
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
     assert_nothing_written(tmp_path)
+
+
+def test_a_mixed_column_the_user_drops_is_not_in_the_way(tmp_path):
+    (tmp_path / "mixed.csv").write_bytes(BAD_TABLES["mixed.csv"])
+    frame = pd.read_csv(tmp_path / "mixed.csv").assign(x=np.arange(60.0))
+    frame.to_csv(tmp_path / "mixed_x.csv", index=False)
+    with pytest.raises(MlfleetError, match="column 'amount' is numbers"):
+        load_dataset(DataConfig(source="mixed_x.csv", target="y"))
+    dataset = load_dataset(DataConfig(source="mixed_x.csv", target="y", drop="amount"))
+    assert dataset.drop == ("amount",) and split_dataset(dataset, seed=0).plan.used == ["x"]

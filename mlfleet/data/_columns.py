@@ -60,6 +60,16 @@ DATE_SHARE = 0.9
 NUMBER_SHARE = 0.9
 BOOLEAN_PAIRS = ({"yes", "no"}, {"true", "false"}, {"y", "n"}, {"t", "f"})
 DATE_PARTS = ("year", "month", "day_of_week", "hour")
+#: classification whose smallest class is under this share of the rows is imbalanced
+IMBALANCE_SHARE = 0.2
+#: the roles the printed plan names column by column, and how
+DESCRIBED = (
+    ("identifier", "dropped as identifiers"),
+    ("constant", "dropped as constant"),
+    ("dropped", "dropped by drop="),
+    ("high_cardinality", "target-encoded"),
+    ("datetime", "dates, as year/month/weekday/hour"),
+)
 
 
 @dataclass(frozen=True)
@@ -85,23 +95,13 @@ class ColumnPlan:
         return bool(self.class_shares) and min(self.class_shares.values()) < IMBALANCE_SHARE
 
     def describe(self) -> str:
-        """Two or three lines for the terminal: the roles, and the class shares."""
+        """Lines for the terminal: the counts, then what was dropped, encoded or parsed and why, the classes."""
         counts = ", ".join(f"{role} {len(self.columns(role))}" for role in ROLES[:5] if self.columns(role))
         lines = [f"columns: {len(self.roles)} in, {len(self.used)} used ({counts or 'none'})"]
-        for role, verb in (
-            ("identifier", "dropped as identifiers"),
-            ("constant", "dropped as constant"),
-            ("dropped", "dropped by drop="),
-        ):
+        for role, verb in DESCRIBED:
             if self.columns(role):
-                lines.append(
-                    f"  {verb}: " + ", ".join(f"{c} ({self.reasons.get(c, role)})" for c in self.columns(role))
-                )
-        for role, verb in (("high_cardinality", "target-encoded"), ("datetime", "dates, as year/month/weekday/hour")):
-            if self.columns(role):
-                lines.append(
-                    f"  {verb}: " + ", ".join(f"{c} ({self.reasons.get(c, role)})" for c in self.columns(role))
-                )
+                named = ", ".join(f"{c} ({self.reasons.get(c, role)})" for c in self.columns(role))
+                lines.append(f"  {verb}: {named}")
         if self.class_shares:
             shares = ", ".join(f"{label} {share:.0%}" for label, share in self.class_shares.items())
             note = (
@@ -132,9 +132,6 @@ class ColumnPlan:
 
     def documents(self) -> dict[str, dict]:
         return {"columns.json": self.to_json()}
-
-
-IMBALANCE_SHARE = 0.2
 
 
 def plan_columns(
@@ -199,7 +196,7 @@ def check_types(X: pd.DataFrame) -> None:
 
 
 def _check_mixed(values: pd.Series, name: str) -> None:
-    if values.map(type).nunique() > 1 and not all(isinstance(v, str) for v in values):
+    if values.dtype == object and values.map(type).nunique() > 1:  # (a text dtype holds text only)
         kinds = ", ".join(sorted({type(v).__name__ for v in values}))
         raise MlfleetError(f"column {name!r} mixes value types ({kinds}); store it as one type, or pass drop={name}")
     numbers = pd.to_numeric(values, errors="coerce")

@@ -76,7 +76,7 @@ def load_dataset(config: DataConfig) -> Dataset:
     # same Parquet or Delta table) are accepted as they are; a column with gaps reads as double.
     if X.shape[1] == 0:
         raise MlfleetError(f"data={config.source} has no feature columns besides target {target!r}")
-    check_types(X)
+    check_types(X.drop(columns=list(drop)))  # a column the user drops need not be readable
     task = detect_task(raw_y, target) if config.task == "auto" else config.task
     if config.task == "auto" and config.source in BUILTINS:
         task = BUILTINS[config.source][1]
