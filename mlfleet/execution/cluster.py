@@ -61,8 +61,6 @@ def connect(address: str = "") -> Cluster:
     if not ray.is_initialized():
         if address and address != "auto":
             _probe(address)
-        if address and not os.environ.get(AUTH_MODE_ENV) and token_source():
-            _token_mode()  # as `ray` itself does where a token exists; a cluster without auth ignores it
         try:
             _init(address)
         except (ConnectionError, RuntimeError, ValueError) as exc:
