@@ -36,7 +36,9 @@ import mlfleet
 try:
     report = mlfleet.train_cpu(address=address, models="logistic:1,naive_bayes:1", n_trials=1, n_samples=300,
                                n_features=8, results=sys.argv[1], experiment="ray-on-spark")
+    ray.init(address=address)  # the sweep let go of the cluster it joined: look at its nodes
     nodes = {n["NodeID"]: n["Resources"].get("CPU", 0) for n in ray.nodes() if n["Alive"]}
+    ray.shutdown()
     print("RESULT", json.dumps({"exit": report.exit_code, "address": address, "nodes": nodes}), flush=True)
 finally:
     shutdown_ray_cluster()
@@ -55,7 +57,7 @@ def test_a_sweep_on_ray_on_spark(tmp_path):
         [sys.executable, "-c", SCRIPT, str(results)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
-    found = json.loads(proc.stdout.split("RESULT", 1)[1])
+    found = json.loads(proc.stdout.split("RESULT", 1)[1].splitlines()[0])
     assert found["exit"] == 0
     table = read_results(str(results))
     assert len(table) == 2 and (table["status"] == "FINISHED").all()
