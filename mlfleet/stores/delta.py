@@ -207,11 +207,14 @@ class DeltaResults:
         Raises MlfleetError when the table is not one of ours (another name and most of our
         columns missing) or holds one of our columns with another type.
         """
-        from deltalake import Schema
-
         if not self.exists():
             return []
-        table = self._table()
+        return self._missing_in(self._table())
+
+    def _missing_in(self, table) -> list[str]:
+        """:meth:`missing_columns` of one snapshot of the table (the one an ``ADD COLUMNS`` commits on)."""
+        from deltalake import Schema
+
         current = {f.name: f.type for f in table.schema().fields}
         wanted = Schema.from_arrow(self.spec.schema()).fields
         clashes = [
@@ -254,11 +257,14 @@ class DeltaResults:
                     raise
         problem = ""
         for _ in range(COMMIT_ATTEMPTS):
-            missing = self.missing_columns()
+            # the columns are looked for and added on one snapshot: a sweep that evolved the table
+            # since makes this commit conflict (and the next look finds them), never add them twice
+            table = self._table()
+            missing = self._missing_in(table)
             if not missing:
                 return []
             try:
-                self._table().alter.add_columns([Field.from_arrow(arrow.field(column)) for column in missing])
+                table.alter.add_columns([Field.from_arrow(arrow.field(column)) for column in missing])
                 return missing
             except Exception as exc:  # a concurrent sweep evolved it first (or committed): look again
                 problem = first_line(exc)
