@@ -288,3 +288,28 @@ def test_train_cpu_into_a_spark_table_without_delta_under_mlflow_run(tmp_path, m
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert [r.info.status for r in runs] == ["FAILED"]  # the run `mlflow run` made, closed; no sweep
     assert not (project / "spark-warehouse").exists() and not (project / "lakehouse").exists()
+
+
+def test_a_databricks_volume_is_written_through_spark_when_spark_is_active(fresh, tmp_path, monkeypatch):
+    from mlfleet.stores import delta
+
+    volumes = tmp_path / "Volumes"
+    monkeypatch.setattr(delta, "SHARED_MOUNTS", (f"{volumes}/", "/dbfs/"))  # the seam: a temp folder as /Volumes
+    monkeypatch.setattr(spark, "FORMAT", "parquet")  # the Delta writer, minus Delta
+    location = f"{volumes}/main/ml/lake/model_training_results"
+    table = open_results(location)
+    assert table.kind == "spark" and table.at_path and not table.is_local and table.rows_by_driver
+    assert table.quoted == f"parquet.`{location}`" and not table.exists()
+    assert table.ensure() == [] and table.exists()
+    table.append([row(0), row(1)], "mlfleet/s1/0")
+    table.append([row(2, sweep_id="s2")], "mlfleet/s2/2")
+    back = table.read(sweep_id="s1").sort_values("model_id")
+    assert [results.row_from_record(r) for r in back.to_dict("records")] == [row(0), row(1)]
+    assert len(open_results(location).read()) == 3 and table.ensure() == []
+    other = volumes / "main" / "ml" / "notes"
+    other.mkdir(parents=True)
+    (other / "readme.txt").write_text("not a table")
+    with pytest.raises(MlfleetError, match="holds other files but no parquet table"):
+        open_results(str(other)).ensure()
+    assert spark.spark_path("/dbfs/mnt/lake/t") == "dbfs:/mnt/lake/t" and spark.spark_path(location) == location
+    assert str(spark.fuse_path("dbfs:/mnt/lake/t")) == "/dbfs/mnt/lake/t"

@@ -161,7 +161,8 @@ class DeltaResults:
         if self.mount:
             raise MlfleetError(
                 f"{self.what} is a Databricks volume or DBFS path, where delta-rs cannot commit (its FUSE mount has no "
-                "atomic rename); pass the volume's cloud URI (abfss://, s3://, gs://) or a Spark table "
+                "atomic rename) and no Spark session is active to write it; run where Spark is (a Databricks "
+                "notebook or job), or pass the volume's cloud URI (abfss://, s3://, gs://) or a Spark table "
                 "catalog.schema.table"
             )
         if not self.is_local:

@@ -10,6 +10,11 @@ them, and the driver writes each one as it arrives. A row's append carries Delta
 idempotent-write options ``txnAppId``/``txnVersion`` with the same application id the
 delta-rs path uses (``mlfleet/<sweep>/<model>``), so Delta skips a repeated write.
 
+The same writer serves a Databricks volume or DBFS folder (``/Volumes/...``, ``/dbfs/...``,
+``dbfs:/...``) when Spark is there: delta-rs cannot commit on those FUSE mounts (no atomic
+rename, delta-rs issue 2540), Spark's Delta writer can. The table is then addressed by its
+path (``delta.`/Volumes/...```) instead of a catalog name.
+
 Where Spark has no Delta (open-source Spark without delta-spark's jars) the path stops at
 start with one line saying so. The test suite runs this code on such a Spark with
 ``FORMAT = "parquet"`` (tables created ``USING parquet``); Delta's skipping of a repeated
@@ -18,6 +23,7 @@ transaction is not exercised by it.
 
 from __future__ import annotations
 
+import os
 import re
 import tempfile
 from pathlib import Path
@@ -36,6 +42,33 @@ _SPARK_TYPES = {"int64": "BIGINT", "double": "DOUBLE", "string": "STRING", "time
 def is_table_name(text: str) -> bool:
     """Whether ``text`` names a Spark catalog table rather than a file or folder (one that exists wins)."""
     return bool(TABLE_NAME.match(text)) and not Path(text).exists()
+
+
+def spark_at_hand() -> bool:
+    """Whether this process can write through Spark without starting a Spark of its own.
+
+    True in a process that has an active SparkSession, and on a Databricks driver
+    (``DATABRICKS_RUNTIME_VERSION`` is set there), where ``getOrCreate`` joins the cluster's Spark.
+    """
+    if os.environ.get("DATABRICKS_RUNTIME_VERSION"):
+        return True
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        return False
+    return SparkSession.getActiveSession() is not None
+
+
+def spark_path(location: str) -> str:
+    """How Spark names a mount: ``/dbfs/x`` is ``dbfs:/x`` to Spark; ``/Volumes/...`` is itself."""
+    location = location.removeprefix("file://")
+    return "dbfs:/" + location.removeprefix("/dbfs/") if location.startswith("/dbfs/") else location
+
+
+def fuse_path(location: str) -> Path:
+    """The same mount as a folder on this driver: ``dbfs:/x`` is ``/dbfs/x``."""
+    location = location.removeprefix("file://")
+    return Path("/dbfs/" + location.removeprefix("dbfs:/") if location.startswith("dbfs:/") else location)
 
 
 def session(what: str):
@@ -87,11 +120,12 @@ def has_delta(spark) -> bool:
 
 
 class SparkResults:
-    """A catalog table of ``spec`` rows written through the driver's SparkSession (the results protocol).
+    """A table of ``spec`` rows written through the driver's SparkSession (the results protocol).
 
-    Ray workers hold no SparkSession, so on this path the driver writes every row
-    (``rows_by_driver``); Delta's transactions are not readable here, so sweeps on it cannot
-    be resumed (``resumable``).
+    The table is a catalog table (``catalog.schema.table``) or, with ``at_path``, a folder on a
+    Databricks mount addressed by its path. Ray workers hold no SparkSession, so on this path
+    the driver writes every row (``rows_by_driver``); Delta's transactions are not readable
+    here, so sweeps on it cannot be resumed (``resumable``).
     """
 
     rows_by_driver = True
@@ -99,16 +133,25 @@ class SparkResults:
     kind = "spark"
 
     def __init__(
-        self, given: str, spec: TableSpec, spark: Any = None, *, fmt: str | None = None, what: str = ""
+        self,
+        given: str,
+        spec: TableSpec,
+        spark: Any = None,
+        *,
+        fmt: str | None = None,
+        what: str = "",
+        at_path: bool = False,
     ) -> None:
-        self.given = self.uri = self.name = given
+        self.given = self.name = given
         self.spec = spec
         self.what = what or f"results={given}"
         self._spark = spark
         self.format = fmt or FORMAT
+        self.at_path = at_path
+        self.uri = spark_path(given) if at_path else given
 
     def __repr__(self) -> str:
-        return f"SparkResults({self.name!r}, {self.spec.name})"
+        return f"SparkResults({self.uri!r}, {self.spec.name})"
 
     @property
     def spark(self):
@@ -118,13 +161,26 @@ class SparkResults:
 
     @property
     def quoted(self) -> str:
+        """The table in SQL: `catalog`.`schema`.`table`, or format.`path` for a table at a path."""
+        if self.at_path:
+            return f"{self.format}.`{self.uri}`"
         return ".".join(f"`{part}`" for part in self.name.split("."))
 
+    def _frame(self):
+        return self.spark.read.format(self.format).load(self.uri) if self.at_path else self.spark.table(self.name)
+
     def exists(self) -> bool:
-        return self.spark.catalog.tableExists(self.name)
+        if not self.at_path:
+            return self.spark.catalog.tableExists(self.name)
+        folder = fuse_path(self.given)
+        if self.format == "delta":
+            return (folder / "_delta_log").is_dir()
+        return folder.is_dir() and any(folder.glob("*.parquet"))
 
     def provider(self) -> str:
         """The table's format (``delta``, ``parquet``, ...), lower case."""
+        if self.at_path:
+            return self.format if self.exists() else ""
         for row in self.spark.sql(f"DESCRIBE TABLE EXTENDED {self.quoted}").collect():
             if row[0] == "Provider":
                 return str(row[1]).strip().lower()
@@ -142,6 +198,10 @@ class SparkResults:
                 "start Spark with delta-spark (spark.jars.packages io.delta:delta-spark_2.13, spark.sql.extensions "
                 "io.delta.sql.DeltaSparkSessionExtension), or pass a folder or an s3:// URI"
             )
+        if self.at_path:
+            self._check_folder()
+            self.missing_columns()
+            return
         namespace = self.name.rsplit(".", 1)[0]
         if not self.spark.catalog.databaseExists(namespace):
             raise MlfleetError(
@@ -149,6 +209,16 @@ class SparkResults:
                 "or name another table"
             )
         self.missing_columns()
+
+    def _check_folder(self) -> None:
+        folder = fuse_path(self.given)
+        if folder.exists() and not folder.is_dir():
+            raise MlfleetError(f"{self.what} is a file, not a table folder; choose a folder path for the Delta table")
+        if folder.is_dir() and not self.exists() and any(folder.iterdir()):
+            raise MlfleetError(
+                f"{self.what} is a folder that holds other files but no {self.format} table; "
+                "choose an empty or new folder"
+            )
 
     def missing_columns(self) -> list[str]:
         """The columns of the spec the table lacks (``[]`` when there is no table); MlfleetError when it is not ours."""
@@ -160,7 +230,7 @@ class SparkResults:
                 f"{self.what} is a {provider} table; mlfleet writes {self.format} tables: name a new table or a "
                 f"{self.format} one"
             )
-        current = {f.name: f.dataType.simpleString().upper() for f in self.spark.table(self.name).schema.fields}
+        current = {f.name: f.dataType.simpleString().upper() for f in self._frame().schema.fields}
         wanted = {f.name: _spark_type(f.type) for f in self.spec.schema()}
         clashes = [
             f"{n} ({current[n]} where mlfleet writes {t})"
@@ -170,7 +240,8 @@ class SparkResults:
         if clashes:
             raise MlfleetError(f"{self.what} is a table whose columns {', '.join(clashes)} differ; name another table")
         missing = [n for n in wanted if n not in current]
-        if missing and not (self.name.rsplit(".", 1)[-1] == self.spec.name or len(missing) <= len(wanted) // 4):
+        named_ours = self.name.rstrip("/").rsplit("/" if self.at_path else ".", 1)[-1] == self.spec.name
+        if missing and not (named_ours or len(missing) <= len(wanted) // 4):
             shown = ", ".join(missing[:6]) + (", ..." if len(missing) > 6 else "")
             raise MlfleetError(f"{self.what} is a table without the columns {shown}; name another table")
         return missing
@@ -179,7 +250,10 @@ class SparkResults:
         """Create the table if it does not exist; add the columns a table of ours lacks. Returns those added."""
         arrow = self.spec.schema()
         self.check_writable()
-        self.spark.sql(f"CREATE TABLE IF NOT EXISTS {self.quoted} ({ddl(arrow)}) USING {self.format}")
+        if not self.at_path:
+            self.spark.sql(f"CREATE TABLE IF NOT EXISTS {self.quoted} ({ddl(arrow)}) USING {self.format}")
+        elif not self.exists():  # a table at a path is created by its first write, here one of no rows
+            self.spark.createDataFrame([], ddl(arrow)).write.format(self.format).mode("append").save(self.uri)
         missing = self.missing_columns()
         if missing:
             added = ddl([arrow.field(n) for n in missing])
@@ -205,7 +279,10 @@ class SparkResults:
         writer = frame.write.format(self.format).mode("append")  # by column name, into the table's own order
         if self.format == "delta":
             writer = writer.option("txnAppId", app_id).option("txnVersion", version)
-        writer.saveAsTable(self.name)
+        if self.at_path:
+            writer.save(self.uri)
+        else:
+            writer.saveAsTable(self.name)
         return True
 
     def append_new(self, rows) -> int:
@@ -216,7 +293,7 @@ class SparkResults:
 
     def read(self, **equal: Any):
         """The table as a pandas DataFrame, rows where each column of ``equal`` has its value; timestamps in UTC."""
-        frame = self.spark.table(self.name)
+        frame = self._frame()
         for column, value in equal.items():
             frame = frame.where(frame[column] == value)
         return to_pandas(frame, self.spark)

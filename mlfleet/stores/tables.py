@@ -2,7 +2,8 @@
 
 ``open_results(location, spec)`` returns a :class:`~mlfleet.stores.delta.DeltaResults` for a
 folder or an object-store URI, or a :class:`~mlfleet.stores.spark.SparkResults` for a Spark
-catalog table (``catalog.schema.table``); everything after works on the object it returned.
+catalog table (``catalog.schema.table``) or a Databricks mount written through Spark;
+everything after works on the object it returned.
 """
 
 from __future__ import annotations
@@ -39,21 +40,25 @@ class ResultsTable(Protocol):
 def open_results(location: str, spec: TableSpec = RESULTS, *, what: str = "") -> ResultsTable:
     """The table of ``spec`` rows at ``location``.
 
-    A Spark table for ``catalog.schema.table``, else Delta through delta-rs.
+    A Spark table for ``catalog.schema.table``, and for a Databricks volume or DBFS folder
+    when Spark is at hand (delta-rs cannot commit there); else Delta through delta-rs.
     Opening reads or writes nothing (the Spark session starts when the table is first used).
     """
     from mlfleet.stores import spark
-    from mlfleet.stores.delta import DeltaResults
+    from mlfleet.stores.delta import DeltaResults, is_shared_mount
 
     if spark.is_table_name(location):
         return spark.SparkResults(location, spec, what=what)
+    if is_shared_mount(location) and spark.spark_at_hand():
+        return spark.SparkResults(location, spec, what=what, at_path=True)
     return DeltaResults(location, spec, what=what)
 
 
 def require_delta(table: ResultsTable, command: str) -> None:
     """Raise MlfleetError when ``table`` is a Spark table: ``command`` writes through delta-rs only."""
     if table.kind != "delta":
+        noun = "a Databricks mount written through Spark" if getattr(table, "at_path", False) else "a Spark table"
         raise MlfleetError(
-            f"{table.what} names a Spark table, which {command} does not write (train_cpu, train_gpu and analyze do); "
+            f"{table.what} names {noun}, which {command} does not write (train_cpu, train_gpu and analyze do); "
             "pass a folder or an s3://, abfss://, gs:// URI"
         )
