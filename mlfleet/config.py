@@ -333,7 +333,8 @@ class FleetConfig:
     """One sweep of the CPU fleet (``train_cpu``): the data, the fleet's composition and where results go."""
 
     HIDDEN: ClassVar[tuple[str, ...]] = ("device", "gpus_per_model")
-    NOT_LOGGED: ClassVar[tuple[str, ...]] = ("address", "experiment", "resume")
+    #: where and for how long a sweep runs, not what it trains: not logged, and a resume may change them
+    NOT_LOGGED: ClassVar[tuple[str, ...]] = ("address", "experiment", "resume", "model_timeout", "timeout")
 
     data: DataConfig = field(default_factory=DataConfig)
     models: tuple[tuple[str, int], ...] = param(
@@ -352,6 +353,18 @@ class FleetConfig:
         "",
         help="A sweep id (printed at the start of every sweep): continue that sweep with the same parameters; "
         "complete models are skipped, the rest trained.",
+    )
+    model_timeout: float = param(
+        0.0,
+        low=0,
+        help="Seconds a model may tune and train; past it the model is cancelled, its run and row FAILED "
+        "('timed out after N s'), and the fleet goes on. 0: no limit.",
+    )
+    timeout: float = param(
+        0.0,
+        low=0,
+        help="Seconds the whole sweep may train; then queued models do not start, running ones are cancelled "
+        "(FAILED), and the command exits 1 (resume trains what is not finished). 0: no limit.",
     )
     entry_point: str = "train_cpu"
     device: str = param(

@@ -6,6 +6,7 @@ a run left RUNNING); test_chaos.py makes them with real kills.
 
 import io
 import json
+from dataclasses import replace
 
 import mlflow
 import pytest
@@ -147,3 +148,45 @@ def test_failed_models_are_trained_again_on_resume(ray_local, tmp_path, monkeypa
     runs = model_runs(client, first.experiment_id, [first.sweep_id])
     check = join_stores(read_rows(open_results(table), first.experiment_id), runs.assign(run_score=runs["f1"]), "f1")
     assert check.mismatches.empty and len(check.joined) == 4
+
+
+def test_a_model_past_model_timeout_is_cancelled_and_the_fleet_goes_on(ray_local, tmp_path):
+    # an SVM on 20,000 rows takes minutes here; naive Bayes takes about a second
+    slow = config(tmp_path, data=DataConfig(n_samples=20000), models=(("svm", 1), ("naive_bayes", 2)))
+    out = io.StringIO()
+    report = run_sweep(replace(slow, model_timeout=10.0), stream=out)
+
+    assert report.exit_code == 1 and not report.stopped
+    by_family = {o.row.model_id: o.row for o in report.outcomes}
+    assert [r.status for r in by_family.values()] == ["FAILED", "FINISHED", "FINISHED"]
+    assert by_family[0].error == "TimeoutError: timed out after 10 s"
+    client = mlflow.MlflowClient()
+    run = client.get_run(by_family[0].mlflow_run_id)  # the run the model had opened, closed FAILED
+    assert run.info.status == "FAILED" and run.data.tags["error"] == "TimeoutError: timed out after 10 s"
+    rows = read_results(str(tmp_path / "results"))
+    assert rows.set_index("model_id")["status"].to_dict() == {0: "FAILED", 1: "FINISHED", 2: "FINISHED"}
+    assert "model_timeout" not in client.get_run(report.parent_run_id).data.params  # a resume may change it
+    assert "failed: model 0 (svm): TimeoutError: timed out after 10 s" in out.getvalue()
+
+
+def test_a_sweep_past_its_timeout_stops_and_resume_finishes_it(ray_local, tmp_path):
+    # about a minute of work on 2 CPUs: at 10 s some models ran out of time, the rest had not started
+    busy = config(tmp_path, data=DataConfig(n_samples=2000), models=(("logistic", 8),), n_trials=30)
+    out = io.StringIO()
+    stopped = run_sweep(replace(busy, timeout=10.0), stream=out)
+
+    assert stopped.exit_code == 1 and stopped.stopped == "the sweep's timeout of 10 s passed"
+    rows = {o.row.model_id: o.row for o in stopped.outcomes}
+    cancelled = [r for r in rows.values() if not r.ok]
+    assert stopped.not_started + len(rows) == 8 and len(cancelled) + stopped.not_started > 0
+    assert {r.error for r in cancelled} <= {"TimeoutError: cancelled: the sweep's timeout of 10 s passed"}
+    client = mlflow.MlflowClient()
+    assert client.get_run(stopped.parent_run_id).info.status == "FAILED"
+    assert f"to train what is not finished: the same command with resume={stopped.sweep_id}" in out.getvalue()
+    assert not client.search_runs([stopped.experiment_id], "attributes.status = 'RUNNING'")
+
+    resumed = run_sweep(replace(busy, resume=stopped.sweep_id), stream=io.StringIO())
+    assert resumed.exit_code == 0
+    trained_again = {o.row.model_id for o in resumed.outcomes if not o.resumed}
+    assert trained_again == set(range(8)) - {i for i, r in rows.items() if r.ok}  # only what had not finished
+    assert_sweep_complete(client, str(tmp_path / "results"), stopped.sweep_id, range(8))

@@ -16,12 +16,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import statistics
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import ray
 
@@ -60,6 +61,8 @@ class SweepReport:
     outcomes: tuple[Outcome, ...]
     figures: dict[str, float] = field(default_factory=dict)
     unclosed: str = ""  # why the parent run could not be closed (the tracking store went away)
+    stopped: str = ""  # why the sweep stopped before every model ran (its timeout passed)
+    not_started: int = 0  # models the sweep stopped before they started: no run, no row
 
     @property
     def failed(self) -> int:
@@ -68,7 +71,7 @@ class SweepReport:
     @property
     def exit_code(self) -> int:
         """0 when every model succeeded and the sweep was recorded; 1 otherwise (what ran is still recorded)."""
-        return 1 if self.failed or self.unclosed else 0
+        return 1 if self.failed or self.unclosed or self.stopped else 0
 
     @property
     def best(self):
@@ -107,8 +110,10 @@ def run_sweep(config: FleetConfig, *, stream: TextIO | None = None) -> SweepRepo
         cluster = ray_cluster.connect(config.address)
         try:
             opened = _open(plan, cluster)
-            outcomes, wall = _train(opened, out)
-            figures = sweep_figures(outcomes, wall_s=wall, cpus=cluster.total_cpus, metric=plan.metric)
+            trained = _train(opened, out)
+            outcomes = trained.outcomes
+            figures = sweep_figures(outcomes, wall_s=trained.wall_s, cpus=cluster.total_cpus, metric=plan.metric)
+            figures["n_not_started"] = float(trained.not_started)
             unclosed = _close(opened, outcomes, figures)
         finally:
             ray_cluster.disconnect(cluster)
@@ -122,6 +127,8 @@ def run_sweep(config: FleetConfig, *, stream: TextIO | None = None) -> SweepRepo
             tuple(outcomes),
             figures,
             unclosed,
+            trained.stopped,
+            trained.not_started,
         )
         log.info(summary_lines(report))
         return report
@@ -230,12 +237,22 @@ def _opening_line(plan: _Plan, cluster: ray_cluster.Cluster, sweep: tracking.Swe
     )
 
 
-def _train(opened: _Opened, out: TextIO) -> tuple[list[Outcome], float]:
-    """Every job as a Ray task, longest first, and the models already complete; ``(outcomes by id, wall seconds)``."""
+@dataclass(frozen=True)
+class _Trained:
+    """What the training loop did: every outcome by id, its wall time, and where it stopped early."""
+
+    outcomes: list[Outcome]
+    wall_s: float
+    stopped: str = ""
+    not_started: int = 0
+
+
+def _train(opened: _Opened, out: TextIO) -> _Trained:
+    """Every job as a Ray task, longest first, and the models already complete."""
     progress = Progress(len(opened.jobs), opened.plan.metric, stream=out)
     start = time.perf_counter()
     try:
-        trained = _run_jobs(opened, progress) if opened.jobs else []
+        run = _run_jobs(opened, progress) if opened.jobs else _Trained([], 0.0)
     except BaseException as exc:
         progress.close()
         with contextlib.suppress(Exception):  # the store may be what failed
@@ -243,10 +260,42 @@ def _train(opened: _Opened, out: TextIO) -> tuple[list[Outcome], float]:
             tracking.abort_sweep(opened.sweep, reason)
         raise
     progress.close()
-    return sorted([*opened.done, *trained], key=lambda o: o.row.model_id), time.perf_counter() - start
+    outcomes = sorted([*opened.done, *run.outcomes], key=lambda o: o.row.model_id)
+    return replace(run, outcomes=outcomes, wall_s=time.perf_counter() - start)
 
 
-def _run_jobs(opened: _Opened, progress: Progress) -> list[Outcome]:
+class _Limits:
+    """The sweep's time limits, checked about once a second: which tasks to cancel, and why.
+
+    ``model_timeout`` counts from when a model's task started (by the board), ``timeout``
+    from when the sweep began submitting. Cancelling a running task kills its worker; Ray
+    does not retry it, and the driver records its run and row FAILED with the reason.
+    """
+
+    def __init__(self, config: FleetConfig, refs: dict[int, Any], board) -> None:
+        self.model_timeout, self.timeout = config.model_timeout, config.timeout
+        self.refs, self.board = refs, board
+        self.deadline = time.monotonic() + self.timeout if self.timeout else math.inf
+        self.why: dict[int, str] = {}  # model id -> why it was cancelled
+        self.stopped = ""
+
+    def check(self, finished: set[int]) -> None:
+        if self.stopped:
+            return
+        if time.monotonic() > self.deadline:
+            self.stopped = f"the sweep's timeout of {self.timeout:g} s passed"
+            self._cancel(set(self.refs) - finished, f"cancelled: {self.stopped}")
+        elif self.model_timeout:
+            overdue = tasks.overdue(self.board, self.model_timeout) - finished
+            self._cancel(overdue, f"timed out after {self.model_timeout:g} s")
+
+    def _cancel(self, keys: set[int], why: str) -> None:
+        for key in sorted(keys - set(self.why)):
+            self.why[key] = why
+            tasks.cancel(self.refs[key])
+
+
+def _run_jobs(opened: _Opened, progress: Progress) -> _Trained:
     split_ref, spec_ref = ray.put(opened.plan.split), ray.put(opened.spec)
     board = tasks.open_board()
     pending = {
@@ -255,10 +304,13 @@ def _run_jobs(opened: _Opened, progress: Progress) -> list[Outcome]:
         ): job
         for job in longest_first(opened.jobs)
     }
+    limits = _Limits(opened.plan.config, {job.model_id: ref for ref, job in pending.items()}, board)
     outcomes: list[Outcome] = []
     finished: set[int] = set()
+    not_started = 0
 
     def tick(outcome: Outcome | None = None) -> None:
+        limits.check(finished)
         row = outcome.row if outcome else None
         progress.update(
             done=len(outcomes),
@@ -270,16 +322,21 @@ def _run_jobs(opened: _Opened, progress: Progress) -> list[Outcome]:
 
     for done in tasks.as_completed(pending, on_tick=tick):
         job = done.item
+        finished.add(job.model_id)
+        if done.error is not None and job.model_id in limits.why:
+            if job.model_id not in tasks.started(board):  # stopped in the queue: no run, no row; resume trains it
+                not_started += 1
+                continue
+            done = replace(done, error=TimeoutError(limits.why[job.model_id]), detail="")
         if done.error is not None:  # the task died: worker crash, OOM kill, an error outside train_one
             outcome = _died(opened, job, done.error, tasks.last_run(board, job.model_id), done.detail)
         else:
             outcome = _written_here(opened, job, done.value, board)
         _log_outcome(outcome)
         outcomes.append(outcome)
-        finished.add(job.model_id)
         tick(outcome)
     tasks.close_board(board)
-    return outcomes
+    return _Trained(outcomes, 0.0, limits.stopped, not_started)
 
 
 def _train_task(job: ModelJob, split: Split, spec: SweepSpec, board) -> Outcome:
@@ -325,7 +382,7 @@ def _log_outcome(outcome: Outcome) -> None:
         log.debug("model %s (%s): %s", row.model_id, row.family, note)
     if not row.ok:
         log.warning("model %s (%s) failed: %s", row.model_id, row.family, row.error)
-        if outcome.detail:
+        if outcome.detail.strip() and outcome.detail.strip() != row.error:  # a traceback, not the line again
             log.info("%s", outcome.detail.rstrip())
 
 
@@ -335,7 +392,12 @@ def _close(opened: _Opened, outcomes: list[Outcome], figures: dict[str, float]) 
         with tempfile.TemporaryDirectory() as tmp:
             csv = Path(tmp) / "results.csv"
             rows_to_frame([o.row for o in outcomes]).to_csv(csv, index=False)
-            tracking.close_sweep(opened.sweep, metrics=figures, artifacts=[csv], failed=figures["n_failed"] > 0)
+            tracking.close_sweep(
+                opened.sweep,
+                metrics=figures,
+                artifacts=[csv],
+                failed=figures["n_failed"] > 0 or figures["n_not_started"] > 0,
+            )
     except Exception as exc:  # the tracking store went away: the rows are in Delta, resume later
         return describe(exc)
     return ""
@@ -388,10 +450,11 @@ def best_row(rows: list, metric: str):
 def summary_lines(report: SweepReport) -> str:
     """A few lines for the terminal: what succeeded, the best model, where to look."""
     f = report.figures
+    unstarted = f", {report.not_started} did not start" if report.not_started else ""
     lines = [
-        f"sweep {report.sweep_id}: {int(f['n_succeeded'])} of {int(f['n_models'])} models succeeded, "
-        f"{int(f['n_failed'])} failed, in {f['wall_s']:.1f} s (parallel efficiency {f['parallel_efficiency']:.0%}, "
-        f"CPU utilisation {f['cpu_utilisation']:.0%})"
+        f"sweep {report.sweep_id}: {int(f['n_succeeded'])} of {int(f['n_models']) + report.not_started} models "
+        f"succeeded, {int(f['n_failed'])} failed{unstarted}, in {f['wall_s']:.1f} s "
+        f"(parallel efficiency {f['parallel_efficiency']:.0%}, CPU utilisation {f['cpu_utilisation']:.0%})"
     ]
     best = report.best
     if best is not None:
@@ -411,6 +474,11 @@ def summary_lines(report: SweepReport) -> str:
         lines.append(
             f"error: the sweep's parent run could not be closed ({report.unclosed}); when the tracking store is back, "
             f"resume={report.sweep_id}"
+        )
+    elif report.stopped:
+        lines.append(
+            f"stopped: {report.stopped}; {report.not_started} model(s) did not start; "
+            f"to train what is not finished: the same command with resume={report.sweep_id}"
         )
     elif report.failed:
         lines.append(f"to train the failed models again: the same command with resume={report.sweep_id}")

@@ -7,6 +7,7 @@ once (``ray.put``); each task asks for its own CPUs and GPUs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -175,10 +176,17 @@ class Board:
     def __init__(self) -> None:
         self._tries: dict[int, int] = {}
         self._runs: dict[int, str] = {}
+        self._since: dict[int, float] = {}  # when the last try started, by this actor's clock
 
     def started(self, key: int) -> tuple[int, str]:
         self._tries[key] = self._tries.get(key, 0) + 1
+        self._since[key] = time.monotonic()
         return self._tries[key], self._runs.get(key, "")
+
+    def overdue(self, limit_s: float) -> set[int]:
+        """The tasks whose last try started more than ``limit_s`` seconds ago (one clock: no skew between nodes)."""
+        now = time.monotonic()
+        return {key for key, since in self._since.items() if now - since > limit_s}
 
     def run(self, key: int, run_id: str) -> None:
         self._runs[key] = run_id
@@ -197,11 +205,29 @@ def open_board():
 
 def running(board, finished: set[int]) -> int:
     """How many tasks have started and not finished, by the board (0 when it does not answer in time)."""
+    return len(started(board) - finished)
+
+
+def overdue(board, limit_s: float) -> set[int]:
+    """The tasks running for more than ``limit_s`` seconds, finished ones included (empty when the board is slow)."""
     try:
-        started = ray.get(board.snapshot.remote(), timeout=2)
+        return ray.get(board.overdue.remote(limit_s), timeout=2)
     except Exception:
-        return 0
-    return len(started - finished)
+        return set()
+
+
+def started(board) -> set[int]:
+    """The tasks that have started (empty when the board does not answer in time)."""
+    try:
+        return ray.get(board.snapshot.remote(), timeout=2)
+    except Exception:
+        return set()
+
+
+def cancel(ref) -> None:
+    """Stop a task: a queued one never starts, a running one's worker is killed (Ray does not retry it)."""
+    with contextlib.suppress(Exception):  # it finished meanwhile
+        ray.cancel(ref, force=True)
 
 
 def last_run(board, key: int) -> str:
