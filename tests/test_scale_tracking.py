@@ -8,6 +8,12 @@ through the server at once: SQLite's one writer is where concurrency bites), the
 them back; on PostgreSQL one sweep and the analysis run. The ensemble and the benchmark talk
 to the server as the others do and never to its database, so they run against the
 sqlite-backed server only, which keeps the module's time down.
+
+Every command runs as on a real machine: credentials in MLflow's and the clouds' environment
+variables (:data:`test_secrets.SECRETS`) and a password inside the tracking URI itself
+(``http://user:password@127.0.0.1:port``, which the server, running without auth, ignores).
+The module's last test searches every file the five entry points left (the server's
+database and artifacts, the Delta tables, the reports) and everything they printed: no secret.
 """
 
 import subprocess
@@ -18,10 +24,13 @@ import pytest
 from deltalake import DeltaTable
 from helpers import assert_sweep_complete, mlflow_run, mlflow_run_command, project_copy, read_results
 from servers import mlflow_server, postgres, ray_cluster
+from test_secrets import SECRETS, assert_no_secret_left
 
 pytestmark = pytest.mark.e2e
 SMALL = {"n_trials": "2", "n_samples": "300", "n_features": "8"}
 EXPERIMENT = "fleet"
+#: inside the tracking URI every command gets: the sweep's own lines, params and tags must not carry it
+URI_PASSWORD = "mlfleet-secret-uri-password-48be"
 
 
 @pytest.fixture(scope="module")
@@ -36,17 +45,21 @@ def stack(request, tmp_path_factory, head):
     root = tmp_path_factory.mktemp(request.param)
     project = project_copy(root / "project")
     with _backend(request.param, root) as backend, mlflow_server(backend, root / "artifacts") as uri:
-        yield Stack(project, uri, root / "artifacts", head.address)
+        yield Stack(project, uri, root, head.address)
 
 
 class Stack:
-    def __init__(self, project: Path, uri: str, artifacts: Path, address: str):
-        self.project, self.uri, self.artifacts, self.address = project, uri, artifacts, address
+    def __init__(self, project: Path, uri: str, root: Path, address: str):
+        self.project, self.uri, self.root, self.address = project, uri, root, address
+        self.artifacts = root / "artifacts"
         self.client = mlflow.MlflowClient(uri)
-        self.env = {"MLFLOW_TRACKING_URI": uri}
+        with_password = uri.replace("http://", f"http://fleet:{URI_PASSWORD}@", 1)
+        self.env = {**SECRETS, "MLFLOW_TRACKING_URI": with_password}
+        self.printed: list[str] = []  # every command's stdout and stderr, for the secrets search
 
     def run(self, entry_point: str, params: dict[str, str]):
         proc = mlflow_run(self.project, entry_point, params, experiment=EXPERIMENT, env=self.env)
+        self.printed.append(proc.stdout + proc.stderr)
         assert proc.returncode == 0, proc.stderr[-3000:]
         return proc
 
@@ -54,10 +67,12 @@ class Stack:
         self.client.create_experiment(EXPERIMENT)  # once, before the runs that share it start
         lines = [mlflow_run_command(self.project, e, p, experiment=EXPERIMENT, env=self.env) for e, p in commands]
         procs = [
-            subprocess.Popen(cmd, cwd=self.project, env=env, stderr=subprocess.PIPE, text=True) for cmd, env in lines
+            subprocess.Popen(cmd, cwd=self.project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for cmd, env in lines
         ]
         for proc in procs:
-            _, err = proc.communicate(timeout=600)
+            out, err = proc.communicate(timeout=600)
+            self.printed.append(out + err)
             assert proc.returncode == 0, err[-3000:]
 
     def runs(self, role: str):
@@ -157,3 +172,21 @@ def test_analyze(stack):
     assert champion.tags["sweep_id"].startswith(("train_cpu-", "train_gpu-"))
     assert any(a.path == "report.html" for a in stack.client.list_artifacts(analysis.info.run_id))
     assert stack.nothing_local()
+
+
+@pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
+def test_no_secret_in_anything_the_five_entry_points_left(stack):
+    """Last on the sqlite server, after train_cpu, train_gpu, ensemble, benchmark and analyze ran there."""
+    assert {
+        r.data.tags["mlfleet.role"]
+        for r in stack.client.search_runs([stack.client.get_experiment_by_name(EXPERIMENT).experiment_id])
+    } >= {"sweep", "model", "ensemble", "benchmark", "analysis"}
+    secrets = {**SECRETS, "tracking URI password": URI_PASSWORD}
+    # `mlflow run` itself (MLflow's code, not mlfleet's) prints the link to the run it ended, URI
+    # as given: the one pair of lines per command allowed, and left out of the search below
+    shown = []
+    for printed in stack.printed:
+        links = [line for line in printed.splitlines() if URI_PASSWORD in line]
+        assert len(links) <= 2 and all(" View run " in line or " View experiment at:" in line for line in links), links
+        shown.append("\n".join(line for line in printed.splitlines() if line not in links))
+    assert_no_secret_left(stack.root, "\n".join(shown), secrets=secrets)

@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 #: seconds to wait for a TCP answer from a Ray address before calling it unreachable
 CONNECT_TIMEOUT_S = 5.0
 #: what the driver's environment gives the workers of a cluster it joins (Ray's runtime_env;
-#: a local Ray's workers inherit it anyway): storage options and MLflow's server credentials
+#: a local Ray's workers inherit it anyway): storage options, MLflow's server credentials, and
+#: whether MLflow prints run links (off when the tracking URI carries a password)
 FORWARDED_ENV = (
     "MLFLEET_STORAGE_OPTIONS",
     "MLFLEET_SHARED_STORAGE",
@@ -32,6 +33,7 @@ FORWARDED_ENV = (
     "MLFLOW_TRACKING_INSECURE_TLS",
     "MLFLOW_TRACKING_SERVER_CERT_PATH",
     "MLFLOW_TRACKING_CLIENT_CERT_PATH",
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT",
 )
 
 

@@ -132,8 +132,13 @@ def probe_server(uri: str) -> None:
     MLflow's client retries a dead server for minutes; one direct probe answers in
     seconds. Bounding the retries here, in the driver, also bounds them in a local Ray
     started after it. Raises MlfleetError when the server does not answer.
+
+    A URI carrying credentials (``https://user:password@host``) also turns off the run and
+    experiment links MLflow prints when a run ends: they repeat the URI as it is.
     """
     limit_http_retries()
+    if redact(uri) != uri:
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     if uri.split(":", 1)[0] in ("databricks", "databricks-uc"):
         _check_databricks(uri)
         return
