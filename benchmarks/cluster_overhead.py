@@ -38,7 +38,7 @@ DEFAULT_MODELS = "gradient_boosting:4,svm:4,logistic:4,naive_bayes:4"
 def one_run(address: str, args, label: str) -> tuple[float, float, int, float]:
     """Run train_cpu against ``address`` in a fresh folder.
 
-    Return (sweep wall, command wall, distinct nodes, parallel efficiency).
+    Return (sweep wall, command wall, distinct nodes, packing efficiency).
     """
     import mlflow
 
@@ -82,12 +82,12 @@ def one_run(address: str, args, label: str) -> tuple[float, float, int, float]:
             f"{n.split(':')[-1]} {len(rows[rows['node'] == n])} models, busy {b:.1f} s" for n, b in busy.items()
         )
         + (
-            f"; model work {parent.data.metrics['model_work_cpu_s']:.1f} CPU-s, "
-            f"efficiency {parent.data.metrics['parallel_efficiency']:.0%}"
+            f"; model work {parent.data.metrics['fit_cpu_s']:.1f} CPU-s, "
+            f"packing efficiency {parent.data.metrics['packing_efficiency']:.0%}"
         ),
         flush=True,
     )
-    return parent.data.metrics["wall_s"], command_s, rows["node"].nunique(), parent.data.metrics["parallel_efficiency"]
+    return parent.data.metrics["wall_s"], command_s, rows["node"].nunique(), parent.data.metrics["packing_efficiency"]
 
 
 def main() -> None:
@@ -131,8 +131,9 @@ def main() -> None:
     print(
         f"command wall  one node {one_cmd:6.1f} s   two nodes {two_cmd:6.1f} s   overhead {two_cmd / one_cmd - 1:+.1%}"
     )
-    # the models' own seconds grow with whatever else runs on the machine; the efficiency (model
-    # work / (sweep wall x CPUs)) divides that out, so it is the steadier figure on a busy machine
+    # the models' own seconds grow with whatever else runs on the machine; the packing efficiency
+    # (the ideal packing of the model work / the sweep's wall) divides that out, so it is the
+    # steadier figure on a busy machine
     eff_one = statistics.median(w[3] for w in walls["one-node"])
     eff_two = statistics.median(w[3] for w in walls["two-node"])
     print(

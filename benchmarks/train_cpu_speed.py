@@ -9,8 +9,9 @@ sweep back from MLflow and Delta and prints:
   really used, and the family's share of the CPU time held;
 * tracking cost per model (MLflow logging + Delta append): median, 95th percentile, and the
   sum as a share of the sweep's tuning and training time;
-* parallel efficiency: model work (each model's seconds x the CPUs it held) / (sweep wall x
-  CPUs), and CPU utilisation (CPU time the models used / (sweep wall x CPUs)).
+* CPU utilisation (the fleet's process CPU-seconds, fitting and recording, / (sweep wall x
+  CPUs)) and the packing efficiency (the ideal packing of the model work, its CPU-seconds over
+  every core, / the sweep's wall): shares that cannot pass 100%.
 
     python benchmarks/train_cpu_speed.py                       # the default fleet
     python benchmarks/train_cpu_speed.py -P models=svm:4 -P n_trials=3
@@ -56,13 +57,13 @@ def main() -> None:
         f"(Delta append median {m['delta_s_median']:.3f} s), sum {m['tracking_share']:.1%} of tuning+training time"
     )
     print(
-        f"parallel efficiency      {m['parallel_efficiency']:.1%}  "
-        f"(model work {m['model_work_cpu_s']:.0f} CPU-s: each model's "
-        "tuning + refit seconds x the CPUs it held, / (sweep wall x CPUs))"
+        f"CPU utilisation          {m['cpu_utilisation']:.1%}  "
+        f"(the fleet's process CPU, {m['fleet_cpu_s']:.0f} s with its recording, / (sweep wall x CPUs))"
     )
     print(
-        f"CPU utilisation          {m['cpu_utilisation']:.1%}  "
-        f"(CPU time the models' processes used, {m['model_cpu_s']:.0f} s, / (sweep wall x CPUs))"
+        f"packing efficiency       {m['packing_efficiency']:.1%}  "
+        f"(the ideal packing of the model work, {m['fit_cpu_s']:.0f} CPU-s over every CPU: "
+        f"{m['ideal_wall_s']:.1f} s, / the sweep's wall)"
     )
     fam = rows.groupby("family").agg(
         models=("model_id", "size"),

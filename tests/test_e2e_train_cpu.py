@@ -51,6 +51,10 @@ def test_train_cpu_end_to_end(project, mixed_csv):
     parent = only_parent(client)
     assert parent.info.status == "FINISHED"
     assert parent.data.metrics["n_succeeded"] == 6 and parent.data.metrics["n_failed"] == 0
+    figures = parent.data.metrics  # how well the cores were used: shares that cannot pass 100%
+    assert 0 < figures["packing_efficiency"] <= 1 and 0 < figures["cpu_utilisation"] <= 1
+    assert figures["fleet_cpu_s"] > figures["fit_cpu_s"] > 0  # the tasks also recorded what they fitted
+    assert figures["ideal_wall_s"] <= figures["wall_s"]
     assert parent.data.params["models"] == ONE_PER_FAMILY
     sweep_id = parent.data.tags["sweep_id"]
     assert sweep_id.startswith("train_cpu-") and sweep_id in proc.stderr

@@ -112,7 +112,13 @@ def run_sweep(config: FleetConfig, *, stream: TextIO | None = None) -> SweepRepo
             opened = _open(plan, cluster)
             trained = _train(opened, out)
             outcomes = trained.outcomes
-            figures = sweep_figures(outcomes, wall_s=trained.wall_s, cpus=cluster.total_cpus, metric=plan.metric)
+            figures = sweep_figures(
+                outcomes,
+                wall_s=trained.wall_s,
+                cpus=cluster.total_cpus,
+                metric=plan.metric,
+                driver_cpu_s=trained.driver_cpu_s,
+            )
             figures["n_not_started"] = float(trained.not_started)
             unclosed = _close(opened, outcomes, figures)
         finally:
@@ -245,12 +251,13 @@ class _Trained:
     wall_s: float
     stopped: str = ""
     not_started: int = 0
+    driver_cpu_s: float = 0.0  # the driver's own process CPU while the fleet trained
 
 
 def _train(opened: _Opened, out: TextIO) -> _Trained:
     """Every job as a Ray task, longest first, and the models already complete."""
     progress = Progress(len(opened.jobs), opened.plan.metric, stream=out)
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), time.process_time()
     try:
         run = _run_jobs(opened, progress) if opened.jobs else _Trained([], 0.0)
     except BaseException as exc:
@@ -261,7 +268,8 @@ def _train(opened: _Opened, out: TextIO) -> _Trained:
         raise
     progress.close()
     outcomes = sorted([*opened.done, *run.outcomes], key=lambda o: o.row.model_id)
-    return replace(run, outcomes=outcomes, wall_s=time.perf_counter() - start)
+    wall_s, driver_cpu_s = time.perf_counter() - start, time.process_time() - cpu0
+    return replace(run, outcomes=outcomes, wall_s=wall_s, driver_cpu_s=driver_cpu_s)
 
 
 class _Limits:
@@ -403,29 +411,47 @@ def _close(opened: _Opened, outcomes: list[Outcome], figures: dict[str, float]) 
     return ""
 
 
-def sweep_figures(outcomes: list[Outcome], *, wall_s: float, cpus: float, metric: Metric) -> dict[str, float]:
-    """The sweep's figures: counts, best score, wall time, tracking cost, parallel efficiency."""
+def sweep_figures(
+    outcomes: list[Outcome], *, wall_s: float, cpus: float, metric: Metric, driver_cpu_s: float = 0.0
+) -> dict[str, float]:
+    """The sweep's figures: counts, best score, wall time, tracking cost, and how well the cores were used.
+
+    Two figures that cannot exceed 100%:
+
+    * ``cpu_utilisation``: the process CPU-seconds of the fleet (every model's whole task,
+      fitting and recording, and the driver's own) / (wall x cores).
+    * ``packing_efficiency``: the ideal packing of the measured model work / the wall. The
+      ideal is the model work's CPU-seconds (each model's process CPU while it tuned and
+      fitted: the cores it really used, not the cores it held) spread over every core, and
+      never shorter than the longest model's tuning and fitting.
+
+    The gap between them is the recording (tracking, rows) and the waiting; what is below
+    ``cpu_utilisation`` is cores left idle. Ray's own processes are not counted.
+    """
     every_ok = [o for o in outcomes if o.row.ok]
     ok = [o for o in every_ok if not o.resumed]  # what this run of the sweep did and cost
+    trained = [o for o in outcomes if not o.resumed]
     tracking_s = sorted(o.tracking_s for o in ok)
     model_s = sum((o.row.tuning_s or 0.0) + (o.row.train_s or 0.0) for o in ok)
-    # model work in CPU-seconds: the seconds each model tuned and trained, times the CPUs it held
-    work_cpu_s = sum(((o.row.tuning_s or 0.0) + (o.row.train_s or 0.0)) * o.row.cpus for o in ok)
-    cpu_s = sum(o.cpu_s for o in outcomes)
+    fit_cpu_s = sum(o.cpu_s for o in trained)
+    fleet_cpu_s = sum(o.task_cpu_s for o in trained) + driver_cpu_s
+    longest = max(((o.row.tuning_s or 0.0) + (o.row.train_s or 0.0) for o in trained), default=0.0)
+    ideal_wall_s = max(fit_cpu_s / cpus, longest) if cpus > 0 else float("nan")
     capacity = wall_s * cpus
     best = best_row([o.row for o in every_ok], metric.name)
     return {
         "n_models": float(len(outcomes)),
         "n_succeeded": float(len(every_ok)),
         "n_failed": float(len(outcomes) - len(every_ok)),
-        "n_trained": float(sum(not o.resumed for o in outcomes)),
+        "n_trained": float(len(trained)),
         "best_score": best.score if best is not None and best.score is not None else float("nan"),
         "best_val_score": best.val_score if best is not None else float("nan"),
         "wall_s": wall_s,
-        "model_work_cpu_s": work_cpu_s,
-        "model_cpu_s": cpu_s,
-        "parallel_efficiency": work_cpu_s / capacity if capacity > 0 else float("nan"),
-        "cpu_utilisation": cpu_s / capacity if capacity > 0 else float("nan"),
+        "fit_cpu_s": fit_cpu_s,
+        "fleet_cpu_s": fleet_cpu_s,
+        "cpu_utilisation": fleet_cpu_s / capacity if capacity > 0 else float("nan"),
+        "ideal_wall_s": ideal_wall_s,
+        "packing_efficiency": ideal_wall_s / wall_s if wall_s > 0 else float("nan"),
         "tracking_s_median": statistics.median(tracking_s) if tracking_s else float("nan"),
         "tracking_s_p95": tracking_s[min(len(tracking_s) - 1, int(0.95 * len(tracking_s)))]
         if tracking_s
@@ -454,7 +480,8 @@ def summary_lines(report: SweepReport) -> str:
     lines = [
         f"sweep {report.sweep_id}: {int(f['n_succeeded'])} of {int(f['n_models']) + report.not_started} models "
         f"succeeded, {int(f['n_failed'])} failed{unstarted}, in {f['wall_s']:.1f} s "
-        f"(parallel efficiency {f['parallel_efficiency']:.0%}, CPU utilisation {f['cpu_utilisation']:.0%})"
+        f"(CPU utilisation {f['cpu_utilisation']:.0%}; the ideal packing of the model work: "
+        f"{f['ideal_wall_s']:.1f} s, {f['packing_efficiency']:.0%} of the wall)"
     ]
     best = report.best
     if best is not None:

@@ -50,7 +50,7 @@ class SweepSpec:
 
 @dataclass(frozen=True)
 class Outcome:
-    """A model's row and what it cost: seconds spent logging (MLflow + Delta) and CPU-seconds of model work.
+    """A model's row and what it cost: seconds spent logging (MLflow + Delta), CPU-seconds of its work and task.
 
     ``detail`` is a failed model's full traceback; ``notes`` what it logged or warned on
     the way (the driver's log shows them: Ray does not forward a worker's output).
@@ -58,11 +58,12 @@ class Outcome:
 
     row: ResultRow
     tracking_s: float
-    cpu_s: float
+    cpu_s: float  # process CPU-seconds of tuning and fitting: the model's work
     started: float
     finished: float
     delta_s: float = 0.0
     resumed: bool = False  # complete before this run of the sweep (resume): no cost of this run
+    task_cpu_s: float = 0.0  # process CPU-seconds of the whole task: the work, its run, model and row
     detail: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
 

@@ -10,6 +10,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timezone
 
 from mlfleet.data import Split
@@ -34,6 +35,23 @@ def train_one(
     previous_run: str = "",
     tries: int = 1,
     on_run: Callable[[str], None] | None = None,
+) -> Outcome:
+    """Train ``job`` and record it in both stores (see :func:`_train_one`); the outcome carries the
+    process CPU-seconds of the whole of it, fitting and recording (``task_cpu_s``)."""
+    cpu0 = time.process_time()
+    outcome = _train_one(job, split, spec, node=node, previous_run=previous_run, tries=tries, on_run=on_run)
+    return replace(outcome, task_cpu_s=time.process_time() - cpu0)
+
+
+def _train_one(
+    job: ModelJob,
+    split: Split,
+    spec: SweepSpec,
+    *,
+    node: str,
+    previous_run: str,
+    tries: int,
+    on_run: Callable[[str], None] | None,
 ) -> Outcome:
     """Train ``job`` and record it in both stores; a model that raises becomes a FAILED run and row.
 
