@@ -1,6 +1,7 @@
 """The Delta side against real tables in tmp_path."""
 
 import multiprocessing
+import time
 from dataclasses import asdict, replace
 from datetime import datetime, timezone
 
@@ -114,6 +115,30 @@ def test_concurrent_writers_lose_no_row(tmp_path):
     frame = read_results(uri)
     assert len(frame) == 40 and frame["model_id"].is_unique
     assert DeltaTable(uri).version() == 40
+
+
+def test_compaction_merges_the_small_files_keeps_every_row_and_races_no_writer(tmp_path):
+    uri = str(tmp_path / "results")
+    ensure_table(uri)
+    _append_many(uri, 0, 40)  # 40 models: a file and a commit each
+    table = open_results(uri)
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_append_many, args=(uri, w, 30)) for w in (1, 2)]  # another sweep, writing
+    for p in procs:
+        p.start()
+    while DeltaTable(uri).version() < 45:  # compact while they append
+        time.sleep(0.05)
+    done = table.compact()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    assert done.startswith("compacted ") and done.endswith(" into 1, checkpoint written"), done
+    frame = read_results(uri)
+    assert len(frame) == 100 and frame["model_id"].is_unique  # no row lost or doubled
+    delta = DeltaTable(uri)
+    assert len(delta.file_uris()) < 60 and any((tmp_path / "results" / "_delta_log").glob("*.checkpoint.parquet"))
+    assert delta.transaction_version(RESULTS.app_id(make_row(7))) == 1  # resume still sees each row's transaction
+    assert DeltaTable(uri).history()[-1]["operation"] == "CREATE TABLE"  # the history stays
 
 
 @pytest.mark.parametrize(

@@ -121,6 +121,7 @@ def run_sweep(config: FleetConfig, *, stream: TextIO | None = None) -> SweepRepo
             )
             figures["n_not_started"] = float(trained.not_started)
             unclosed = _close(opened, outcomes, figures)
+            _compact(plan.table)
         finally:
             ray_cluster.disconnect(cluster)
         ctx = opened.sweep.context
@@ -382,6 +383,20 @@ def _written_here(opened: _Opened, job: ModelJob, outcome: Outcome, board) -> Ou
     except Exception as exc:
         return _died(opened, job, exc, outcome.row.mlflow_run_id)
     return replace(outcome, delta_s=outcome.delta_s + time.perf_counter() - start)
+
+
+def _compact(table: ResultsTable) -> None:
+    """Compact the results table after the sweep, so that reading it stays fast as sweeps accumulate.
+
+    Housekeeping: a failure (a concurrent sweep compacting too) is a warning, never the sweep's.
+    """
+    try:
+        done = table.compact()
+    except Exception as exc:
+        log.warning("the results table was not compacted (%s); the next sweep tries again", describe(exc))
+        return
+    if done:
+        log.info("results table: %s", done)
 
 
 def _log_outcome(outcome: Outcome) -> None:

@@ -298,6 +298,10 @@ class SparkResults:
             frame = frame.where(frame[column] == value)
         return to_pandas(frame, self.spark)
 
+    def compact(self) -> str:
+        """Nothing: Spark's Delta compacts where it is configured to (Databricks' auto-compaction)."""
+        return ""
+
     def check_resumable(self, sweep_id: str) -> None:
         raise MlfleetError(
             f"resume={sweep_id}: resuming reads the table's Delta transactions through delta-rs, which a Spark table "
