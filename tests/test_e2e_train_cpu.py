@@ -81,6 +81,14 @@ def test_train_cpu_end_to_end(project, mixed_csv):
     assert set(table["mlflow_run_id"]) == set(by_run)
     assert (table["status"] == "FINISHED").all() and (table["sweep_id"] == sweep_id).all()
     assert table["feature_strategy"].nunique() == 6
+    # never more CPUs held at once than the machine has: a task waiting on Ray gives its CPUs
+    # back, and Ray starts another model on them (the board is told, never waited on)
+    events = sorted(
+        [(r.finished_at, 0, -r.cpus) for r in table.itertuples()]
+        + [(r.started_at, 1, r.cpus) for r in table.itertuples()]
+    )
+    held = np.cumsum([cpus for _, _, cpus in events])
+    assert held.max() <= os.cpu_count(), events
     for row in table.itertuples():
         assert row.score == pytest.approx(by_run[row.mlflow_run_id].data.metrics["f1"])
         model = mlflow.pyfunc.load_model(row.model_uri)

@@ -307,13 +307,19 @@ class _Limits:
 def _run_jobs(opened: _Opened, progress: Progress) -> _Trained:
     split_ref, spec_ref = ray.put(opened.plan.split), ray.put(opened.spec)
     board = tasks.open_board()
-    pending = {
-        tasks.submit(
-            _train_task, job, split_ref, spec_ref, board, cpus=job.cpus, gpus=job.gpus, name=job.run_name, spread=True
-        ): job
-        for job in longest_first(opened.jobs)
-    }
-    limits = _Limits(opened.plan.config, {job.model_id: ref for ref, job in pending.items()}, board)
+    tries: dict[int, int] = {}
+
+    def submit(job: ModelJob, previous_run: str = "") -> Any:
+        """The model's task; the driver, not Ray, retries one whose worker died (it knows the earlier run)."""
+        tries[job.model_id] = tries.get(job.model_id, 0) + 1
+        args = (job, split_ref, spec_ref, board, tries[job.model_id], previous_run)
+        ref = tasks.submit(_train_task, *args, cpus=job.cpus, gpus=job.gpus, name=job.run_name, spread=True, retries=0)
+        pending[ref] = job
+        return ref
+
+    pending: dict[Any, ModelJob] = {}
+    refs = {job.model_id: submit(job) for job in longest_first(opened.jobs)}
+    limits = _Limits(opened.plan.config, refs, board)
     outcomes: list[Outcome] = []
     finished: set[int] = set()
     not_started = 0
@@ -331,6 +337,11 @@ def _run_jobs(opened: _Opened, progress: Progress) -> _Trained:
 
     for done in tasks.as_completed(pending, on_tick=tick):
         job = done.item
+        if done.error is not None and tasks.worker_died(done.error) and tries[job.model_id] <= tasks.MAX_RETRIES:
+            log.info("model %s (%s): its worker died (%s); trying again", job.model_id, job.family, done.error)
+            previous = tasks.last_run(board, job.model_id) or _running_run(opened, job)
+            refs[job.model_id] = submit(job, previous)
+            continue
         finished.add(job.model_id)
         if done.error is not None and job.model_id in limits.why:
             if job.model_id not in tasks.started(board):  # stopped in the queue: no run, no row; resume trains it
@@ -348,8 +359,9 @@ def _run_jobs(opened: _Opened, progress: Progress) -> _Trained:
     return _Trained(outcomes, 0.0, limits.stopped, not_started)
 
 
-def _train_task(job: ModelJob, split: Split, spec: SweepSpec, board) -> Outcome:
-    tries, previous_run = ray.get(board.started.remote(job.model_id))
+def _train_task(job: ModelJob, split: Split, spec: SweepSpec, board, tries: int, previous_run: str) -> Outcome:
+    """One model in its Ray task; it tells the board and never waits on it (see :class:`tasks.Board`)."""
+    board.started.remote(job.model_id)
     return train_one(
         job,
         split,
@@ -357,8 +369,16 @@ def _train_task(job: ModelJob, split: Split, spec: SweepSpec, board) -> Outcome:
         node=tasks.node_name(),
         previous_run=previous_run,
         tries=tries,
-        on_run=lambda run_id: ray.get(board.run.remote(job.model_id, run_id)),
+        on_run=lambda run_id: board.run.remote(job.model_id, run_id),
     )
+
+
+def _running_run(opened: _Opened, job: ModelJob) -> str:
+    """The run a dead try of ``job`` left RUNNING, from MLflow: it died before the board heard of it."""
+    try:
+        return tracking.running_model_run(opened.spec.tracking, job.model_id)
+    except Exception:  # the store is away: the retry logs a new run, resume marks the old one stale
+        return ""
 
 
 def _died(opened: _Opened, job: ModelJob, exc: BaseException, run_id: str, detail: str = "") -> Outcome:

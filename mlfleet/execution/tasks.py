@@ -74,16 +74,24 @@ def warm_imports() -> None:
     import mlfleet.zoo  # noqa: F401
 
 
-def submit(fn: Callable, *args: Any, cpus: float = 1, gpus: float = 0.0, name: str = "", spread: bool = False):
+def submit(
+    fn: Callable,
+    *args: Any,
+    cpus: float = 1,
+    gpus: float = 0.0,
+    name: str = "",
+    spread: bool = False,
+    retries: int = MAX_RETRIES,
+):
     """``fn(*args)`` as a Ray task asking for ``cpus``/``gpus``; returns its object reference.
 
-    A task whose worker dies is retried (:data:`MAX_RETRIES`); one that raises is not.
+    A task whose worker dies is retried ``retries`` times by Ray; one that raises is not.
     ``spread`` places tasks over a cluster's nodes instead of filling the first.
     """
     options: dict[str, Any] = {
         "num_cpus": cpus,
         "num_gpus": gpus,
-        "max_retries": MAX_RETRIES,
+        "max_retries": retries,
         "retry_exceptions": False,
     }
     if name:
@@ -91,6 +99,14 @@ def submit(fn: Callable, *args: Any, cpus: float = 1, gpus: float = 0.0, name: s
     if spread:
         options["scheduling_strategy"] = "SPREAD"
     return ray.remote(fn).options(**options).remote(*args)
+
+
+def worker_died(exc: BaseException) -> bool:
+    """Whether a task failed because its worker or node died (what Ray's own retries cover), not by raising."""
+    from ray import exceptions
+
+    died = (exceptions.WorkerCrashedError, exceptions.NodeDiedError, exceptions.LocalRayletDiedError)
+    return isinstance(exc, died) or isinstance(exc, exceptions.OutOfMemoryError)
 
 
 @dataclass(frozen=True)
@@ -110,9 +126,10 @@ class Done:
 def as_completed(pending: dict, *, poll_s: float = 0.5, on_tick: Callable[[], None] = lambda: None) -> Iterator[Done]:
     """Yield a :class:`Done` per reference of ``pending`` (``{ref: item}``) as each finishes.
 
-    ``on_tick`` is called about once a second while waiting (a progress line's timer).
+    ``pending`` is consumed: each reference leaves it as its task finishes, and a task the
+    caller adds to it meanwhile (a retry) is waited for too. ``on_tick`` is called about once
+    a second while waiting (a progress line's timer).
     """
-    pending = dict(pending)
     last_tick = 0.0
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=poll_s)
@@ -166,22 +183,20 @@ def node_name() -> str:
 
 @ray.remote
 class Board:
-    """Which tasks have started, how often, and the run each created.
+    """Which tasks have started, when, how often, and the run each created.
 
-    Tasks report in; the driver reads the set for its progress line. A task Ray retried
-    after its worker died learns its try number and the run the earlier try created, so
-    the model keeps one run.
+    Tasks report in without waiting for an answer: a task blocked in ``ray.get`` gives its
+    CPUs back to Ray, which starts a queued task on them, and the node ends up running more
+    models than it has cores. The driver reads the board (for its progress line, the time
+    limits, and the run an earlier try of a model created when it retries that model).
     """
 
     def __init__(self) -> None:
-        self._tries: dict[int, int] = {}
         self._runs: dict[int, str] = {}
         self._since: dict[int, float] = {}  # when the last try started, by this actor's clock
 
-    def started(self, key: int) -> tuple[int, str]:
-        self._tries[key] = self._tries.get(key, 0) + 1
+    def started(self, key: int) -> None:
         self._since[key] = time.monotonic()
-        return self._tries[key], self._runs.get(key, "")
 
     def overdue(self, limit_s: float) -> set[int]:
         """The tasks whose last try started more than ``limit_s`` seconds ago (one clock: no skew between nodes)."""
@@ -191,11 +206,11 @@ class Board:
     def run(self, key: int, run_id: str) -> None:
         self._runs[key] = run_id
 
-    def last(self, key: int) -> tuple[int, str]:
-        return self._tries.get(key, 0), self._runs.get(key, "")
+    def last(self, key: int) -> str:
+        return self._runs.get(key, "")
 
     def snapshot(self) -> set[int]:
-        return set(self._tries)
+        return set(self._since)
 
 
 def open_board():
@@ -233,7 +248,7 @@ def cancel(ref) -> None:
 def last_run(board, key: int) -> str:
     """The run the last try of task ``key`` created ('' when none, or the board does not answer)."""
     try:
-        return ray.get(board.last.remote(key), timeout=10)[1]
+        return ray.get(board.last.remote(key), timeout=10)
     except Exception:
         return ""
 
