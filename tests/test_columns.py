@@ -208,3 +208,39 @@ def test_a_mixed_column_the_user_drops_is_not_in_the_way(tmp_path):
         load_dataset(DataConfig(source="mixed_x.csv", target="y"))
     dataset = load_dataset(DataConfig(source="mixed_x.csv", target="y", drop="amount"))
     assert dataset.drop == ("amount",) and split_dataset(dataset, seed=0).plan.used == ["x"]
+
+
+def test_a_table_too_big_for_the_memory_is_refused_in_one_line_before_anything_is_written(tmp_path, monkeypatch):
+    frame = pd.DataFrame({"x": np.arange(2000.0), "city": ["Lyon", "Oslo"] * 1000, "y": [0, 1] * 1000})
+    frame.to_parquet(tmp_path / "big.parquet", index=False)
+    monkeypatch.setenv("MLFLEET_MEMORY_BYTES", "20000")  # the table takes 56,000 bytes
+    result = CliRunner().invoke(load_entrypoint("train_cpu"), ["--data", "big.parquet", "--target", "y"])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        "error: data=big.parquet takes about 54.7 KiB in memory and a sweep needs 3x that, 164.1 KiB, "
+        "but 19.5 KiB is available; train on a sample of its rows, or run the driver on a machine with more memory"
+    ], result.stderr
+    assert_nothing_written(tmp_path)
+
+
+def test_a_table_that_fits_is_read_and_its_size_was_estimated_closely(tmp_path, monkeypatch):
+    from mlfleet.data._sources import MEMORY_MULTIPLE, SNIFF_BYTES, _csv_bytes, _parquet_bytes
+
+    rng = np.random.default_rng(0)
+    n = 30_000  # more than the sampled rows, so that the estimate extrapolates
+    frame = pd.DataFrame(
+        {"x": rng.normal(size=n), "n": rng.integers(0, 9, n), "city": rng.choice(["Lyon", "Oslo", "Porto"], n)}
+    ).assign(y=rng.integers(0, 2, n))
+    frame.to_parquet("t.parquet", index=False)
+    frame.to_csv("t.csv", index=False)
+    in_memory = pd.read_parquet("t.parquet").memory_usage(deep=True, index=False).sum()
+    assert _parquet_bytes("t.parquet") == pytest.approx(in_memory, rel=0.02)
+    with open("t.csv", "rb") as f:
+        assert _csv_bytes(f.read(SNIFF_BYTES), (tmp_path / "t.csv").stat().st_size) == pytest.approx(in_memory, rel=0.1)
+    monkeypatch.setenv("MLFLEET_MEMORY_BYTES", str(MEMORY_MULTIPLE * in_memory + 1000))
+    for name in ("t.parquet", "t.csv"):
+        assert len(load_dataset(DataConfig(source=name, target="y")).y) == n
+    monkeypatch.setenv("MLFLEET_MEMORY_BYTES", str(in_memory))
+    with pytest.raises(MlfleetError, match="data=t.csv takes about .* but .* is available"):
+        load_dataset(DataConfig(source="t.csv", target="y"))

@@ -15,6 +15,17 @@ from mlfleet.errors import MlfleetError, first_line
 
 FILE_SUFFIXES = (".csv", ".parquet", ".pq")
 
+#: A sweep's driver holds the rows it read (the dataset), the split's copy of them and, once
+#: Ray has it, the object store's copy: three times the table (3.5x measured) before any model
+#: makes its own. A table that needs more than is available cannot train here, so it is refused
+#: before anything starts; one that passes may still need more, 3-5x the table for each model
+#: training at once (docs/performance.md#a-big-table).
+MEMORY_MULTIPLE = 3
+#: overrides the memory that counts as available (bytes): for tests, or to state a limit
+MEMORY_ENV = "MLFLEET_MEMORY_BYTES"
+#: rows read to measure a Parquet table's bytes per row in pandas (text columns vary in width)
+SAMPLE_ROWS = 10_000
+
 log = logging.getLogger(__name__)
 
 
@@ -210,11 +221,14 @@ def _read_file_or_table(source: str) -> pd.DataFrame:
             if (path / "_delta_log").is_dir():
                 return _read_delta(str(path))
             if any(path.glob("*.parquet")):
+                _check_fits(_parquet_bytes(str(path)), source)
                 return _read(pd.read_parquet, str(path), source)
             raise MlfleetError(f"data={source} is a folder with neither a Delta log (_delta_log/) nor Parquet files")
     if lowered.endswith(".csv"):
         return _read(_read_csv, local, source)
     if lowered.endswith((".parquet", ".pq")):
+        if not _is_remote(source):
+            _check_fits(_parquet_bytes(local), source)
         return _read(pd.read_parquet, local, source)
     if _is_remote(source):
         return _read_delta(source)
@@ -257,6 +271,7 @@ def _read_csv(location: str) -> pd.DataFrame:
     with open(location, "rb") as f:
         head = f.read(SNIFF_BYTES)
     _check_text_table(head, location)
+    _check_fits(_csv_bytes(head, os.path.getsize(location)), location)
     for encoding in ENCODINGS:
         try:
             frame = pd.read_csv(location, encoding=encoding)
@@ -293,6 +308,107 @@ def _check_header(text: str, location: str) -> None:
     if repeated:
         shown = ", ".join(f"{name!r} ({n} times)" for name, n in repeated.items())
         raise MlfleetError(f"data={location} repeats column names: {shown}; give every column its own name")
+
+
+def _parquet_bytes(location: str) -> int:
+    """The bytes a local Parquet file or folder will take in pandas, estimated without reading it.
+
+    The rows come from the files' footers and the width of number, date and boolean columns
+    from the schema; text (any column of varying width) is measured on its first
+    :data:`SAMPLE_ROWS` rows, read alone and converted as ``pd.read_parquet`` converts them.
+    The footers' uncompressed sizes are no guide: a dictionary-encoded column is a fraction of
+    its width in memory. 0 (nothing to check) when pyarrow cannot open it: reading it says why.
+    """
+    import pyarrow.dataset
+
+    try:
+        data = pyarrow.dataset.dataset(location, format="parquet", partitioning="hive")
+        rows = data.count_rows()
+        bits = {f.name: _bit_width(f.type) for f in data.schema}
+        varying = [name for name, width in bits.items() if width is None]
+        head = data.head(SAMPLE_ROWS, columns=varying).to_pandas() if varying and rows else pd.DataFrame()
+    except Exception:
+        return 0
+    per_row = sum(max(1, width // 8) for width in bits.values() if width is not None)
+    if len(head):
+        per_row += head.memory_usage(deep=True, index=False).sum() / len(head)
+    return int(rows * per_row)
+
+
+def _bit_width(arrow_type) -> int | None:
+    try:
+        return arrow_type.bit_width
+    except ValueError:  # strings, lists, structs: no fixed width
+        return None
+
+
+def _csv_bytes(head: bytes, file_size: int) -> int:
+    """The bytes a CSV of ``file_size`` will take in pandas, extrapolated from its first rows (``head``).
+
+    0 (nothing to check) when the head holds no complete row or does not parse by itself (a
+    quoted field running past it). The first rows' types stand for the file's: a column with
+    text further down takes more memory than estimated.
+    """
+    complete = head[: head.rfind(b"\n") + 1]
+    try:
+        sample = pd.read_csv(io.BytesIO(complete), encoding="latin-1")
+    except Exception:
+        return 0
+    if len(sample) == 0:
+        return 0
+    return int(file_size * sample.memory_usage(deep=True, index=False).sum() / len(complete))
+
+
+def available_memory() -> int:
+    """The memory a table may take here, in bytes: what the kernel says is available.
+
+    ``MemAvailable`` of ``/proc/meminfo``, or the cgroup's limit where that is lower (a
+    container's ``/proc/meminfo`` shows the host). The limit itself, not the limit less the
+    usage: the usage counts page cache, which the kernel gives back. :data:`MEMORY_ENV`
+    (``MLFLEET_MEMORY_BYTES``), when set, replaces both: tests set it, and so can a user whose
+    machine shares its memory with more than the kernel can see. 0 where nothing can be read
+    (not Linux), or set to 0: then nothing is refused.
+    """
+    given = os.environ.get(MEMORY_ENV, "").strip()
+    if given:
+        if not given.isdigit():
+            raise MlfleetError(
+                f"{MEMORY_ENV}={given!r} is not a number of bytes; unset it or give one, e.g. 8000000000"
+            )
+        return int(given)
+    found = []
+    try:
+        with open("/proc/meminfo") as f:
+            found += [int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:")]
+    except OSError:
+        pass
+    for limit in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(limit).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():  # cgroup v2 says "max" for no limit; v1 gives a huge number
+            found.append(int(text))
+    return min(found, default=0)
+
+
+def _check_fits(table_bytes: int, source: str) -> None:
+    """Refuse a table whose :data:`MEMORY_MULTIPLE` times its size in memory is more than is available."""
+    available = available_memory()
+    needed = MEMORY_MULTIPLE * table_bytes
+    if available and needed > available:
+        raise MlfleetError(
+            f"data={source} takes about {_size(table_bytes)} in memory and a sweep needs {MEMORY_MULTIPLE}x that, "
+            f"{_size(needed)}, but {_size(available)} is available; train on a sample of its rows, "
+            "or run the driver on a machine with more memory"
+        )
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
 
 
 def _read_delta(uri: str) -> pd.DataFrame:
