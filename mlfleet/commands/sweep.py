@@ -337,7 +337,8 @@ def _run_jobs(opened: _Opened, progress: Progress) -> _Trained:
 
     for done in tasks.as_completed(pending, on_tick=tick):
         job = done.item
-        if done.error is not None and tasks.worker_died(done.error) and tries[job.model_id] <= tasks.MAX_RETRIES:
+        died = done.error is not None and tasks.worker_died(done.error) and job.model_id not in limits.why
+        if died and tries[job.model_id] <= tasks.MAX_RETRIES:
             log.info("model %s (%s): its worker died (%s); trying again", job.model_id, job.family, done.error)
             previous = tasks.last_run(board, job.model_id) or _running_run(opened, job)
             refs[job.model_id] = submit(job, previous)
@@ -382,8 +383,8 @@ def _running_run(opened: _Opened, job: ModelJob) -> str:
 
 
 def _died(opened: _Opened, job: ModelJob, exc: BaseException, run_id: str, detail: str = "") -> Outcome:
-    """The FAILED run and row of a model whose task died for good (Ray's retries are spent), or whose
-    row the driver could not write."""
+    """The FAILED run and row of a model whose task died for good (its retries are spent), was
+    cancelled, or whose row the driver could not write."""
     recorder = Recorder(opened.spec.tracking, opened.plan.table)
     error = describe(exc)
     detail = detail or full_traceback(exc)
