@@ -377,7 +377,8 @@ def _train_task(job: ModelJob, split: Split, spec: SweepSpec, board, tries: int,
 def _running_run(opened: _Opened, job: ModelJob) -> str:
     """The run a dead try of ``job`` left RUNNING, from MLflow: it died before the board heard of it."""
     try:
-        return tracking.running_model_run(opened.spec.tracking, job.model_id)
+        runs = tracking.model_runs(opened.spec.tracking).get(job.model_id, [])
+        return next((r.info.run_id for r in runs if r.info.status == "RUNNING"), "")
     except Exception:  # the store is away: the retry logs a new run, resume marks the old one stale
         return ""
 

@@ -105,8 +105,13 @@ def worker_died(exc: BaseException) -> bool:
     """Whether a task failed because its worker or node died (what Ray's own retries cover), not by raising."""
     from ray import exceptions
 
-    died = (exceptions.WorkerCrashedError, exceptions.NodeDiedError, exceptions.LocalRayletDiedError)
-    return isinstance(exc, died) or isinstance(exc, exceptions.OutOfMemoryError)
+    died = (
+        exceptions.WorkerCrashedError,
+        exceptions.NodeDiedError,
+        exceptions.LocalRayletDiedError,
+        exceptions.OutOfMemoryError,
+    )
+    return isinstance(exc, died)
 
 
 @dataclass(frozen=True)
@@ -183,7 +188,7 @@ def node_name() -> str:
 
 @ray.remote
 class Board:
-    """Which tasks have started, when, how often, and the run each created.
+    """Which tasks have started, when, and the run each created.
 
     Tasks report in without waiting for an answer: a task blocked in ``ray.get`` gives its
     CPUs back to Ray, which starts a queued task on them, and the node ends up running more

@@ -354,16 +354,6 @@ def model_runs(ctx: TrackingContext) -> dict[int, list]:
             return by_model
 
 
-def running_model_run(ctx: TrackingContext, model_id: int) -> str:
-    """The run of ``model_id`` in this sweep still RUNNING ('' when none): a dead try's, when the board missed it."""
-    query = (
-        f"tags.sweep_id = '{_quoted(ctx.sweep_id)}' and tags.`mlfleet.role` = 'model' "
-        f"and tags.model_id = '{model_id}' and attributes.status = 'RUNNING'"
-    )
-    found = _client(ctx.tracking_uri).search_runs([ctx.experiment_id], query, max_results=1)
-    return found[0].info.run_id if found else ""
-
-
 def get_run(ctx: TrackingContext, run_id: str):
     return _client(ctx.tracking_uri).get_run(run_id)
 
