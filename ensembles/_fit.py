@@ -11,7 +11,7 @@ import os
 import socket
 import time
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -65,15 +65,14 @@ def shard_split(split: Split, rows: np.ndarray, *, seed: int, tuning: bool) -> S
 
     X, y = split.X_train.iloc[rows].reset_index(drop=True), split.y_train[rows]
     if not tuning:
-        return replace(split, X_train=X, y_train=y)
+        return split.with_parts(X_train=X, y_train=y)
     classification = split.task == "classification"
     # a stratified hold-out needs a row of every class on both sides (the shards have two of each)
     held_out = max(math.ceil(TUNING_VAL_SHARE * len(y)), split.n_classes if classification else 1)
     fit, val = train_test_split(
         np.arange(len(y)), test_size=held_out, random_state=seed, stratify=y if classification else None
     )
-    return replace(
-        split,
+    return split.with_parts(
         X_train=X.iloc[fit].reset_index(drop=True),
         y_train=y[fit],
         X_val=X.iloc[val].reset_index(drop=True),

@@ -241,7 +241,9 @@ def _split(task: str):
     else:
         X, y = make_regression(n_samples=300, n_features=6, noise=5.0, random_state=0)
     X = pd.DataFrame(X, columns=[f"f{i}" for i in range(6)])
-    return Split(X[:150], y[:150], X[150:200], y[150:200], X[200:], y[200:], task, 2 if task == "classification" else 0)
+    return Split.of(
+        X[:150], y[:150], X[150:200], y[150:200], X[200:], y[200:], task, 2 if task == "classification" else 0
+    )
 
 
 def test_vote_of_prefit_classifiers_against_the_best():

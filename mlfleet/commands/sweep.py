@@ -84,11 +84,12 @@ class _Plan:
     """A sweep checked and ready to open: its data, split, metric and stores."""
 
     config: FleetConfig
-    dataset: Dataset
+    dataset: Dataset  # its rows dropped once split: the split holds them (see :func:`_plan`)
     split: Split
     metric: Metric
     table: ResultsTable
     uri: str
+    entity: Any = None  # the MLflow dataset entity of the rows as read
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ class _Opened:
     spec: SweepSpec
     jobs: tuple[ModelJob, ...]
     done: tuple[Outcome, ...] = ()
+    split_ref: Any = None  # the split in Ray's object store; ``plan.split`` is read from it
 
 
 def run_sweep(config: FleetConfig, *, stream: TextIO | None = None) -> SweepReport:
@@ -110,6 +112,8 @@ def run_sweep(config: FleetConfig, *, stream: TextIO | None = None) -> SweepRepo
         cluster = ray_cluster.connect(config.address)
         try:
             opened = _open(plan, cluster)
+            plan = opened.plan  # the driver's split is now the object store's, not a private copy
+            tasks.give_back_memory(plan.split.X_fit.size + plan.split.X_test.size)
             trained = _train(opened, out)
             outcomes = trained.outcomes
             figures = sweep_figures(
@@ -152,10 +156,20 @@ def _plan(config: FleetConfig) -> _Plan:
         table.check_resumable(config.resume)
     table.check_writable()
     uri = tracking.checked_store(config.experiment)  # before Ray starts
-    return _Plan(config, dataset, split, metric, table, uri)
+    entity = tracking.dataset_entity(
+        dataset.X, dataset.y, name=dataset.name, source=dataset.source, digest=dataset.digest, target=dataset.target
+    )
+    # The split holds the rows from here on: keeping the rows as read too would hold the table
+    # twice in the driver for the whole sweep (a big table's memory, docs/performance.md).
+    dataset = replace(dataset, X=dataset.X.iloc[:0])
+    return _Plan(config, dataset, split, metric, table, uri, entity)
 
 
 def _open(plan: _Plan, cluster: ray_cluster.Cluster) -> _Opened:
+    # Into the object store once; the driver then reads its split from there (no copy), and the
+    # private one it built goes, so the table is not held twice while the fleet trains.
+    split_ref = ray.put(plan.split)
+    plan = replace(plan, split=ray.get(split_ref))
     config, dataset, table = plan.config, plan.dataset, plan.table
     guard.check_shared_stores(cluster, tracking_uri=plan.uri, tables=(table,))
     wants_gpus = any(family(name).gpus for name, _ in config.models)
@@ -196,17 +210,14 @@ def _open(plan: _Plan, cluster: ray_cluster.Cluster) -> _Opened:
     log.info(plan.split.plan.describe())
     log.info(_opening_line(plan, cluster, sweep, len(jobs)))
     if parent is None:
-        return _Opened(plan, cluster, sweep, spec, jobs)
+        return _Opened(plan, cluster, sweep, spec, jobs, split_ref=split_ref)
     steps = resume.plan(spec, table, jobs, dataset.task)
     log.info(steps.describe(sweep.context.sweep_id))
-    return _Opened(plan, cluster, sweep, spec, steps.to_train, steps.complete)
+    return _Opened(plan, cluster, sweep, spec, steps.to_train, steps.complete, split_ref)
 
 
 def _parent_run(plan: _Plan, parent, n_jobs: int, families: set[str]) -> tracking.SweepRun:
-    config, dataset = plan.config, plan.dataset
-    entity = tracking.dataset_entity(
-        dataset.X, dataset.y, name=dataset.name, source=dataset.source, digest=dataset.digest, target=dataset.target
-    )
+    config, dataset, entity = plan.config, plan.dataset, plan.entity
     requirements = tracking.model_requirements(families)
     if parent is not None:
         return tracking.reopen_sweep(
@@ -305,7 +316,7 @@ class _Limits:
 
 
 def _run_jobs(opened: _Opened, progress: Progress) -> _Trained:
-    split_ref, spec_ref = ray.put(opened.plan.split), ray.put(opened.spec)
+    split_ref, spec_ref = opened.split_ref, ray.put(opened.spec)
     board = tasks.open_board()
     tries: dict[int, int] = {}
 
@@ -363,15 +374,18 @@ def _run_jobs(opened: _Opened, progress: Progress) -> _Trained:
 def _train_task(job: ModelJob, split: Split, spec: SweepSpec, board, tries: int, previous_run: str) -> Outcome:
     """One model in its Ray task; it tells the board and never waits on it (see :class:`tasks.Board`)."""
     board.started.remote(job.model_id)
-    return train_one(
-        job,
-        split,
-        spec,
-        node=tasks.node_name(),
-        previous_run=previous_run,
-        tries=tries,
-        on_run=lambda run_id: board.run.remote(job.model_id, run_id),
-    )
+    try:
+        return train_one(
+            job,
+            split,
+            spec,
+            node=tasks.node_name(),
+            previous_run=previous_run,
+            tries=tries,
+            on_run=lambda run_id: board.run.remote(job.model_id, run_id),
+        )
+    finally:
+        tasks.give_back_memory(split.X_fit.size + split.X_test.size)
 
 
 def _running_run(opened: _Opened, job: ModelJob) -> str:

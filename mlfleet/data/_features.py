@@ -43,7 +43,9 @@ def build_preprocessor(plan: ColumnPlan | pd.DataFrame, *, sparse: bool = False,
         plan = plan_columns(plan)
 
     def scaled(*steps):
-        return Pipeline([*steps, ("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+        # the imputer always returns a new array, so the scaler may scale it in place
+        scale = StandardScaler(copy=False)
+        return Pipeline([*steps, ("impute", SimpleImputer(strategy="median")), ("scale", scale)])
 
     parts = []
     if numeric := plan.columns("numeric"):

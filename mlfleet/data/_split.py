@@ -19,13 +19,16 @@ class Split:
     """Three disjoint parts of a dataset, as raw feature rows and encoded targets.
 
     The rows hold the columns the plan uses (identifiers, constants and ``drop`` left out),
-    so a logged model's signature asks for those and ignores the rest.
+    so a logged model's signature asks for those and ignores the rest. Training and
+    validation rows are held as one frame, training first (``X_fit``, what the chosen
+    parameters are refitted on), and ``X_train``/``X_val`` are views of it: a refit does not
+    copy the rows again, and the split goes into Ray's object store as the rows once.
+    Build one with :meth:`of`.
     """
 
-    X_train: pd.DataFrame
-    y_train: np.ndarray
-    X_val: pd.DataFrame
-    y_val: np.ndarray
+    X_fit: pd.DataFrame
+    y_fit: np.ndarray
+    n_train: int
     X_test: pd.DataFrame
     y_test: np.ndarray
     task: str
@@ -33,19 +36,51 @@ class Split:
     classes: tuple = ()  # the original label of each code (classification)
     columns: ColumnPlan | None = None  # the roles, decided from the training rows
 
+    @classmethod
+    def of(cls, X_train, y_train, X_val, y_val, X_test, y_test, task: str, n_classes: int = 0, **rest) -> Split:
+        """The split of these parts (the training and validation rows are copied into one frame)."""
+        X_fit = pd.concat([X_train, X_val], ignore_index=True)
+        y_fit = np.concatenate([np.asarray(y_train), np.asarray(y_val)])
+        return cls(
+            X_fit, y_fit, len(X_train), X_test.reset_index(drop=True), np.asarray(y_test), task, n_classes, **rest
+        )
+
+    def with_parts(self, **parts) -> Split:
+        """This split with some of ``X_train``, ``y_train``, ``X_val``, ``y_val`` replaced."""
+        names = ("X_train", "y_train", "X_val", "y_val")
+        kept = {name: parts.pop(name, getattr(self, name)) for name in names}
+        if parts:
+            raise TypeError(f"with_parts() takes {', '.join(names)}, not {', '.join(parts)}")
+        return Split.of(
+            **kept,
+            X_test=self.X_test,
+            y_test=self.y_test,
+            task=self.task,
+            n_classes=self.n_classes,
+            classes=self.classes,
+            columns=self.columns,
+        )
+
+    @property
+    def X_train(self) -> pd.DataFrame:
+        return self.X_fit.iloc[: self.n_train]
+
+    @property
+    def y_train(self) -> np.ndarray:
+        return self.y_fit[: self.n_train]
+
+    @property
+    def X_val(self) -> pd.DataFrame:
+        return self.X_fit.iloc[self.n_train :].reset_index(drop=True)
+
+    @property
+    def y_val(self) -> np.ndarray:
+        return self.y_fit[self.n_train :]
+
     @property
     def plan(self) -> ColumnPlan:
         """The column plan (planned from the training rows when the split was built without one)."""
         return self.columns if self.columns is not None else plan_columns(self.X_train)
-
-    @property
-    def X_fit(self) -> pd.DataFrame:
-        """Train and validation together: what the chosen parameters are refitted on."""
-        return pd.concat([self.X_train, self.X_val], ignore_index=True)
-
-    @property
-    def y_fit(self) -> np.ndarray:
-        return np.concatenate([self.y_train, self.y_val])
 
 
 def split_dataset(dataset: Dataset, *, test_size: float = 0.2, val_size: float = 0.2, seed: int = 42) -> Split:
@@ -96,11 +131,11 @@ def split_dataset(dataset: Dataset, *, test_size: float = 0.2, val_size: float =
             + "; ".join(f"{c} is {r} ({plan.reasons.get(c, '')})" for c, r in plan.roles.items())
         )
     X = X[plan.used]
+    fit = np.concatenate([train, val])
     return Split(
-        X_train=X.iloc[train].reset_index(drop=True),
-        y_train=y[train],
-        X_val=X.iloc[val].reset_index(drop=True),
-        y_val=y[val],
+        X_fit=X.iloc[fit].reset_index(drop=True),
+        y_fit=y[fit],
+        n_train=len(train),
         X_test=X.iloc[test].reset_index(drop=True),
         y_test=y[test],
         task=dataset.task,

@@ -378,8 +378,7 @@ def dataset_entity(X, y, *, name: str, source: str, digest: str, target: str):
     """The MLflow dataset entity of the sweep's data, built once by the driver."""
     import mlflow.data
 
-    frame = X.copy()
-    frame[target] = y
+    frame = X.assign(**{target: y})  # copy-on-write: the rows are not copied
     with ignore_integer_schema_hint():  # the schema is inferred here and in the entity
         dataset = mlflow.data.from_pandas(
             frame, source=redact(source) if "://" in source else None, name=name, targets=target, digest=digest

@@ -80,6 +80,36 @@ def balanced(fam, params: dict[str, Any], split: Split) -> dict[str, Any]:
     return {**rest, "class_weight": "balanced"}
 
 
+def _study(job: ModelJob, split: Split, metric: Metric, n_trials: int, n_jobs: int, fixed: dict[str, Any]):
+    """The Optuna study of ``job``'s model on the training rows, scored on validation.
+
+    The trials' features are this function's: they are gone before the refit makes the
+    features of training and validation together (a big table's peak memory).
+    """
+    import optuna
+
+    fam = family(job.family)
+    Xt_train, Xt_val = fit_front(job, split, n_jobs)
+    balancing = balance_choice(fam, split)
+
+    def objective(trial: optuna.Trial) -> float:
+        params = {**fixed, **fam.space(trial, split.task)}
+        if balancing:
+            params["class_weight"] = trial.suggest_categorical("class_weight", ["none", "balanced"])
+        model = fam.build(split.task, balanced(fam, params, split), job.seed, n_jobs)
+        if fam.uses_eval_set:
+            model.fit(Xt_train, split.y_train, eval_set=(Xt_val, split.y_val))
+            trial.set_user_attr("best_epoch", int(model.best_epoch_))
+        else:
+            model.fit(Xt_train, split.y_train)
+        pred, proba = predict_with_proba(model, Xt_val, split.task)
+        return score_one(metric, split.y_val, pred, proba, split.n_classes)
+
+    study = optuna.create_study(direction=metric.direction, sampler=optuna.samplers.TPESampler(seed=job.seed))
+    study.optimize(objective, n_trials=n_trials)
+    return study
+
+
 def tune_and_fit(
     job: ModelJob, split: Split, metric: Metric, n_trials: int, n_jobs: int = 1, device: str = "cpu"
 ) -> TunedModel:
@@ -102,24 +132,7 @@ def tune_and_fit(
     np.random.seed(job.seed % 2**32)
     cpu0 = time.process_time()
     t0 = time.perf_counter()
-    Xt_train, Xt_val = fit_front(job, split, n_jobs)
-    balancing = balance_choice(fam, split)
-
-    def objective(trial: optuna.Trial) -> float:
-        params = {**fixed, **fam.space(trial, split.task)}
-        if balancing:
-            params["class_weight"] = trial.suggest_categorical("class_weight", ["none", "balanced"])
-        model = fam.build(split.task, balanced(fam, params, split), job.seed, n_jobs)
-        if fam.uses_eval_set:
-            model.fit(Xt_train, split.y_train, eval_set=(Xt_val, split.y_val))
-            trial.set_user_attr("best_epoch", int(model.best_epoch_))
-        else:
-            model.fit(Xt_train, split.y_train)
-        pred, proba = predict_with_proba(model, Xt_val, split.task)
-        return score_one(metric, split.y_val, pred, proba, split.n_classes)
-
-    study = optuna.create_study(direction=metric.direction, sampler=optuna.samplers.TPESampler(seed=job.seed))
-    study.optimize(objective, n_trials=n_trials)
+    study = _study(job, split, metric, n_trials, n_jobs, fixed)
     t1 = time.perf_counter()
     best = {**fixed, **study.best_params}
     if fam.uses_eval_set:
