@@ -53,6 +53,19 @@ def test_jobs_are_deterministic_with_ids_strategies_and_capped_resources():
     assert {j.cpus for j in expand_jobs(models, first_id=0, seed=0, max_cpus=64)} == {1, 4}
 
 
+def test_tree_ensembles_get_cores_for_their_rows_times_trees():
+    models = (("random_forest", 1), ("xgboost", 1), ("logistic", 1))
+
+    def cpus(rows, max_cpus):
+        return [j.cpus for j in expand_jobs(models, first_id=0, seed=0, max_cpus=max_cpus, rows=rows)]
+
+    assert cpus(2_400, 2) == [1, 1, 1]  # the default synthetic set: one core each
+    assert cpus(20_000, 64) == [2, 3, 1]  # 150 and 300 trees: 3.0M and 6.0M row-trees
+    assert cpus(1_000_000, 64) == [4, 4, 1]  # never past the family's cores
+    assert cpus(1_000_000, 2) == [2, 2, 1]  # nor past the largest node
+    assert cpus(None, 64) == [4, 4, 1]  # rows not known: the family's cores
+
+
 def test_longest_expected_first():
     jobs = expand_jobs((("naive_bayes", 2), ("svm", 1), ("random_forest", 2)), first_id=0, seed=0, max_cpus=2)
     order = [j.family for j in longest_first(jobs)]

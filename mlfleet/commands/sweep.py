@@ -183,6 +183,7 @@ def _open(plan: _Plan, cluster: ray_cluster.Cluster) -> _Opened:
         max_cpus=cluster.max_cpus,
         max_gpus=cluster.max_gpus,
         gpus_per_model=gpus,
+        rows=len(plan.split.y_fit),
     )
     if wants_gpus and not gpus and config.device == "auto":
         log.info("no GPU in the Ray cluster: the GPU families train on CPU (device=auto)")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from mlfleet.data import STRATEGIES
-from mlfleet.zoo import family
+from mlfleet.zoo import Family, family
+
+#: a tree ensemble is given a core per this many training rows x trees, up to its family's cores
+ROW_TREES_PER_CORE = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ def expand_jobs(
     max_cpus: int,
     max_gpus: float = 0.0,
     gpus_per_model: float | None = None,
+    rows: int | None = None,
 ) -> tuple[ModelJob, ...]:
     """Expand ``(("svm", 10), ...)`` into jobs with ids from ``first_id`` upwards.
 
@@ -42,12 +47,13 @@ def expand_jobs(
     family's resources are capped to ``max_cpus``/``max_gpus`` (the largest node), so
     that no job waits for a node that does not exist; ``gpus_per_model`` replaces what GPU
     families ask for (fractions pack several models on one GPU; 0 trains them on CPUs).
+    ``rows``, the rows a model is fitted on, sizes the cores of tree ensembles (:func:`cores_for`).
     """
     jobs = []
     position = 0
     for name, count in models:
         fam = family(name)
-        cpus = max(1, min(fam.cpus, max_cpus))
+        cpus = cores_for(fam, rows, max_cpus)
         wanted = fam.gpus if gpus_per_model is None or not fam.gpus else gpus_per_model
         gpus = min(wanted, max_gpus) if wanted else 0.0
         for index in range(count):
@@ -66,6 +72,21 @@ def expand_jobs(
             )
             position += 1
     return tuple(jobs)
+
+
+def cores_for(fam: Family, rows: int | None, max_cpus: int) -> int:
+    """The CPUs a model of ``fam`` asks for: one core per :data:`ROW_TREES_PER_CORE` of its
+    ``rows`` x its search's most trees, between 1 and the family's cores, capped to ``max_cpus``.
+
+    A forest on a few thousand rows spends as long in joblib's hand-offs as in its trees: on
+    2,400 rows it used 1.4 of the 2 cores it held, and the third core-second in ten idled. With
+    one core it keeps it busy and the fleet packs another model beside it. Without ``rows``
+    (not known), or for a family that is not a tree ensemble, the family's own cores.
+    """
+    cpus = max(1, min(fam.cpus, max_cpus))
+    if rows is None or not fam.trees:
+        return cpus
+    return max(1, min(cpus, math.ceil(rows * fam.trees / ROW_TREES_PER_CORE)))
 
 
 def longest_first(jobs: tuple[ModelJob, ...]) -> list[ModelJob]:

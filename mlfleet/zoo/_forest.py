@@ -38,6 +38,7 @@ RANDOM_FOREST = register(
         build,
         space,
         cpus=MULTI_CORE,
+        trees=150,
         cost=6.0,
         regression_note="RandomForestRegressor",
         sparse=True,

@@ -35,6 +35,9 @@ class Family:
     uses_eval_set: bool = False
     #: whether the estimator reads a sparse matrix as it is (the features stay sparse for it)
     sparse: bool = False
+    #: the most trees its search draws (an ensemble of trees): with the training rows, what
+    #: sizes the cores a model is given (:func:`mlfleet.training.jobs.cores_for`)
+    trees: int = 0
     #: how it weighs rare classes: "class_weight" (scikit-learn's balanced), "scale_pos_weight"
     #: (XGBoost, two classes), or "" (it has no such setting)
     balance: str = ""

@@ -39,6 +39,7 @@ XGBOOST = register(
         build,
         space,
         cpus=MULTI_CORE,
+        trees=300,
         cost=4.0,
         regression_note="XGBRegressor",
         sparse=True,
