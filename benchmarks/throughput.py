@@ -157,6 +157,14 @@ def report(s: Sweep) -> None:
         f"model work {m['fit_cpu_s']:.1f}: overhead {overhead:.3f} core-s per model"
     )
     print(f"results table read   {s.read_s:.3f} s (best of 3, {n} rows)")
+    families = sorted(key.split("/", 1)[1] for key in m if key.startswith("cores_held/"))
+    if families:  # the sweeps of this code log them; older code's do not
+        print("cores per model      held / used fitting / used over the task")
+        for fam in families:
+            print(
+                f"  {fam:18} {m[f'cores_held/{fam}']:.2g} / {m[f'cores_used/{fam}']:.2f} / "
+                f"{m[f'task_cores_used/{fam}']:.2f}"
+            )
 
 
 def main() -> None:

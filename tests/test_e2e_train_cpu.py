@@ -74,6 +74,10 @@ def test_train_cpu_end_to_end(project, mixed_csv):
         assert {"accuracy", "f1", "roc_auc", "log_loss", "tuning_s", "train_s"} <= set(child.data.metrics)
         assert len(client.get_metric_history(child.info.run_id, "val_f1")) == 2
         assert child.inputs.dataset_inputs[0].dataset.name == "customers"
+        family = child.data.params["family"]  # one model a family: its cores held and used, on the parent
+        assert figures[f"cores_held/{family}"] == float(child.data.tags["cpus"])
+        assert 0 < figures[f"cores_used/{family}"] and 0 < figures[f"task_cores_used/{family}"]
+    assert "cores per model, held / used fitting / used over the task: " in proc.stderr
 
     table = read_results(str(project / "lakehouse" / "model_training_results"))
     assert len(table) == 6 and table["model_id"].is_unique

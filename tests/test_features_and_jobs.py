@@ -66,6 +66,38 @@ def test_tree_ensembles_get_cores_for_their_rows_times_trees():
     assert cpus(None, 64) == [4, 4, 1]  # rows not known: the family's cores
 
 
+def test_cores_held_against_cores_used_per_family():
+    from types import SimpleNamespace
+
+    from mlfleet.commands.sweep import family_cores, sweep_figures
+    from mlfleet.training.outcome import Outcome
+
+    def outcome(fam, cpus, fit_s, cpu_s, task_s, task_cpu_s, ok=True, resumed=False):
+        row = SimpleNamespace(
+            model_id=len(fam), family=fam, cpus=cpus, tuning_s=fit_s * 0.9, train_s=fit_s * 0.1, ok=ok
+        )
+        row.score = row.val_score = 0.5 if ok else None
+        return Outcome(row, 0.1, cpu_s, 100.0, 100.0 + task_s, resumed=resumed, task_cpu_s=task_cpu_s)
+
+    outcomes = [
+        outcome("random_forest", 2, 10.0, 14.0, 12.0, 16.0),  # 1.4 of its 2 cores while fitting
+        outcome("random_forest", 1, 10.0, 9.0, 11.0, 10.0),
+        outcome("logistic", 1, 2.0, 1.8, 3.0, 2.4),
+        outcome("logistic", 1, 50.0, 50.0, 50.0, 50.0, ok=False),  # failed: not counted
+        outcome("svm", 1, 50.0, 50.0, 50.0, 50.0, resumed=True),  # finished before this run: no cost of it
+    ]
+    cores = family_cores(outcomes)
+    assert set(cores) == {"logistic", "random_forest"}
+    forest = cores["random_forest"]
+    assert forest["cores_held"] == pytest.approx(1.5)  # weighted by how long each fitted
+    assert forest["cores_used"] == pytest.approx(23.0 / 20.0)
+    assert forest["task_cores_used"] == pytest.approx(26.0 / 23.0)
+    assert cores["logistic"] == pytest.approx({"cores_held": 1.0, "cores_used": 0.9, "task_cores_used": 0.8})
+    figures = sweep_figures(outcomes, wall_s=30.0, cpus=2, metric=resolve_metric("f1", "classification"))
+    assert figures["cores_held/random_forest"] == pytest.approx(1.5)  # logged on the parent run
+    assert figures["task_cores_used/logistic"] == pytest.approx(0.8)
+
+
 def test_longest_expected_first():
     jobs = expand_jobs((("naive_bayes", 2), ("svm", 1), ("random_forest", 2)), first_id=0, seed=0, max_cpus=2)
     order = [j.family for j in longest_first(jobs)]

@@ -510,7 +510,34 @@ def sweep_figures(
         else float("nan"),
         "tracking_share": sum(tracking_s) / model_s if model_s else float("nan"),
         "delta_s_median": statistics.median(o.delta_s for o in ok) if ok else float("nan"),
+        **{f"{name}/{fam}": value for fam, cores in family_cores(trained).items() for name, value in cores.items()},
     }
+
+
+def family_cores(outcomes: list[Outcome]) -> dict[str, dict[str, float]]:
+    """Per family of the finished models: the cores each held, and the cores it used fitting and over its task.
+
+    ``cores_held``: the CPUs its tasks asked Ray for, weighted by how long each fitted;
+    ``cores_used``: its process CPU-seconds while tuning and fitting / those seconds;
+    ``task_cores_used``: the whole task's CPU-seconds (fitting and recording) / the task's wall.
+    A family that holds more than it uses leaves cores idle (what sizing the cores avoids).
+    """
+    by_family: dict[str, list[Outcome]] = {}
+    for o in outcomes:
+        if o.row.ok and not o.resumed:
+            by_family.setdefault(o.row.family, []).append(o)
+    cores = {}
+    for fam, group in sorted(by_family.items()):
+        fit_s = [(o.row.tuning_s or 0.0) + (o.row.train_s or 0.0) for o in group]
+        task_s = sum(max(o.finished - o.started, 0.0) for o in group)
+        if sum(fit_s) <= 0:
+            continue
+        cores[fam] = {
+            "cores_held": sum((o.row.cpus or 0.0) * s for o, s in zip(group, fit_s, strict=True)) / sum(fit_s),
+            "cores_used": sum(o.cpu_s for o in group) / sum(fit_s),
+            "task_cores_used": sum(o.task_cpu_s for o in group) / task_s if task_s > 0 else float("nan"),
+        }
+    return cores
 
 
 def best_row(rows: list, metric: str):
@@ -535,6 +562,15 @@ def summary_lines(report: SweepReport) -> str:
         f"(CPU utilisation {f['cpu_utilisation']:.0%}; the ideal packing of the model work: "
         f"{f['ideal_wall_s']:.1f} s, {f['packing_efficiency']:.0%} of the wall)"
     ]
+    held = family_cores(list(report.outcomes))
+    if held:
+        lines.append(
+            "cores per model, held / used fitting / used over the task: "
+            + ", ".join(
+                f"{fam} {c['cores_held']:.2g} / {c['cores_used']:.2f} / {c['task_cores_used']:.2f}"
+                for fam, c in held.items()
+            )
+        )
     best = report.best
     if best is not None:
         lines.append(
