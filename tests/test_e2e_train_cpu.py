@@ -137,15 +137,17 @@ def test_bad_input_under_mlflow_run_leaves_no_running_run_and_no_table(project):
     assert not (project / "lakehouse").exists()
 
 
-def test_mlflow_run_of_a_zip_from_another_folder_leaves_everything_in_that_folder(tmp_path, mixed_csv):
-    # MLflow unpacks a .zip project (as it clones a Git one) into a temporary folder and starts the
-    # entry point there; the relative data, the default results and the store are the user's folder's
+@pytest.mark.parametrize("how", ["zip", "folder"])
+def test_mlflow_run_from_another_folder_leaves_everything_in_that_folder(tmp_path, mixed_csv, how):
+    # MLflow unpacks a .zip project (as it clones a Git one) into a temporary folder, and runs a
+    # project folder in place: either way it starts the entry point in the project's folder, and
+    # the relative data, the default results and the store are the user's folder's
     import shutil
     import subprocess
     import sys
 
     source = project_copy(tmp_path / "source")
-    archive = shutil.make_archive(str(tmp_path / "project"), "zip", source)
+    archive = shutil.make_archive(str(tmp_path / "project"), "zip", source) if how == "zip" else str(source)
     user = tmp_path / "user"
     user.mkdir()
     shutil.move(str(mixed_csv), user / "mine.csv")
