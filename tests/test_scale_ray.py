@@ -36,14 +36,14 @@ def rows(project):
 
 
 def test_train_cpu_joins_a_head_by_host_port(head, project):
-    # random_forest on 27,200 rows x 150 trees wants 3 CPUs: capped to the head's 2, read from the cluster
-    models = {"models": "random_forest:1,logistic:1,naive_bayes:1"}
-    proc = mlflow_run(project, "train_cpu", {"address": head.address, **models, **SMALL, "n_samples": "34000"})
+    # xgboost on 16,000 rows x 300 trees wants 3 CPUs: capped to the head's 2, read from the cluster
+    models = {"models": "xgboost:1,logistic:1,naive_bayes:1"}
+    proc = mlflow_run(project, "train_cpu", {"address": head.address, **models, **SMALL, "n_samples": "20000"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"Ray {head.address} with 1 node(s), 2 CPUs" in proc.stderr
     table = rows(project).set_index("family")
     assert (table["status"] == "FINISHED").all() and len(table) == 3
-    assert table.loc["random_forest", "cpus"] == 2 and table.loc["logistic", "cpus"] == 1
+    assert table.loc["xgboost", "cpus"] == 2 and table.loc["logistic", "cpus"] == 1
     assert table["node"].nunique() == 1
     client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
     run = client.get_run(table.loc["logistic", "mlflow_run_id"])
