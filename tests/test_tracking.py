@@ -1,6 +1,7 @@
 """The MLflow side against a real sqlite store in tmp_path."""
 
 import os
+from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -81,6 +82,58 @@ def test_child_logs_model_that_loads_and_predicts(tmp_path):
     assert [m.step for m in client.get_metric_history(child, "val_f1")] == [0, 1, 2]
     assert list(mlflow.pyfunc.load_model(uri).predict(X.head(4))) == [0, 1, 0, 1]
     assert mlflow.active_run() is None
+    tracking.close_sweep(sweep, metrics={}, artifacts=[], failed=False)
+
+
+def test_a_worker_checks_serving_once_per_kind_and_every_model_loads_with_its_metrics(tmp_path, monkeypatch):
+    """Many models of one kind: MLflow's serving check (a reload and a predict) runs for the first
+    of each kind only, and every model still loads, predicts on rows read from a CSV, and carries
+    its run's metrics in the Models view; skops's schema is written without indentation."""
+    import json
+    import zipfile
+
+    import mlflow.models.utils
+
+    checked = []
+    original = mlflow.models.utils._validate_serving_input
+
+    def counting(model_uri, serving_input):
+        checked.append(model_uri)
+        return original(model_uri, serving_input)
+
+    monkeypatch.setattr(mlflow.models.utils, "_validate_serving_input", counting)
+    monkeypatch.setattr(tracking, "_SERVED", set())
+    tracking.prepare_store(tracking.tracking_uri())
+    sweep = open_test_sweep()
+    X = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0] * 5, "b": [1, 0, 1, 0] * 5, "c": ["x", "y"] * 10})
+    y = [0, 1, 0, 1] * 5
+    X.to_csv(tmp_path / "rows.csv", index=False)
+    numeric = X[["a", "b"]]
+    fits = [(numeric, C) for C in (0.1, 1.0, 10.0)] + [(numeric.astype(float), 1.0)]  # the last: another dtype
+    client = mlflow.MlflowClient()
+    for i, (frame, C) in enumerate(fits):
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=C)).fit(frame, y)
+        child = tracking.start_child(sweep.context, run_name=f"00{i}", tags={})
+        uri = tracking.finish_child(
+            sweep.context,
+            child,
+            params={"C": C},
+            metrics={"f1": 0.5 + i / 10},
+            history={"val_f1": (0.5, 0.6)},
+            tags={},
+            model=model,
+            input_example=frame.head(2),
+        )
+        run = client.get_run(child)
+        assert run.info.status == "FINISHED" and run.data.tags[tracking.MODEL_URI_TAG] == uri
+        logged = mlflow.get_logged_model(uri.split("/")[-1])
+        assert {m.key: m.value for m in logged.metrics} == {"f1": 0.5 + i / 10, "val_f1": 0.5}
+        rows = pd.read_csv(tmp_path / "rows.csv")[list(frame.columns)]
+        assert list(mlflow.pyfunc.load_model(uri).predict(rows.head(4))) == list(model.predict(frame.head(4)))
+        skops_file = next(Path(mlflow.artifacts.download_artifacts(uri)).rglob("*.skops"))
+        schema = zipfile.ZipFile(skops_file).read("schema.json").decode()
+        assert "\n" not in schema and json.loads(schema)["__class__"] == "Pipeline"
+    assert len(checked) == 2  # the first model of each kind (int and float "b")
     tracking.close_sweep(sweep, metrics={}, artifacts=[], failed=False)
 
 
