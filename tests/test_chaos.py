@@ -70,6 +70,58 @@ def test_a_worker_killed_mid_model_is_retried_into_the_same_run(ray_local, tmp_p
     print(f"worker kill: model {killed['model_id']} (pid {killed['pid']}); {counts}")
 
 
+def test_a_worker_killed_while_logging_its_fitted_model_leaves_one_run_row_and_model(ray_local, tmp_path):
+    """The window between fitting and logging: the worker dies while its model is being saved
+    (the logged model exists, still PENDING). The retry trains the model again into a new run;
+    the half-logged run is marked stale and its model leaves the Models view."""
+    config = FleetConfig(
+        data=DataConfig(n_samples=3000),
+        models=(("random_forest", 2),),
+        n_trials=2,
+        results=str(tmp_path / "results"),
+        experiment="chaos-logging",
+    )
+    killed: dict[str, object] = {}
+    stop = threading.Event()
+
+    def kill_a_logging_worker():
+        client = mlflow.MlflowClient()
+        while not stop.is_set():
+            experiment = client.get_experiment_by_name("chaos-logging")
+            models = client.search_logged_models([experiment.experiment_id]) if experiment else []
+            for model in models:
+                if not str(model.status).endswith("PENDING"):
+                    continue
+                run = client.get_run(model.source_run_id)
+                pid = worker_of(run.info.run_name)
+                if pid and run.info.status == "RUNNING":
+                    os.kill(pid, signal.SIGKILL)
+                    killed.update(pid=pid, run_id=run.info.run_id, model=model.model_id)
+                    return
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_a_logging_worker, daemon=True)
+    killer.start()
+    try:
+        report = run_sweep(config, stream=io.StringIO())
+    finally:
+        stop.set()
+        killer.join(5)
+
+    assert killed, "no worker was caught logging its model"
+    assert report.exit_code == 0, [o.row.error for o in report.outcomes]
+    client = mlflow.MlflowClient()
+    counts = assert_sweep_complete(client, str(tmp_path / "results"), report.sweep_id, [0, 1])
+    stale = client.get_run(killed["run_id"])
+    assert stale.info.status == "FAILED" and stale.data.tags["mlfleet.stale"].startswith("its worker died")
+    models = client.search_logged_models(
+        [stale.info.experiment_id], filter_string=f"tags.sweep_id = '{report.sweep_id}'"
+    )
+    assert killed["model"] not in {m.model_id for m in models}
+    assert len(models) == 2 and all(str(m.status).endswith("READY") for m in models)
+    print(f"worker killed while logging: run {killed['run_id']} (pid {killed['pid']}); {counts}")
+
+
 @pytest.mark.e2e
 def test_driver_killed_mid_sweep_then_resume_completes_the_sweep(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI")

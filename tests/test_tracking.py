@@ -137,6 +137,36 @@ def test_a_worker_checks_serving_once_per_kind_and_every_model_loads_with_its_me
     tracking.close_sweep(sweep, metrics={}, artifacts=[], failed=False)
 
 
+def test_a_retried_model_reuses_an_empty_run_and_replaces_one_that_began_logging():
+    """A worker that died before logging leaves a run the retry reuses; one that died while its
+    model was being logged (model begun, parameters not yet) leaves a run marked stale, and
+    that half-logged model leaves the Models view."""
+    tracking.prepare_store(tracking.tracking_uri())
+    sweep = open_test_sweep()
+    ctx, client = sweep.context, mlflow.MlflowClient()
+    X = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0] * 5})
+    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, [0, 1, 0, 1] * 5)
+
+    empty = tracking.start_child(ctx, run_name="000", tags={})
+    assert tracking.start_child(ctx, run_name="000", tags={}, previous=empty, attempt=2) == empty
+    assert client.get_run(empty).data.tags[tracking.ATTEMPT_TAG] == "2"
+
+    begun = tracking.start_child(ctx, run_name="001", tags={})
+    logged = tracking.LoggedAs(name="001", requirements=("scikit-learn",), tags={}, params={})
+    with mlflow.start_run(run_id=begun):
+        half = tracking._log_pipeline(model, X.head(2), logged, tracking.trusted_types(model))
+    client.update_run(begun, status="RUNNING")  # as a worker killed before the run's last batch leaves it
+    assert not client.get_run(begun).data.params
+
+    retried = tracking.start_child(ctx, run_name="001", tags={}, previous=begun, attempt=2)
+    assert retried != begun
+    stale = client.get_run(begun)
+    assert stale.info.status == "FAILED" and stale.data.tags[tracking.STALE_TAG].startswith("its worker died")
+    left = client.search_logged_models(experiment_ids=[ctx.experiment_id])
+    assert half.model_id not in {m.model_id for m in left}
+    tracking.close_sweep(sweep, metrics={}, artifacts=[], failed=False)
+
+
 def test_foreign_types_are_never_trusted():
     class Mine(LogisticRegression):
         pass

@@ -369,11 +369,14 @@ def get_run(ctx: TrackingContext, run_id: str):
 def mark_stale(ctx: TrackingContext, run_id: str, why: str, *, end: bool = True) -> None:
     """Tag an earlier attempt's run as superseded, saying why, and (``end``) end it FAILED.
 
-    Analyses leave stale runs out: the model's result is the run that replaced it.
+    Analyses leave stale runs out: the model's result is the run that replaced it. A model
+    that run had begun logging (a worker killed while saving it) leaves the Models view, so
+    the view holds one model per model of the fleet.
     """
 
     client = _client(ctx.tracking_uri)
     client.log_batch(run_id, tags=[tag(STALE_TAG, why)])
+    _drop_models(client, ctx, run_id)
     if end:
         client.set_terminated(run_id, "FAILED")
 
@@ -462,7 +465,7 @@ def start_child(
     client = _client(ctx.tracking_uri)
     if previous:
         earlier = client.get_run(previous)
-        if earlier.info.status != "FINISHED" and not earlier.data.params:
+        if earlier.info.status != "FINISHED" and not _logged_anything(earlier):
             client.update_run(previous, status="RUNNING")
             client.log_batch(previous, tags=[tag(ATTEMPT_TAG, str(attempt))])
             return previous
@@ -481,6 +484,13 @@ def start_child(
     return run.info.run_id
 
 
+def _logged_anything(run) -> bool:
+    """Whether a model's run got as far as logging: its dataset (which comes first), model or parameters."""
+    inputs = run.inputs.dataset_inputs if run.inputs is not None else []
+    outputs = run.outputs.model_outputs if run.outputs is not None else []
+    return bool(inputs or outputs or run.data.params)
+
+
 def finish_child(
     ctx: TrackingContext,
     run_id: str,
@@ -496,18 +506,13 @@ def finish_child(
     """Log the model's params, metrics, search history and pipeline (logged as ``name``); end the run FINISHED.
 
     Returns the logged model's URI. ``history`` maps a metric name to one value per step
-    (a tuning trial), so the UI draws the search curve. The metrics go on after the model,
-    carrying its id: logged before it, MLflow would read each one's history back to attach
-    it (a query per metric, per model).
+    (a tuning trial), so the UI draws the search curve. Parameters, metrics and tags go on
+    in one batch after the model, the metrics carrying its id: logged before it, MLflow
+    would read each metric's history back to attach it (a query per metric, per model).
     """
     import mlflow
 
     client = _client(ctx.tracking_uri)
-    client.log_batch(
-        run_id,
-        params=[param(k, str(v)) for k, v in params.items()],
-        tags=[tag(k, str(v)) for k, v in tags.items()],
-    )
     if ctx.dataset_entity is not None:
         _log_dataset(client, run_id, ctx.dataset_entity)
     mlflow.set_tracking_uri(ctx.tracking_uri)
@@ -524,12 +529,14 @@ def finish_child(
         except mlflow.exceptions.MlflowException as exc:
             if "untrusted types" not in str(exc):
                 raise
-            _drop_failed_models(client, ctx, run_id)  # the first attempt left a FAILED logged model
+            _drop_models(client, ctx, run_id, failed_only=True)  # the first attempt left a FAILED logged model
             info = _log_pipeline(model, input_example, logged, trusted_types(model))
         client.log_batch(
             run_id,
             metrics=_metrics(metrics, history, model_id=info.model_id),
-            tags=[tag(MODEL_URI_TAG, info.model_uri)],  # what a row rebuilt from this run points to
+            params=[param(k, str(v)) for k, v in params.items()],
+            # the model URI: what a row rebuilt from this run points to
+            tags=[tag(k, str(v)) for k, v in {**tags, MODEL_URI_TAG: info.model_uri}.items()],
         )
     return info.model_uri
 
@@ -644,11 +651,12 @@ def ignore_integer_schema_hint():
         yield
 
 
-def _drop_failed_models(client, ctx: TrackingContext, run_id: str) -> None:
+def _drop_models(client, ctx: TrackingContext, run_id: str, *, failed_only: bool = False) -> None:
+    """Delete the logged models of run ``run_id`` (only those that failed, with ``failed_only``)."""
     for model in client.search_logged_models(
         experiment_ids=[ctx.experiment_id], filter_string=f"source_run_id = '{run_id}'"
     ):
-        if str(model.status).endswith("FAILED"):
+        if not failed_only or str(model.status).endswith("FAILED"):
             client.delete_logged_model(model.model_id)
 
 
