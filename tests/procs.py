@@ -8,8 +8,6 @@ import subprocess
 import time
 from pathlib import Path
 
-from helpers import read_results
-
 
 def processes() -> dict[int, tuple[int, str]]:
     """Every process's parent and command line (its title, for Ray workers: ``ray::<task name>``)."""
@@ -34,18 +32,19 @@ def worker_of(task_name: str) -> int | None:
     return None
 
 
-def wait_for_rows(table: str, count: int, proc: subprocess.Popen, timeout: float = 240) -> int:
+def wait_for_finished_runs(client, count: int, proc: subprocess.Popen, timeout: float = 240) -> int:
+    """Wait until ``count`` model runs of experiment 0 are FINISHED (while ``proc`` runs); returns how many."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, "the sweep ended before it could be killed"
         try:
-            rows = len(read_results(table))
-        except Exception:  # not created yet
-            rows = 0
-        if rows >= count:
-            return rows
+            runs = client.search_runs(["0"], "tags.`mlfleet.role` = 'model' and attributes.status = 'FINISHED'")
+        except Exception:  # the store is not created yet
+            runs = []
+        if len(runs) >= count:
+            return len(runs)
         time.sleep(0.1)
-    raise AssertionError(f"fewer than {count} rows after {timeout} s")
+    raise AssertionError(f"fewer than {count} finished runs after {timeout} s")
 
 
 def kill_group(proc: subprocess.Popen) -> None:

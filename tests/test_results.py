@@ -294,3 +294,24 @@ def test_a_writer_with_a_stale_view_does_not_duplicate_a_key(tmp_path):
             ),
         )  # fmt: skip
     assert len(read_results(uri)) == 1
+
+
+def test_a_batch_of_rows_is_one_commit_each_row_its_own_transaction(tmp_path):
+    """The driver's batch: new rows in one append; a row of a later attempt replaces its earlier
+    one; rows already committed are skipped, so writing the batch again changes nothing."""
+    uri = str(tmp_path / "results")
+    ensure_table(uri)
+    table = open_results(uri)
+    assert append_row(uri, make_row(0, status="FAILED", error="boom", score=None))
+    assert append_row(uri, make_row(1, score=0.5))
+    batch = [make_row(0, score=0.8), make_row(1, score=0.1), *(make_row(i, score=0.6) for i in range(2, 40))]
+    versions = [2, 1] + [1] * 38
+    assert table.append_each(batch, versions) == 39  # all but model 1, whose first attempt is there
+    operations = [h["operation"] for h in reversed(DeltaTable(uri).history())]
+    assert operations == ["CREATE TABLE", "WRITE", "WRITE", "WRITE", "MERGE"]
+    assert table.append_each(batch, versions) == 0 and DeltaTable(uri).version() == 4
+    frame = read_results(uri).set_index("model_id").sort_index()
+    assert len(frame) == 40 and frame.loc[0, "score"] == pytest.approx(0.8) and frame.loc[0, "status"] == "FINISHED"
+    assert frame.loc[1, "score"] == pytest.approx(0.5) and frame.loc[2:, "score"].eq(0.6).all()
+    committed = DeltaTable(uri)
+    assert [committed.transaction_version(rows.transaction_id("s1", i)) for i in (0, 1, 39)] == [2, 1, 1]

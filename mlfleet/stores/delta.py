@@ -122,7 +122,7 @@ class DeltaResults:
     """A table of ``spec`` rows at a folder or object-store URI, written and read with delta-rs."""
 
     kind = "delta"
-    rows_by_driver = False  # any process can write it: Ray workers append their own rows
+    rows_by_driver = False  # any process can write it (a fleet's driver writes its rows, in batches)
 
     def __init__(self, given: str, spec: TableSpec, *, what: str = "", options: dict[str, str] | None = None) -> None:
         self.given = given
@@ -311,21 +311,45 @@ class DeltaResults:
 
     def append_new(self, rows: Sequence) -> int:
         """Append, in one commit, the rows whose own transaction is not committed yet; returns how many."""
+        return self.append_each(rows, [1] * len(rows))
+
+    def append_each(self, rows: Sequence, versions: Sequence[int]) -> int:
+        """Write each row as its own transaction at its version, in one commit where it can; returns how many.
+
+        The rows whose transaction is not committed yet go in one blind append carrying every
+        one of their transactions (a fleet's finished models, batched by the driver). A row
+        whose earlier version is committed replaces it through :meth:`append`'s MERGE (a
+        model trained again on resume); one whose version is committed is skipped. Should
+        another writer commit one of these transactions first, delta-rs refuses the commit
+        and the rows are looked at again.
+        """
         import pyarrow as pa
         from deltalake import CommitProperties, Transaction, write_deltalake
+        from deltalake.exceptions import CommitFailedError
 
-        table = self._table()
-        new = [row for row in rows if table.transaction_version(self.spec.app_id(row)) is None]
-        if new:
-            write_deltalake(
-                table,
-                pa.Table.from_pylist(records(new), schema=self.spec.schema()),
-                mode="append",
-                commit_properties=CommitProperties(
-                    app_transactions=[Transaction(app_id=self.spec.app_id(r), version=1) for r in new]
-                ),
+        for _ in range(COMMIT_ATTEMPTS):
+            table = self._table()
+            fresh, replacing = [], []
+            for row, version in zip(rows, versions, strict=True):
+                committed = table.transaction_version(self.spec.app_id(row))
+                if committed is None:
+                    fresh.append((row, version))
+                elif committed < version:
+                    replacing.append((row, version))
+            if not fresh:
+                break
+            commit = CommitProperties(
+                app_transactions=[Transaction(app_id=self.spec.app_id(r), version=v) for r, v in fresh]
             )
-        return len(new)
+            data = pa.Table.from_pylist(records([r for r, _ in fresh]), schema=self.spec.schema())
+            try:
+                write_deltalake(table, data, mode="append", schema_mode="merge", commit_properties=commit)
+                break
+            except CommitFailedError:  # another writer committed first: look again
+                continue
+        else:
+            raise MlfleetError(f"{self.what}: {len(rows)} rows could not be committed (the table kept changing)")
+        return len(fresh) + sum(self.append([row], version=version) for row, version in replacing)
 
     def read(self, **equal: Any):
         """The rows as a pandas DataFrame, those where each column of ``equal`` has its value."""

@@ -287,8 +287,12 @@ class SparkResults:
 
     def append_new(self, rows) -> int:
         """Each row in a write of its own, carrying its own transaction (Delta skips those it has)."""
-        for row in rows:
-            self.append([row])
+        return self.append_each(rows, [1] * len(rows))
+
+    def append_each(self, rows, versions) -> int:
+        """Each row in a write of its own at its version (one Spark write carries one transaction)."""
+        for row, version in zip(rows, versions, strict=True):
+            self.append([row], version=version)
         return len(rows)
 
     def read(self, **equal: Any):
