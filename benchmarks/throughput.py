@@ -17,7 +17,7 @@ model is a FINISHED run with a logged model and one row, and how long one read o
 results table takes afterwards. Last, the figures the issue measured before (the seed's
 pattern and mlfleet then) beside today's.
 
-    python benchmarks/throughput.py                   # both (about 12 min on 2 cores)
+    python benchmarks/throughput.py                   # both (about 6 min on 2 cores)
     python benchmarks/throughput.py --small-models 300 --skip-default
 """
 
