@@ -315,3 +315,59 @@ def test_a_batch_of_rows_is_one_commit_each_row_its_own_transaction(tmp_path):
     assert frame.loc[1, "score"] == pytest.approx(0.5) and frame.loc[2:, "score"].eq(0.6).all()
     committed = DeltaTable(uri)
     assert [committed.transaction_version(rows.transaction_id("s1", i)) for i in (0, 1, 39)] == [2, 1, 1]
+
+
+def test_a_row_the_table_refuses_fails_its_model_and_the_rest_of_its_batch_is_written(tmp_path):
+    """The driver's batch against a store that refuses one row: that model becomes a FAILED run
+    and row saying why; the other rows of the batch are written."""
+    from types import SimpleNamespace
+
+    import mlflow
+
+    from mlfleet.commands.sweep import _Rows
+    from mlfleet.stores import tracking
+    from mlfleet.stores.delta import DeltaResults
+    from mlfleet.stores.recorder import Recorder
+    from mlfleet.training.jobs import ModelJob
+    from mlfleet.training.outcome import Outcome, SweepSpec
+
+    class Refusing(DeltaResults):
+        """A store that refuses model 1's finished row (a write that fails there, and only there)."""
+
+        def append(self, rows, app_id="", *, version=1):
+            if any(r.model_id == 1 and r.status == "FINISHED" for r in rows):
+                raise OSError("the store refused the write")
+            return super().append(rows, app_id, version=version)
+
+        def append_each(self, rows, versions):
+            if any(r.model_id == 1 and r.status == "FINISHED" for r in rows):
+                raise OSError("the store refused the write")
+            return super().append_each(rows, versions)
+
+    uri = str(tmp_path / "results")
+    ensure_table(uri)
+    tracking.prepare_store(tracking.tracking_uri())
+    sweep = tracking.open_sweep(
+        uri=tracking.tracking_uri(), experiment="rows", sweep_id="s1", entry_point="train_cpu",
+        params={}, dataset=None, pip_requirements=(),
+    )  # fmt: skip
+    ctx = sweep.context
+    spec = SweepSpec(Recorder(ctx), "f1", 1, "synthetic", "d")
+    jobs = [ModelJob(i, "svm", "all", 1, 0.0, 42, 1.0) for i in range(3)]
+    run_ids = [tracking.start_child(ctx, run_name=job.run_name, tags={}) for job in jobs]
+    outcomes = [Outcome(make_row(i, mlflow_run_id=run_ids[i]), 0.1, 0.1, 0.0, 1.0) for i in range(3)]
+    opened = SimpleNamespace(
+        spec=spec, plan=SimpleNamespace(table=Refusing(uri, RESULTS), split=SimpleNamespace(task="classification"))
+    )
+    batch = _Rows(opened, outcomes)
+    for i, job in enumerate(jobs):
+        batch.add(job, i)
+    batch.write(due_only=True)  # three rows, none waited 2 s: not due yet
+    assert not DeltaTable(uri).version()
+    batch.write()
+
+    frame = read_results(uri).set_index("model_id").sort_index()
+    assert list(frame["status"]) == ["FINISHED", "FAILED", "FINISHED"]
+    assert "the store refused the write" in frame.loc[1, "error"] and outcomes[1].row.status == "FAILED"
+    assert mlflow.MlflowClient().get_run(run_ids[1]).info.status == "FAILED"
+    assert [o.row.status for o in outcomes] == ["FINISHED", "FAILED", "FINISHED"]

@@ -104,7 +104,8 @@ def test_two_cpu_fleets_and_a_gpu_fleet_at_once(stack):
     assert sorted(table["model_id"]) == [0, 1, 2, 10, 11, 90, 91] and (table["status"] == "FINISHED").all()
     history = DeltaTable(location).history()
     assert sorted(h["version"] for h in history) == list(range(len(history)))  # no gap in the table's history
-    assert sum(h["operation"] == "WRITE" for h in history) == 7  # one append per model, none lost or doubled
+    # each fleet's driver commits its rows in batches: at least one append per fleet, at most one per model
+    assert 3 <= sum(h["operation"] == "WRITE" for h in history) <= 7
     for sweep_id, _ in parents.items():
         assert_sweep_complete(
             stack.client, location, sweep_id, table[table["sweep_id"] == sweep_id]["model_id"].tolist()

@@ -447,17 +447,31 @@ class _Rows:
         if due_only and len(self.waiting) < ROW_BATCH and time.monotonic() - self.since < ROW_WAIT_S:
             return
         batch, self.waiting = self.waiting, []
-        rows = [self.outcomes[i].row for _, i in batch]
+        table, rows = self.opened.plan.table, [self.outcomes[i].row for _, i in batch]
         start = time.perf_counter()
-        try:
-            self.opened.plan.table.append_each(rows, [job.attempt for job, _ in batch])
-        except Exception as exc:
-            for job, i in batch:
-                self.outcomes[i] = _died(self.opened, job, exc, self.outcomes[i].row.mlflow_run_id)
+        if not self._in_one(table, rows, [job.attempt for job, _ in batch]):
+            # row by row, so that only a row that cannot be written fails its model; a row the
+            # batch did commit is skipped, its transaction being there
+            for (job, i), row in zip(batch, rows, strict=True):
+                try:
+                    table.append_each([row], [job.attempt])
+                except Exception as exc:
+                    self.outcomes[i] = _died(self.opened, job, exc, row.mlflow_run_id)
             return
         share = (time.perf_counter() - start) / len(batch)
         for _, i in batch:
             self.outcomes[i] = replace(self.outcomes[i], delta_s=self.outcomes[i].delta_s + share)
+
+    @staticmethod
+    def _in_one(table: ResultsTable, rows: list, versions: list[int]) -> bool:
+        """The rows in one Delta commit; False when it failed, or for Spark (a write of its own per row)."""
+        if table.kind != "delta":
+            return False
+        try:
+            table.append_each(rows, versions)
+        except Exception:
+            return False
+        return True
 
 
 def _compact(table: ResultsTable) -> None:
