@@ -426,9 +426,10 @@ class _Rows:
     its rows than on its runs when each task committed its own. The driver commits the rows
     the tasks return once :data:`ROW_BATCH` are waiting or the oldest has waited
     :data:`ROW_WAIT_S`, and at the end; each row is still its own Delta transaction (its
-    key at its attempt), so writing it twice leaves one. A batch that cannot be written
-    fails its models, as a model's own write did. Should the driver die first, the rows not
-    written are rebuilt from their finished runs on resume.
+    key at its attempt), so writing it twice leaves one. A batch that cannot be committed is
+    written row by row, and a row that cannot be written fails its model (a FAILED run and
+    row saying why). Should the driver die or be interrupted first, the rows not written are
+    rebuilt from their finished runs on resume.
     """
 
     def __init__(self, opened: _Opened, outcomes: list[Outcome]) -> None:
