@@ -21,6 +21,34 @@ from mlfleet.commands.sweep import run_sweep
 from mlfleet.config import DataConfig, FleetConfig
 
 
+def sweep_killing(config: FleetConfig, find, *, every_s: float):
+    """Run the sweep of ``config`` while a thread SIGKILLs the first worker ``find(client)`` names.
+
+    ``find`` returns what it found (a dict with the worker's ``pid``) or None; it is asked
+    every ``every_s`` until it finds one. Returns the report and what was killed ({} if none).
+    """
+    killed: dict[str, object] = {}
+    stop = threading.Event()
+
+    def kill_one():
+        client = mlflow.MlflowClient()
+        while not stop.is_set():
+            found = find(client)
+            if found:
+                os.kill(found["pid"], signal.SIGKILL)
+                killed.update(found)
+                return
+            time.sleep(every_s)
+
+    killer = threading.Thread(target=kill_one, daemon=True)
+    killer.start()
+    try:
+        return run_sweep(config, stream=io.StringIO()), killed
+    finally:
+        stop.set()
+        killer.join(5)
+
+
 def test_a_worker_killed_mid_model_is_retried_into_the_same_run(ray_local, tmp_path):
     config = FleetConfig(
         data=DataConfig(n_samples=800),
@@ -29,35 +57,23 @@ def test_a_worker_killed_mid_model_is_retried_into_the_same_run(ray_local, tmp_p
         results=str(tmp_path / "results"),
         experiment="chaos",
     )
-    killed: dict[str, object] = {}
-    stop = threading.Event()
 
-    def kill_a_training_worker():
-        client = mlflow.MlflowClient()
-        while not stop.is_set():
-            experiment = client.get_experiment_by_name("chaos")
-            training = (
-                client.search_runs(
-                    [experiment.experiment_id], "tags.`mlfleet.role` = 'model' and attributes.status = 'RUNNING'"
-                )
-                if experiment
-                else []
+    def a_training_worker(client):
+        experiment = client.get_experiment_by_name("chaos")
+        training = (
+            client.search_runs(
+                [experiment.experiment_id], "tags.`mlfleet.role` = 'model' and attributes.status = 'RUNNING'"
             )
-            for run in training:
-                pid = worker_of(run.info.run_name)
-                if pid:
-                    os.kill(pid, signal.SIGKILL)
-                    killed.update(pid=pid, run_id=run.info.run_id, model_id=int(run.data.tags["model_id"]))
-                    return
-            time.sleep(0.1)
+            if experiment
+            else []
+        )
+        for run in training:
+            pid = worker_of(run.info.run_name)
+            if pid:
+                return {"pid": pid, "run_id": run.info.run_id, "model_id": int(run.data.tags["model_id"])}
+        return None
 
-    killer = threading.Thread(target=kill_a_training_worker, daemon=True)
-    killer.start()
-    try:
-        report = run_sweep(config, stream=io.StringIO())
-    finally:
-        stop.set()
-        killer.join(5)
+    report, killed = sweep_killing(config, a_training_worker, every_s=0.1)
 
     assert killed, "no worker was caught training"
     assert report.exit_code == 0, [o.row.error for o in report.outcomes]
@@ -82,32 +98,19 @@ def test_a_worker_killed_while_logging_its_fitted_model_leaves_one_run_row_and_m
         results=str(tmp_path / "results"),
         experiment="chaos-logging",
     )
-    killed: dict[str, object] = {}
-    stop = threading.Event()
 
-    def kill_a_logging_worker():
-        client = mlflow.MlflowClient()
-        while not stop.is_set():
-            experiment = client.get_experiment_by_name("chaos-logging")
-            models = client.search_logged_models([experiment.experiment_id]) if experiment else []
-            for model in models:
-                if not str(model.status).endswith("PENDING"):
-                    continue
-                run = client.get_run(model.source_run_id)
-                pid = worker_of(run.info.run_name)
-                if pid and run.info.status == "RUNNING":
-                    os.kill(pid, signal.SIGKILL)
-                    killed.update(pid=pid, run_id=run.info.run_id, model=model.model_id)
-                    return
-            time.sleep(0.02)
+    def a_logging_worker(client):
+        experiment = client.get_experiment_by_name("chaos-logging")
+        for model in client.search_logged_models([experiment.experiment_id]) if experiment else []:
+            if not str(model.status).endswith("PENDING"):
+                continue
+            run = client.get_run(model.source_run_id)
+            pid = worker_of(run.info.run_name)
+            if pid and run.info.status == "RUNNING":
+                return {"pid": pid, "run_id": run.info.run_id, "model": model.model_id}
+        return None
 
-    killer = threading.Thread(target=kill_a_logging_worker, daemon=True)
-    killer.start()
-    try:
-        report = run_sweep(config, stream=io.StringIO())
-    finally:
-        stop.set()
-        killer.join(5)
+    report, killed = sweep_killing(config, a_logging_worker, every_s=0.02)
 
     assert killed, "no worker was caught logging its model"
     assert report.exit_code == 0, [o.row.error for o in report.outcomes]
