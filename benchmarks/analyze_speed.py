@@ -165,14 +165,7 @@ def generate(work, n_models: int, gpu_share: float) -> dict[str, float]:
         spent["mlflow_runs_s"] += time.perf_counter() - t0
         if entry_point == "train_cpu":  # the best models are real, logged pipelines
             t0 = time.perf_counter()
-            ctx = tracking.TrackingContext(
-                uri,
-                experiment_id,
-                parent.info.run_id,
-                sweep_id,
-                entry_point,
-                pip_requirements=tracking.model_requirements({"logistic"}),
-            )
+            ctx = tracking.TrackingContext(uri, experiment_id, parent.info.run_id, sweep_id, entry_point)
             for j in range(REAL):
                 model = make_pipeline(StandardScaler(), LogisticRegression(C=10.0 ** (j - 2), max_iter=500)).fit(
                     split.X_fit, split.y_fit

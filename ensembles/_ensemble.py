@@ -207,7 +207,6 @@ def _open(
         dataset=tracking.dataset_entity(
             dataset.X, dataset.y, name=dataset.name, source=dataset.source, digest=dataset.digest, target=dataset.target
         ),
-        pip_requirements=tracking.model_requirements({config.model}),
         role=ROLE,  # not "sweep": analyze reads sweeps of the fleet's table, and this is none
     )
     ctx = sweep.context
@@ -425,6 +424,7 @@ def _register(run: _Run, vote: Vote, problems: list[str]) -> str:
         score=float((vote.scores.test if vote.scores else {}).get(run.metric.name, float("nan"))),
         dataset_digest=run.rows_ctx.dataset_digest,
         analysis_id="",
+        split=run.split.key,
     )
     try:
         client = MlflowClient(tracking_uri=run.ctx.tracking_uri)

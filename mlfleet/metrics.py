@@ -143,7 +143,8 @@ class Comparison:
     def sentence(self) -> str:
         return (
             f"{self.metric} {self.challenger:.4f} against the champion's {self.champion:.4f} on the same "
-            f"{self.n_rows} test rows, difference {self.diff:+.4f} (95% interval {self.low:+.4f} to {self.high:+.4f}, "
+            f"{self.n_rows} gate rows (half of the test split), difference {self.diff:+.4f} "
+            f"(95% interval {self.low:+.4f} to {self.high:+.4f}, "
             f"p={self.p_value:.3f}, paired bootstrap of {self.resamples} resamples)"
         )
 

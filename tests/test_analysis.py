@@ -279,23 +279,35 @@ def test_vote_of_regressors_is_the_mean():
     assert list(result.comparison["role"]) == ["best single", "member", "vote"]
 
 
+SPLIT = "seed=42,test_size=0.2,val_size=0.2"
+
+
+def _tags(metric: str, score: str, digest: str = "d1", split: str = SPLIT) -> dict[str, str]:
+    return {"metric": metric, "score": score, "dataset_digest": digest, **({"split": split} if split else {})}
+
+
 @pytest.mark.parametrize(
     ("current", "score", "metric", "alias", "why"),
     [
         (None, 0.8, F1, "champion", "no champion yet"),
-        ({"metric": "f1", "score": "0.7", "dataset_digest": "d1"}, 0.8, F1, "champion", "beats the champion"),
-        ({"metric": "f1", "score": "0.9", "dataset_digest": "d1"}, 0.8, F1, "challenger", "does not beat"),
-        ({"metric": "f1", "score": "0.8", "dataset_digest": "d1"}, 0.8, F1, "challenger", "does not beat"),
-        ({"metric": "accuracy", "score": "0.1", "dataset_digest": "d1"}, 0.8, F1, "challenger", "chosen on accuracy"),
-        ({"metric": "f1", "score": "0.1", "dataset_digest": "other"}, 0.8, F1, "challenger", "other data"),
-        ({"metric": "rmse", "score": "3.0", "dataset_digest": "d1"}, 2.0, RMSE, "champion", "lower is better"),
-        ({"metric": "rmse", "score": "1.0", "dataset_digest": "d1"}, 2.0, RMSE, "challenger", "does not beat"),
+        (_tags("f1", "0.7"), 0.8, F1, "champion", "beats the champion"),
+        (_tags("f1", "0.9"), 0.8, F1, "challenger", "does not beat"),
+        (_tags("f1", "0.8"), 0.8, F1, "challenger", "does not beat"),
+        (_tags("accuracy", "0.1"), 0.8, F1, "challenger", "chosen on accuracy"),
+        (_tags("f1", "0.1", digest="other"), 0.8, F1, "challenger", "other data"),
+        (_tags("rmse", "3.0"), 2.0, RMSE, "champion", "lower is better"),
+        (_tags("rmse", "1.0"), 2.0, RMSE, "challenger", "does not beat"),
+        # the same data split with another seed: each trained on rows the other is tested on
+        (_tags("f1", "0.1", split="seed=7,test_size=0.2,val_size=0.2"), 0.8, F1, "challenger", "split into training"),
+        (_tags("f1", "0.1", split=""), 0.8, F1, "challenger", "unrecorded"),
     ],
 )
 def test_champion_rule(current, score, metric, alias, why):
-    candidate = champion.Candidate("models:/m-1", "r1", 1, "Forest", "s1", score, "d1", "a1")
+    candidate = champion.Candidate("models:/m-1", "r1", 1, "Forest", "s1", score, "d1", "a1", SPLIT)
     got_alias, reason = champion.rule(current, "3", candidate, metric)
     assert got_alias == alias and why in reason
+    same = current is not None and current == _tags(metric.name, current["score"])
+    assert champion.comparable(current or {}, candidate, metric) == same
 
 
 def test_parse_sweeps():
@@ -526,7 +538,9 @@ def test_the_gate_moves_the_champion_on_a_real_win_only(tmp_path, challenger_is_
         run = client.create_run(experiment, run_name=run_name)
         client.set_terminated(run.info.run_id)
         model = client.create_logged_model(experiment, source_run_id=run.info.run_id, name=run_name)
-        return champion.Candidate(f"models:/{model.model_id}", run.info.run_id, 1, "Forest", "s1", score, "d1", "a1")
+        return champion.Candidate(
+            f"models:/{model.model_id}", run.info.run_id, 1, "Forest", "s1", score, "d1", "a1", SPLIT
+        )
 
     first = champion.crown(client, "gated", candidate("first", 0.8), F1)
     assert first.alias == "champion"

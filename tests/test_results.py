@@ -349,7 +349,7 @@ def test_a_row_the_table_refuses_fails_its_model_and_the_rest_of_its_batch_is_wr
     tracking.prepare_store(tracking.tracking_uri())
     sweep = tracking.open_sweep(
         uri=tracking.tracking_uri(), experiment="rows", sweep_id="s1", entry_point="train_cpu",
-        params={}, dataset=None, pip_requirements=(),
+        params={}, dataset=None,
     )  # fmt: skip
     ctx = sweep.context
     spec = SweepSpec(Recorder(ctx), "f1", 1, "synthetic", "d")

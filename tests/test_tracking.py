@@ -22,7 +22,6 @@ def open_test_sweep(**kw):
         entry_point="train_cpu",
         params={"models": "svm:1", "seed": "42"},
         dataset=None,
-        pip_requirements=("scikit-learn",),
         **kw,
     )
 
@@ -152,7 +151,7 @@ def test_a_retried_model_reuses_an_empty_run_and_replaces_one_that_began_logging
     assert client.get_run(empty).data.tags[tracking.ATTEMPT_TAG] == "2"
 
     begun = tracking.start_child(ctx, run_name="001", tags={})
-    logged = tracking.LoggedAs(name="001", requirements=("scikit-learn",), tags={}, params={})
+    logged = tracking.LoggedAs(name="001", tags={}, params={})
     with mlflow.start_run(run_id=begun):
         half = tracking._log_pipeline(model, X.head(2), logged, tracking.trusted_types(model))
     client.update_run(begun, status="RUNNING")  # as a worker killed before the run's last batch leaves it

@@ -44,7 +44,7 @@ from mlfleet.stores.tables import ResultsTable, open_results
 from mlfleet.training.jobs import ModelJob, expand_jobs, longest_first
 from mlfleet.training.outcome import Outcome, SweepSpec, failed_row, injected_failures
 from mlfleet.training.worker import train_one
-from mlfleet.zoo import family
+from mlfleet.zoo import check_installed, family
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +146,7 @@ def run_sweep(config: FleetConfig, *, stream: TextIO | None = None) -> SweepRepo
 
 
 def _plan(config: FleetConfig) -> _Plan:
+    check_installed(name for name, _ in config.models)
     dataset = load_dataset(config.data)
     metric = resolve_metric(config.metric, dataset.task)
     split = split_dataset(
@@ -197,7 +198,7 @@ def _open(plan: _Plan, cluster: ray_cluster.Cluster) -> _Opened:
             redact(table.uri),
             ", ".join(added),
         )
-    sweep = _parent_run(plan, parent, len(jobs), {j.family for j in jobs})
+    sweep = _parent_run(plan, parent, len(jobs))
     spec = SweepSpec(
         Recorder(sweep.context),  # the driver writes the rows the tasks return (see _Rows)
         plan.metric.name,
@@ -216,13 +217,10 @@ def _open(plan: _Plan, cluster: ray_cluster.Cluster) -> _Opened:
     return _Opened(plan, cluster, sweep, spec, steps.to_train, steps.complete, split_ref)
 
 
-def _parent_run(plan: _Plan, parent, n_jobs: int, families: set[str]) -> tracking.SweepRun:
+def _parent_run(plan: _Plan, parent, n_jobs: int) -> tracking.SweepRun:
     config, dataset, entity = plan.config, plan.dataset, plan.entity
-    requirements = tracking.model_requirements(families)
     if parent is not None:
-        return tracking.reopen_sweep(
-            plan.uri, parent, entry_point=config.entry_point, dataset=entity, pip_requirements=requirements
-        )
+        return tracking.reopen_sweep(plan.uri, parent, entry_point=config.entry_point, dataset=entity)
     params = config.params()
     return tracking.open_sweep(
         uri=plan.uri,
@@ -239,7 +237,6 @@ def _parent_run(plan: _Plan, parent, n_jobs: int, families: set[str]) -> trackin
             tracking.CONFIG_TAG: json.dumps(params, sort_keys=True),
         },
         dataset=entity,
-        pip_requirements=requirements,
         documents=plan.split.plan.documents(),
     )
 
@@ -287,16 +284,18 @@ def _train(opened: _Opened, out: TextIO) -> _Trained:
 class _Limits:
     """The sweep's time limits, checked about once a second: which tasks to cancel, and why.
 
-    ``model_timeout`` counts from when a model's task started (by the board), ``timeout``
-    from when the sweep began submitting. Cancelling a running task kills its worker; Ray
-    does not retry it, and the driver records its run and row FAILED with the reason.
+    ``model_timeout`` counts from when a model's task started (by the board's view, which a
+    slow board delays but never empties), ``timeout`` from when the sweep began submitting.
+    Cancelling a running task kills its worker; Ray does not retry it, and the driver records
+    its run and row FAILED with the reason.
     """
 
-    def __init__(self, config: FleetConfig, refs: dict[int, Any], board) -> None:
+    def __init__(self, config: FleetConfig, refs: dict[int, Any], board: tasks.BoardView) -> None:
         self.model_timeout, self.timeout = config.model_timeout, config.timeout
         self.refs, self.board = refs, board
         self.deadline = time.monotonic() + self.timeout if self.timeout else math.inf
         self.why: dict[int, str] = {}  # model id -> why it was cancelled
+        self.at: dict[int, float] = {}  # model id -> when (monotonic)
         self.stopped = ""
 
     def check(self, finished: set[int]) -> None:
@@ -306,12 +305,12 @@ class _Limits:
             self.stopped = f"the sweep's timeout of {self.timeout:g} s passed"
             self._cancel(set(self.refs) - finished, f"cancelled: {self.stopped}")
         elif self.model_timeout:
-            overdue = tasks.overdue(self.board, self.model_timeout) - finished
+            overdue = self.board.overdue(self.model_timeout) - finished
             self._cancel(overdue, f"timed out after {self.model_timeout:g} s")
 
     def _cancel(self, keys: set[int], why: str) -> None:
         for key in sorted(keys - set(self.why)):
-            self.why[key] = why
+            self.why[key], self.at[key] = why, time.monotonic()
             tasks.cancel(self.refs[key])
 
 
@@ -322,13 +321,13 @@ ROW_WAIT_S = 2.0
 
 def _run_jobs(opened: _Opened, progress: Progress) -> _Trained:
     split_ref, spec_ref = opened.split_ref, ray.put(opened.spec)
-    board = tasks.open_board()
+    board = tasks.BoardView(tasks.open_board())
     tries: dict[int, int] = {}
 
     def submit(job: ModelJob, previous_run: str = "") -> Any:
         """The model's task; the driver, not Ray, retries one whose worker died (it knows the earlier run)."""
         tries[job.model_id] = tries.get(job.model_id, 0) + 1
-        args = (job, split_ref, spec_ref, board, tries[job.model_id], previous_run)
+        args = (job, split_ref, spec_ref, board.board, tries[job.model_id], previous_run)
         ref = tasks.submit(_train_task, *args, cpus=job.cpus, gpus=job.gpus, name=job.run_name, spread=True, retries=0)
         pending[ref] = job
         return ref
@@ -342,13 +341,14 @@ def _run_jobs(opened: _Opened, progress: Progress) -> _Trained:
     not_started = 0
 
     def tick(outcome: Outcome | None = None) -> None:
+        board.poll()
         limits.check(finished)
         rows.write(due_only=True)
         row = outcome.row if outcome else None
         progress.update(
             done=len(outcomes),
             failed=sum(not o.row.ok for o in outcomes),
-            running=tasks.running(board, finished),
+            running=len(board.started() - finished),
             score=row.val_score if row and row.ok else None,  # the progress line's best: chosen on validation
             who=f"#{row.model_id} {row.family}" if row else "",
         )
@@ -358,17 +358,20 @@ def _run_jobs(opened: _Opened, progress: Progress) -> _Trained:
         died = done.error is not None and tasks.worker_died(done.error) and job.model_id not in limits.why
         if died and tries[job.model_id] <= tasks.MAX_RETRIES:
             log.info("model %s (%s): its worker died (%s); trying again", job.model_id, job.family, done.error)
-            previous = tasks.last_run(board, job.model_id) or _running_run(opened, job)
+            previous = board.last_run(job.model_id) or _running_run(opened, job)
+            board.forget(job.model_id)
             refs[job.model_id] = submit(job, previous)
             continue
         finished.add(job.model_id)
         if done.error is not None and job.model_id in limits.why:
-            if job.model_id not in tasks.started(board):  # stopped in the queue: no run, no row; resume trains it
+            # stopped in the queue: no run, no row; resume trains it
+            if not board.surely_started(job.model_id, limits.at[job.model_id]):
                 not_started += 1
                 continue
             done = replace(done, error=TimeoutError(limits.why[job.model_id]), detail="")
         if done.error is not None:  # the task died: worker crash, OOM kill, an error outside train_one
-            outcome = _died(opened, job, done.error, tasks.last_run(board, job.model_id), done.detail)
+            run_id = board.last_run(job.model_id) or _running_run(opened, job)
+            outcome = _died(opened, job, done.error, run_id, done.detail)
         else:
             outcome = done.value
             rows.add(job, len(outcomes))
@@ -376,7 +379,7 @@ def _run_jobs(opened: _Opened, progress: Progress) -> _Trained:
         outcomes.append(outcome)
         tick(outcome)
     rows.write()
-    tasks.close_board(board)
+    board.close()
     return _Trained(outcomes, 0.0, limits.stopped, not_started)
 
 

@@ -4,7 +4,7 @@ from mlfleet.data._columns import ROLES, ColumnPlan, plan_columns
 from mlfleet.data._dataset import Dataset, detect_task, load_dataset
 from mlfleet.data._features import SPARSE_STRATEGIES, STRATEGIES, build_preprocessor, build_selector
 from mlfleet.data._sources import BUILTINS
-from mlfleet.data._split import Split, split_dataset
+from mlfleet.data._split import Split, split_dataset, split_key
 
 __all__ = [
     "BUILTINS",
@@ -20,4 +20,5 @@ __all__ = [
     "load_dataset",
     "plan_columns",
     "split_dataset",
+    "split_key",
 ]

@@ -14,6 +14,7 @@ from mlfleet.config import DataConfig
 from mlfleet.data._columns import check_types
 from mlfleet.data._sources import BUILTINS, read_source
 from mlfleet.errors import MlfleetError
+from mlfleet.redaction import redact
 
 #: an integer target with at most this many distinct values is taken for class labels
 MAX_AUTO_CLASSES = 20
@@ -153,12 +154,13 @@ def _encode_target(raw_y: pd.Series, target: str, task: str) -> tuple[np.ndarray
 
 
 def _display_name(source: str) -> str:
+    """The file or table name, without folders, suffix or query string (a signed URL's is a secret)."""
     if source in BUILTINS:
         return source
-    name = Path(source.rstrip("/")).name
+    name = Path(source.split("?", 1)[0].rstrip("/")).name
     for suffix in (".csv", ".parquet", ".pq"):
         name = name.removesuffix(suffix)
-    return name or source
+    return name or redact(source)
 
 
 def _digest(X: pd.DataFrame, y: np.ndarray) -> str:

@@ -12,6 +12,17 @@ from mlfleet.data._dataset import Dataset
 from mlfleet.errors import MlfleetError
 
 MIN_ROWS = 10
+#: the seed that halves the test rows into the gate's and the report's (see :meth:`Split.test_halves`)
+HALVES_SEED = 0
+
+
+def split_key(*, test_size: float, val_size: float, seed: int) -> str:
+    """What decides, given the data (its digest), which rows train, validate and test: ``seed=42,test_size=0.2,...``.
+
+    Two models compare only when both the digest and this key are equal: otherwise one may
+    have trained on rows the other is tested on.
+    """
+    return f"seed={seed},test_size={test_size:g},val_size={val_size:g}"
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,7 @@ class Split:
     n_classes: int = 0
     classes: tuple = ()  # the original label of each code (classification)
     columns: ColumnPlan | None = None  # the roles, decided from the training rows
+    key: str = ""  # :func:`split_key` of the parameters that made it
 
     @classmethod
     def of(cls, X_train, y_train, X_val, y_val, X_test, y_test, task: str, n_classes: int = 0, **rest) -> Split:
@@ -59,6 +71,7 @@ class Split:
             n_classes=self.n_classes,
             classes=self.classes,
             columns=self.columns,
+            key=self.key,
         )
 
     @property
@@ -76,6 +89,23 @@ class Split:
     @property
     def y_val(self) -> np.ndarray:
         return self.y_fit[self.n_train :]
+
+    def test_halves(self) -> tuple[np.ndarray, np.ndarray]:
+        """The test rows in two fixed halves, ``(gate, report)``: positions into ``X_test``.
+
+        The promotion gate compares two models on the first half; what the analysis reports of
+        the model it chose is measured on the second, rows that nothing chose on. Stratified by
+        class where every class has two test rows; the same split always gives the same halves.
+        """
+        from sklearn.model_selection import train_test_split
+
+        index = np.arange(len(self.y_test))
+        if len(index) < 2:
+            return index, index[:0]
+        counts = np.bincount(self.y_test) if self.task == "classification" else np.array([])
+        stratify = self.y_test if len(counts) and counts[counts > 0].min() >= 2 else None
+        gate, report = train_test_split(index, test_size=0.5, random_state=HALVES_SEED, stratify=stratify)
+        return np.sort(gate), np.sort(report)
 
     @property
     def plan(self) -> ColumnPlan:
@@ -142,4 +172,5 @@ def split_dataset(dataset: Dataset, *, test_size: float = 0.2, val_size: float =
         n_classes=dataset.n_classes,
         classes=dataset.classes,
         columns=plan,
+        key=split_key(test_size=test_size, val_size=val_size, seed=seed),
     )

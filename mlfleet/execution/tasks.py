@@ -8,6 +8,7 @@ once (``ray.put``); each task asks for its own CPUs and GPUs.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -212,14 +213,12 @@ def node_name() -> str:
     return f"{socket.gethostname()}:{ray.get_runtime_context().get_node_id()[:8]}"
 
 
-@ray.remote
-class Board:
-    """Which tasks have started, when, and the run each created.
+class BoardState:
+    """Which tasks have started, when, and the run each created: the state of the :data:`Board` actor.
 
     Tasks report in without waiting for an answer: a task blocked in ``ray.get`` gives its
     CPUs back to Ray, which starts a queued task on them, and the node ends up running more
-    models than it has cores. The driver reads the board (for its progress line, the time
-    limits, and the run an earlier try of a model created when it retries that model).
+    models than it has cores. The driver reads the board through a :class:`BoardView`.
     """
 
     def __init__(self) -> None:
@@ -229,10 +228,14 @@ class Board:
     def started(self, key: int) -> None:
         self._since[key] = time.monotonic()
 
-    def overdue(self, limit_s: float) -> set[int]:
-        """The tasks whose last try started more than ``limit_s`` seconds ago (one clock: no skew between nodes)."""
+    def forget(self, key: int) -> None:
+        """A try of ``key`` is over (the driver retries it): its start no longer counts."""
+        self._since.pop(key, None)
+
+    def ages(self) -> dict[int, float]:
+        """Seconds since each task's last try started, by one clock (no skew between nodes)."""
         now = time.monotonic()
-        return {key for key, since in self._since.items() if now - since > limit_s}
+        return {key: now - since for key, since in self._since.items()}
 
     def run(self, key: int, run_id: str) -> None:
         self._runs[key] = run_id
@@ -240,49 +243,89 @@ class Board:
     def last(self, key: int) -> str:
         return self._runs.get(key, "")
 
-    def snapshot(self) -> set[int]:
-        return set(self._since)
+
+#: the board as a Ray actor
+Board = ray.remote(BoardState)
 
 
 def open_board():
-    """A :class:`Board` actor that holds no CPU."""
+    """A :data:`Board` actor that holds no CPU."""
     return Board.options(num_cpus=0).remote()
 
 
-def running(board, finished: set[int]) -> int:
-    """How many tasks have started and not finished, by the board (0 when it does not answer in time)."""
-    return len(started(board) - finished)
+class BoardView:
+    """The driver's view of the board: what it last heard, so a slow board delays news but never loses it.
 
+    :meth:`poll` never waits: it collects the answer to the last question when there is one
+    and asks again. What has been heard stays known (a task seen starting stays started),
+    so the time limits apply whatever the actor's latency; :meth:`surely_started` waits for
+    a fresh answer when it decides a model's record.
+    """
 
-def overdue(board, limit_s: float) -> set[int]:
-    """The tasks running for more than ``limit_s`` seconds, finished ones included (empty when the board is slow)."""
-    try:
-        return ray.get(board.overdue.remote(limit_s), timeout=2)
-    except Exception:
-        return set()
+    #: seconds :meth:`surely_started` and :meth:`last_run` wait for the board
+    ANSWER_S = 30.0
 
+    def __init__(self, board) -> None:
+        self.board = board
+        self._started_at: dict[int, float] = {}  # the driver's monotonic clock
+        self._asked = None
+        self._asked_at = 0.0
+        self._known_at = -math.inf  # when the question behind the last answer taken was asked
 
-def started(board) -> set[int]:
-    """The tasks that have started (empty when the board does not answer in time)."""
-    try:
-        return ray.get(board.snapshot.remote(), timeout=2)
-    except Exception:
-        return set()
+    def poll(self) -> None:
+        """Take in the board's last answer, if it came, and ask again (never blocks)."""
+        if self._asked is not None:
+            ready, _ = ray.wait([self._asked], timeout=0)
+            if not ready:
+                return
+            with contextlib.suppress(Exception):  # the actor died: what was heard stays
+                self._take(ray.get(self._asked), self._asked_at)
+        self._asked, self._asked_at = self.board.ages.remote(), time.monotonic()
 
+    def _take(self, ages: dict[int, float], asked_at: float) -> None:
+        now = time.monotonic()
+        self._started_at.update({key: now - age for key, age in ages.items()})
+        self._known_at = max(self._known_at, asked_at)
 
-def cancel(ref) -> None:
-    """Stop a task: a queued one never starts, a running one's worker is killed (Ray does not retry it)."""
-    with contextlib.suppress(Exception):  # it finished meanwhile
-        ray.cancel(ref, force=True)
+    def forget(self, key: int) -> None:
+        """``key`` is tried again: its new try starts the clock anew."""
+        self._started_at.pop(key, None)
+        self.board.forget.remote(key)
 
+    def started(self) -> set[int]:
+        """The tasks heard to have started."""
+        return set(self._started_at)
 
-def last_run(board, key: int) -> str:
-    """The run the last try of task ``key`` created ('' when none, or the board does not answer)."""
-    try:
-        return ray.get(board.last.remote(key), timeout=10)
-    except Exception:
-        return ""
+    def overdue(self, limit_s: float) -> set[int]:
+        """The tasks heard to have run for more than ``limit_s`` seconds (finished ones included)."""
+        now = time.monotonic()
+        return {key for key, at in self._started_at.items() if now - at > limit_s}
 
+    def surely_started(self, key: int, stopped_at: float) -> bool:
+        """Whether ``key``, stopped at ``stopped_at`` (monotonic), had started; True when the board does not answer.
 
-def close_board(board) -> None:
-    ray.kill(board)
+        Deciding "never started" leaves a model without a run or row (resume trains it), so
+        that answer needs the board's word asked after the stop: without it the model is
+        taken as started and gets its FAILED record. One fresh answer serves every model
+        stopped before it was asked.
+        """
+        if key in self._started_at:
+            return True
+        if self._known_at <= stopped_at:
+            asked_at = time.monotonic()
+            try:
+                self._take(ray.get(self.board.ages.remote(), timeout=self.ANSWER_S), asked_at)
+            except Exception:
+                return True
+        return key in self._started_at
+
+    def last_run(self, key: int) -> str:
+        """The run the last try of task ``key`` created ('' when none, or the board does not answer)."""
+        try:
+            return ray.get(self.board.last.remote(key), timeout=self.ANSWER_S)
+        except Exception:
+            return ""
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            ray.kill(self.board)

@@ -1,13 +1,16 @@
 """The model registry: register a model and decide which alias it earns.
 
 The rule: the alias ``champion`` moves to the new version only when it beats the current
-champion on the same metric and the same data (dataset digest), beyond noise: both models
-are scored on the same test rows and a paired bootstrap of the difference (1,000 seeded
+champion on the same metric, the same data (dataset digest) and the same split (the seed and
+sizes that decide which rows each model trained on), beyond noise: both models are scored on
+the gate's half of the test rows and a paired bootstrap of the difference (1,000 seeded
 resamples, :func:`mlfleet.metrics.paired_bootstrap`) must put its 95% interval above zero.
 A tie or a noisy win leaves the champion and aliases the new version ``challenger``; the
-interval, p-value and both scores go on the version's tags. That two-model comparison is the
-one use of the test split in a decision: the challenger itself was chosen on validation.
-When the best model already is the champion (the same run's model), nothing new is registered.
+interval, p-value and both scores go on the version's tags. The gate is the one decision
+that reads test rows, and only its half: the other half, which nothing chose on, is what the
+analysis reports (:meth:`mlfleet.data.Split.test_halves`). The challenger itself was chosen
+on validation. When the best model already is the champion (the same run's model), nothing
+new is registered.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class Candidate:
     score: float
     dataset_digest: str
     analysis_id: str
+    split: str = ""  # :func:`mlfleet.data.split_key` of the split it trained, validated and tested on
 
     def tags(self, metric: Metric) -> dict[str, str]:
         return {
@@ -43,6 +47,7 @@ class Candidate:
             "score": repr(float(self.score)),
             "greater_is_better": str(metric.greater_is_better).lower(),
             "dataset_digest": self.dataset_digest,
+            "split": self.split,
             "model_id": str(self.model_id),
             "model_type": self.model_type,
             "analysis_id": self.analysis_id,
@@ -71,8 +76,17 @@ class Decision:
 
 
 def comparable(current: dict[str, str], candidate: Candidate, metric: Metric) -> bool:
-    """Whether the champion was chosen on the same metric and data, so that the two can be compared."""
-    return current.get("metric", "") == metric.name and current.get("dataset_digest", "") == candidate.dataset_digest
+    """Whether the champion was chosen on the same metric, data and split, so that the two can be compared.
+
+    On another split each model may have trained on rows the other is tested on; a split
+    that either does not record is not the same.
+    """
+    return (
+        current.get("metric", "") == metric.name
+        and current.get("dataset_digest", "") == candidate.dataset_digest
+        and bool(candidate.split)
+        and current.get("split", "") == candidate.split
+    )
 
 
 def rule(
@@ -105,6 +119,13 @@ def rule(
             f"(dataset digest {old_digest or 'unrecorded'}, "
             f"this model's is {candidate.dataset_digest}); "
             "scores on different data do not compare, so the champion stays"
+        )
+    old_split = current.get("split", "")
+    if not candidate.split or old_split != candidate.split:
+        return CHALLENGER, (
+            f"the champion (version {current_version}) was split into training, validation and test rows "
+            f"differently ({old_split or 'unrecorded'}; this model: {candidate.split or 'unrecorded'}), so each "
+            "may have trained on rows the other is tested on; scores do not compare, so the champion stays"
         )
     if problem:
         return CHALLENGER, (
@@ -217,19 +238,22 @@ def crown(
 
 
 def compare_models(metric: Metric, split: Any, challenger_uri: str, champion_uri: str) -> Comparison:
-    """The gate's comparison: both logged models predict ``split``'s test rows; a paired bootstrap of the two."""
+    """The gate's comparison: both logged models predict the gate's half of ``split``'s test rows
+    (:meth:`~mlfleet.data.Split.test_halves`); a paired bootstrap of the two."""
     import mlflow.sklearn
 
     from mlfleet.metrics import paired_bootstrap, predict_with_proba
     from mlfleet.training.labels import codes_model
 
+    gate, _ = split.test_halves()
+    X, y = split.X_test.iloc[gate], split.y_test[gate]
     challenger = codes_model(mlflow.sklearn.load_model(challenger_uri))
     current = codes_model(mlflow.sklearn.load_model(champion_uri))
     return paired_bootstrap(
         metric,
-        split.y_test,
-        predict_with_proba(challenger, split.X_test, split.task),
-        predict_with_proba(current, split.X_test, split.task),
+        y,
+        predict_with_proba(challenger, X, split.task),
+        predict_with_proba(current, X, split.task),
         n_classes=split.n_classes,
     )
 

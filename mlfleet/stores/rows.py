@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from mlfleet.metrics import task_metrics
+from mlfleet.redaction import redact
 
 CLASSIFICATION_METRICS = task_metrics("classification")
 REGRESSION_METRICS = task_metrics("regression")
@@ -135,11 +136,16 @@ def row_from_record(record: dict[str, Any], row_type: type = ResultRow) -> Any:
 
 
 def rows_to_frame(rows: list, row_type: type = ResultRow):
-    """Rows as a DataFrame with the table's columns (for a run's CSV and the summaries)."""
+    """Rows as a DataFrame with the table's columns (for a run's CSV and the summaries), text redacted."""
     import pandas as pd
 
-    return pd.DataFrame([asdict(r) for r in rows], columns=arrow_schema(row_type).names)
+    return pd.DataFrame(records(rows), columns=arrow_schema(row_type).names)
 
 
 def records(rows: list) -> list[dict[str, Any]]:
-    return [asdict(r) for r in rows]
+    """Rows as dicts, every text value through :func:`~mlfleet.redaction.redact`: what any table or file gets.
+
+    A row's ``error`` can repeat a request URL with a password in it (MLflow's own errors
+    do), and a dataset's name a signed query string.
+    """
+    return [{k: redact(v) if isinstance(v, str) else v for k, v in asdict(r).items()} for r in rows]

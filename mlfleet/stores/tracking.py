@@ -58,7 +58,6 @@ class TrackingContext:
     sweep_id: str
     entry_point: str
     dataset_entity: Any = None
-    pip_requirements: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -253,7 +252,6 @@ def open_sweep(
     entry_point: str,
     params: dict[str, str],
     dataset: Any,
-    pip_requirements: tuple[str, ...],
     tags: dict[str, str] | None = None,
     role: str = "sweep",
     documents: dict[str, dict] | None = None,
@@ -296,7 +294,7 @@ def open_sweep(
         _log_dataset(client, run.info.run_id, dataset)
     for name, content in (documents or {}).items():
         client.log_dict(run.info.run_id, content, name)
-    context = TrackingContext(uri, experiment_id, run.info.run_id, sweep_id, entry_point, dataset, pip_requirements)
+    context = TrackingContext(uri, experiment_id, run.info.run_id, sweep_id, entry_point, dataset)
     return SweepRun(context, created_here)
 
 
@@ -318,7 +316,7 @@ def find_sweep(uri: str, sweep_id: str):
     return found[0]
 
 
-def reopen_sweep(uri: str, parent, *, entry_point: str, dataset: Any, pip_requirements: tuple[str, ...]) -> SweepRun:
+def reopen_sweep(uri: str, parent, *, entry_point: str, dataset: Any) -> SweepRun:
     """Continue the sweep of parent run ``parent``: it is RUNNING again and this process ends it.
 
     Under ``mlflow run`` the run that command created is nested under the sweep's parent
@@ -343,7 +341,7 @@ def reopen_sweep(uri: str, parent, *, entry_point: str, dataset: Any, pip_requir
     clear_run_env()
     client.update_run(info.run_id, status="RUNNING")
     client.log_batch(info.run_id, tags=[tag("mlfleet.resumes", str(resumes)), tag("mlfleet.outcome", "resumed")])
-    context = TrackingContext(uri, info.experiment_id, info.run_id, sweep_id, entry_point, dataset, pip_requirements)
+    context = TrackingContext(uri, info.experiment_id, info.run_id, sweep_id, entry_point, dataset)
     return SweepRun(context, created_here=True)
 
 
@@ -413,14 +411,24 @@ def _log_dataset(client, run_id: str, entity) -> None:
         client.log_inputs(run_id, inputs)
 
 
-def model_requirements(families: set[str]) -> tuple[str, ...]:
-    """Explicit pip requirements for logged pipelines (inferring them costs seconds per model)."""
-    packages = ["scikit-learn", "skops", "numpy", "pandas", "scipy"]
-    if "xgboost" in families:
-        packages.append("xgboost")
-    if "mlp" in families:
-        packages.append("torch")
-    return tuple(f"{p}=={version(p)}" for p in packages)
+#: the pip package a logged model needs when it holds a type of these modules (beyond BASE_REQUIREMENTS)
+PACKAGES_BY_MODULE = {
+    "xgboost.": "xgboost",
+    "lightgbm.": "lightgbm",
+    "catboost.": "catboost",
+    "mlfleet.zoo._mlp.": "torch",
+}
+BASE_REQUIREMENTS = ("scikit-learn", "skops", "numpy", "pandas", "scipy")
+
+
+def model_requirements(trusted: list[str]) -> tuple[str, ...]:
+    """Pinned pip requirements of a logged pipeline holding the ``trusted`` types (see :func:`trusted_types`).
+
+    Only what the model holds: a vote of forests needs no XGBoost or PyTorch. Passed
+    explicitly, since inferring them costs seconds per model.
+    """
+    extra = sorted({pkg for t in trusted for prefix, pkg in PACKAGES_BY_MODULE.items() if t.startswith(prefix)})
+    return tuple(f"{p}=={version(p)}" for p in (*BASE_REQUIREMENTS, *extra))
 
 
 def warm_up(ctx: TrackingContext) -> None:
@@ -518,7 +526,6 @@ def finish_child(
     mlflow.set_tracking_uri(ctx.tracking_uri)
     logged = LoggedAs(
         name=name,
-        requirements=ctx.pip_requirements,
         # the model's source is the entry point, not the Ray worker process that logged it
         tags={"mlflow.source.name": ctx.entry_point, "mlflow.source.type": "PROJECT", "sweep_id": ctx.sweep_id},
         params={k: str(v) for k, v in params.items()},
@@ -546,7 +553,6 @@ class LoggedAs:
     """How a model is logged: its name in the experiment's Models view, requirements, tags and params."""
 
     name: str
-    requirements: tuple[str, ...]
     tags: dict[str, str]
     params: dict[str, str]
 
@@ -570,7 +576,7 @@ def _log_pipeline(model: Any, input_example: Any, logged: LoggedAs, trusted: lis
             flavor=_SKLEARN_FLAVOR,
             sk_model=model,
             input_example=input_example,
-            pip_requirements=list(logged.requirements),
+            pip_requirements=list(model_requirements(trusted)),
             serialization_format="skops",
             skops_trusted_types=trusted,
             code_paths=[OWN_CODE] if any(t.startswith("mlfleet.") for t in trusted) else None,

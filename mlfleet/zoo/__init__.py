@@ -19,6 +19,14 @@ from mlfleet.zoo import _xgboost  # noqa: F401
 from mlfleet.zoo import _boosting  # noqa: F401
 from mlfleet.zoo import _bayes  # noqa: F401
 from mlfleet.zoo import _mlp  # noqa: F401
-from mlfleet.zoo._registry import FAMILIES, MULTI_CORE, Family, cpu_families, family, gpu_families
+from mlfleet.zoo._registry import (
+    FAMILIES,
+    MULTI_CORE,
+    Family,
+    check_installed,
+    cpu_families,
+    family,
+    gpu_families,
+)
 
-__all__ = ["FAMILIES", "MULTI_CORE", "Family", "cpu_families", "family", "gpu_families"]
+__all__ = ["FAMILIES", "MULTI_CORE", "Family", "check_installed", "cpu_families", "family", "gpu_families"]

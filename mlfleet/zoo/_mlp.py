@@ -37,7 +37,10 @@ def _torch():
     try:
         import torch
     except ImportError:
-        raise MlfleetError("the mlp family needs PyTorch: pip install 'mlfleet[gpu]' (or torch)") from None
+        raise MlfleetError(
+            "the mlp family needs PyTorch, which is not installed here: pip install -e '.[gpu]' "
+            "(on a machine without a GPU, a CPU build of torch first: see the README)"
+        ) from None
     return torch
 
 
@@ -271,5 +274,6 @@ MLP = register(
         regression_note="TorchMLPRegressor",
         variant=architecture,
         uses_eval_set=True,
+        check_installed=_torch,
     )
 )

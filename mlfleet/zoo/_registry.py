@@ -41,6 +41,8 @@ class Family:
     #: how it weighs rare classes: "class_weight" (scikit-learn's balanced), "scale_pos_weight"
     #: (XGBoost, two classes), or "" (it has no such setting)
     balance: str = ""
+    #: raises MlfleetError, naming what to install, when the family's library is not installed here
+    check_installed: Callable[[], None] | None = None
 
     def fixed_params(self, index: int) -> dict[str, Any]:
         return self.variant(index) if self.variant else {}
@@ -64,6 +66,14 @@ def family(name: str) -> Family:
         return FAMILIES[name]
     except KeyError:
         raise MlfleetError(f"unknown model family {name!r}; known: {', '.join(FAMILIES)}") from None
+
+
+def check_installed(names) -> None:
+    """Raise MlfleetError when a family of ``names`` needs a library that is not installed (before anything runs)."""
+    for name in dict.fromkeys(names):
+        fam = family(name)
+        if fam.check_installed is not None:
+            fam.check_installed()
 
 
 def cpu_families() -> tuple[str, ...]:

@@ -50,12 +50,21 @@ def document(report: AnalysisReport, images: dict[str, Path]) -> Document:
             tables=(("Mismatches", report.check.mismatches),) if len(report.check.mismatches) else (),
         ),
         Section(top_title, tables=(("", tables[top_title]),)),
-        Section("By model type", tables=(("", summary.by_type),), images=pictures("score_by_type")),
+        Section(
+            "By model type",
+            lines=(
+                "Ordered by mean validation score; best_score and worst_score are the test scores of the type's best "
+                "and worst model on validation.",
+            ),
+            tables=(("", summary.by_type),),
+            images=pictures("score_by_type"),
+        ),
         Section("CPU against GPU", tables=(("", summary.by_device),), images=pictures("cpu_vs_gpu")),
         Section(
             "By feature strategy",
             lines=(
-                "effect: the mean gap of a strategy's models to the mean of their own model type; positive is better.",
+                "effect: the mean gap of a strategy's models to the mean of their own model type on validation "
+                "(test_effect: the same on test, shown, never ordered by); positive is better.",
             ),
             tables=(("", summary.by_strategy),),
             images=pictures("score_by_strategy"),
@@ -63,8 +72,8 @@ def document(report: AnalysisReport, images: dict[str, Path]) -> Document:
         Section(
             "Efficiency",
             lines=(
-                "time: tuning + refit seconds; score_per_s: mean score (1/score where lower is better) per second; "
-                "time_share: of all models' time.",
+                "time: tuning + refit seconds; score_per_s: mean validation score (1/score where lower is better) "
+                "per second; time_share: of all models' time.",
             ),
             tables=(("", summary.efficiency),),
             images=pictures("time_vs_score"),

@@ -134,26 +134,38 @@ def _choose(
                 "pass sweep=ID[,ID]"
             )
         chosen = [known[sid] for sid in wanted]
-        kinds = {(s.task, s.dataset_digest) for s in chosen}
-        if len(kinds) > 1:
+        kinds = {_kind(s) for s in chosen}
+        if len({(task, digest) for task, digest, _ in kinds}) > 1:
             shown = "; ".join(f"{s.sweep_id}: {s.task} on {s.dataset} (digest {s.dataset_digest})" for s in chosen)
             raise MlfleetError(
                 f"the sweeps trained on different data, so their scores do not compare ({shown}); "
                 "pass sweep= ids of one dataset"
+            )
+        if len(kinds) > 1:
+            shown = "; ".join(f"{s.sweep_id}: {s.split or 'unrecorded'}" for s in chosen)
+            raise MlfleetError(
+                f"the sweeps split the data differently ({shown}), so each trained on rows another is tested on "
+                "and their scores do not compare; pass sweep= ids of one seed, test_size and val_size"
             )
         return chosen, []
     newest: dict[str, readback.SweepInfo] = {}
     for sweep in latest_first:
         newest.setdefault(sweep.entry_point, sweep)
     head = latest_first[0]
-    chosen = [s for s in newest.values() if (s.task, s.dataset_digest) == (head.task, head.dataset_digest)]
+    chosen = [s for s in newest.values() if _kind(s) == _kind(head)]
     notes = [
-        f"left out sweep {s.sweep_id} ({s.entry_point}): it trained on other data than the latest sweep "
-        f"{head.sweep_id}; pass sweep={s.sweep_id} to analyse it on its own"
+        f"left out sweep {s.sweep_id} ({s.entry_point}): it trained on other data or another split "
+        f"({s.split or 'unrecorded'}) than the latest sweep {head.sweep_id} ({head.split or 'unrecorded'}); "
+        f"pass sweep={s.sweep_id} to analyse it on its own"
         for s in newest.values()
         if s not in chosen
     ]
     return chosen, notes
+
+
+def _kind(sweep: readback.SweepInfo) -> tuple[str, str, str]:
+    """What sweeps must share to be compared: the task, the data and the split (which rows trained and tested)."""
+    return sweep.task, sweep.dataset_digest, sweep.split
 
 
 def _metric(name: str, sweeps: list[readback.SweepInfo], rows: pd.DataFrame, runs: pd.DataFrame) -> Metric:

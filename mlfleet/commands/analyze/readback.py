@@ -42,6 +42,20 @@ class SweepInfo:
     dataset_digest: str = ""
     n_rows: int = 0
 
+    @property
+    def split(self) -> str:
+        """The split's :func:`~mlfleet.data.split_key` from the parameters its parent run recorded ('' without)."""
+        from mlfleet.data import split_key
+
+        try:
+            return split_key(
+                test_size=float(self.params["test_size"]),
+                val_size=float(self.params["val_size"]),
+                seed=int(self.params["seed"]),
+            )
+        except (KeyError, ValueError):
+            return ""
+
 
 def unquote(value: str) -> str:
     """A parameter as the command saw it: ``mlflow run`` records an empty string as ``''``."""

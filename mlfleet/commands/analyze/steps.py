@@ -14,7 +14,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from mlfleet.commands.analyze import readback
@@ -24,9 +23,10 @@ from mlfleet.commands.analyze.types import REPORT_FILES, AnalysisReport, Clock, 
 from mlfleet.config import AnalysisConfig, DataConfig
 from mlfleet.errors import MlfleetError, first_line
 from mlfleet.metrics import Comparison, finite, finite_only
+from mlfleet.redaction import redact, redact_frame
 from mlfleet.stores import registry as champion
 from mlfleet.stores import tracking
-from mlfleet.training.labels import codes_model, with_labels
+from mlfleet.training.labels import codes_model, label_array, with_labels
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +176,7 @@ def _log_vote(plan: Plan, run_id: str, vote: summaries.VoteResult, split) -> str
     import mlflow
 
     model = with_labels(vote.model, split.classes, split.X_test) if split.classes else vote.model
+    trusted = tracking.trusted_types(model)
     mlflow.set_tracking_uri(plan.uri)
     with mlflow.start_run(run_id=run_id), tracking.ignore_integer_schema_hint():
         info = mlflow.sklearn.log_model(
@@ -183,8 +184,8 @@ def _log_vote(plan: Plan, run_id: str, vote: summaries.VoteResult, split) -> str
             name=f"top{vote.k}-vote",
             input_example=split.X_test.head(5),
             serialization_format="skops",
-            skops_trusted_types=tracking.trusted_types(model),
-            pip_requirements=list(tracking.model_requirements({"xgboost", "mlp"})),
+            skops_trusted_types=trusted,
+            pip_requirements=list(tracking.model_requirements(trusted)),
             tags={"mlflow.source.name": "analyze", "analysis_id": plan.analysis_id},
         )
         mlflow.set_tag("vote_model_uri", info.model_uri)
@@ -195,7 +196,12 @@ def _log_vote(plan: Plan, run_id: str, vote: summaries.VoteResult, split) -> str
 
 
 def _evaluate(plan: Plan, run_id: str, decision, candidates: pd.DataFrame, split) -> str:
-    """``mlflow.models.evaluate`` of the champion on the test split, into the analysis run; what the note adds."""
+    """``mlflow.models.evaluate`` of the champion on the report's half of the test split, into the analysis run.
+
+    The rows nothing chose on: the gate compared models on the other half
+    (:meth:`~mlfleet.data.Split.test_halves`). The labels given to evaluate are those the
+    served model returns (text, booleans or integers, as in the file). Returns what the note adds.
+    """
     if decision is None or split is None or decision.alias != champion.CHAMPION:
         return ""
     import mlflow
@@ -205,8 +211,13 @@ def _evaluate(plan: Plan, run_id: str, decision, candidates: pd.DataFrame, split
     if version.tags.get("dataset_digest") != str(candidates.iloc[0].dataset_digest):
         return " (The champion was not evaluated: it was trained on other data than this analysis's split.)"
     target = "target" if "target" not in split.X_test.columns else "__target__"
-    labels = np.asarray(split.classes, dtype=object)[split.y_test] if split.classes else split.y_test
-    data = split.X_test.assign(**{target: labels})
+    _, report = split.test_halves()
+    y = split.y_test[report]
+    data = (
+        split.X_test.iloc[report]
+        .reset_index(drop=True)
+        .assign(**{target: label_array(split.classes)[y] if split.classes else y})
+    )
     model_type = "classifier" if split.task == "classification" else "regressor"
     mlflow.set_tracking_uri(plan.uri)
     try:
@@ -223,7 +234,10 @@ def _evaluate(plan: Plan, run_id: str, decision, candidates: pd.DataFrame, split
         log.warning("mlflow.models.evaluate of the champion failed: %s", first_line(exc))
         return f" (mlflow.models.evaluate of the champion failed: {first_line(exc)}.)"
     shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(result.metrics.items()) if isinstance(v, float))[:300]
-    return f" mlflow.models.evaluate of the champion on the test split: {shown}."
+    return (
+        f" mlflow.models.evaluate of the champion on the report's half of the test split ({len(report)} rows that "
+        f"nothing chose on; the gate used the other half): {shown}."
+    )
 
 
 def _crown(client, plan: Plan, candidates: pd.DataFrame) -> tuple[champion.Decision | None, str]:
@@ -239,6 +253,7 @@ def _crown(client, plan: Plan, candidates: pd.DataFrame) -> tuple[champion.Decis
         score=float(best[plan.metric.name]),
         dataset_digest=str(best.dataset_digest),
         analysis_id=plan.analysis_id,
+        split={s.sweep_id: s for s in plan.sweeps}[str(best.sweep_id)].split,
     )
     decision = champion.crown(client, plan.registered_model, candidate, plan.metric, compare=_gate(plan, best))
     return decision, decision.sentence()
@@ -330,11 +345,13 @@ def _write_files(report: AnalysisReport, images: dict[str, Path]) -> tuple[Path,
     """report.html, summary.md, models.csv, mismatches.csv and analysis.json in the output folder."""
     out = report.plan.output
     doc = document(report, images)
-    (out / "report.html").write_text(summaries.render_html(doc), encoding="utf-8")
-    (out / "summary.md").write_text(summaries.render_markdown(doc, relative_to=out), encoding="utf-8")
-    summaries.with_time(report.plan.rows).drop(columns=["params_json"]).to_csv(out / "models.csv", index=False)
-    report.check.mismatches.to_csv(out / "mismatches.csv", index=False)
-    (out / "analysis.json").write_text(json.dumps(facts(report), indent=2, default=str), encoding="utf-8")
+    (out / "report.html").write_text(redact(summaries.render_html(doc)), encoding="utf-8")
+    (out / "summary.md").write_text(redact(summaries.render_markdown(doc, relative_to=out)), encoding="utf-8")
+    models = summaries.with_time(report.plan.rows).drop(columns=["params_json"])
+    redact_frame(models).to_csv(out / "models.csv", index=False)
+    redact_frame(report.check.mismatches).to_csv(out / "mismatches.csv", index=False)
+    facts_text = json.dumps(facts(report), indent=2, default=str)
+    (out / "analysis.json").write_text(redact(facts_text), encoding="utf-8")
     return (*(out / name for name in REPORT_FILES), *images.values())
 
 

@@ -163,7 +163,6 @@ def _open(config, specs, data, dataset, table, uri: str, cpus: int) -> _Bench:
         entry_point="benchmark",
         params={**logged_params(config), **machine},
         dataset=None,
-        pip_requirements=(),
         tags={"task": dataset.task, "dataset": dataset.name, **data.columns.tags()},
         role="benchmark",
         documents=data.columns.documents(),

@@ -73,7 +73,7 @@ def _strategy(summary: Summary, good: pd.DataFrame, metric: Metric) -> str:
     table = summary.by_strategy.dropna(subset=["effect"]).sort_values("effect", ascending=False)
     if len(table) < 2:
         return ""
-    spread = float(good[metric.name].std()) if len(good) > 1 else 0.0
+    spread = float(good["val_score"].std()) if len(good) > 1 else 0.0
     best, worst = table.iloc[0], table.iloc[-1]
     if spread == 0 or max(abs(best.effect), abs(worst.effect)) < NEUTRAL_SHARE * spread:
         return (
@@ -81,9 +81,10 @@ def _strategy(summary: Summary, good: pd.DataFrame, metric: Metric) -> str:
             f"{_fmt(max(abs(best.effect), abs(worst.effect)))} {metric.name} of it."
         )
     return (
-        f"Against the mean of their own model type, feature strategy {best.feature_strategy} does best "
-        f"({best.effect:+.4f} {metric.name}, {int(best.n_models)} model(s)) and {worst.feature_strategy} worst "
-        f"({worst.effect:+.4f}, {int(worst.n_models)} model(s)); positive is better."
+        f"Against the mean of their own model type on validation, feature strategy {best.feature_strategy} does "
+        f"best ({best.effect:+.4f} {metric.name}, {_fmt(best.test_effect)} on test, {int(best.n_models)} model(s)) "
+        f"and {worst.feature_strategy} worst ({worst.effect:+.4f}, {_fmt(worst.test_effect)} on test, "
+        f"{int(worst.n_models)} model(s)); positive is better."
     )
 
 

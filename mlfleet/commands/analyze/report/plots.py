@@ -55,12 +55,12 @@ def _direction(metric: Metric) -> str:
 
 
 def score_by_type(good: pd.DataFrame, metric: Metric) -> Figure:
-    """Box plot of the score per model type, best median first."""
+    """Box plot of the test score per model type, best median validation score first."""
     fig = Figure(figsize=(8, 4.5))
     ax = fig.add_subplot()
     if good.empty:
         return _empty(fig, ax, metric)
-    medians = good.groupby("model_type")[metric.name].median().sort_values(ascending=not metric.greater_is_better)
+    medians = good.groupby("model_type")["val_score"].median().sort_values(ascending=not metric.greater_is_better)
     data = [good.loc[good["model_type"] == name, metric.name].to_numpy() for name in medians.index]
     ax.boxplot(data, tick_labels=list(medians.index), showmeans=True)
     for i, values in enumerate(data, start=1):  # the points themselves: a box of two models hides them

@@ -123,7 +123,8 @@ def by_strategy(rows: pd.DataFrame, metric: Metric) -> pd.DataFrame:
 
     Strategies are dealt round-robin across families, so a raw mean mixes the strategy with
     the families it happened to meet; the effect compares each model only with its own type.
-    The effect's sign follows the metric: positive is always better.
+    ``effect`` is measured on validation scores (what a choice of strategy would rest on),
+    ``test_effect`` beside it on test. Their sign follows the metric: positive is always better.
     """
     good = ranked(rows, metric)
     out = _grouped(with_time(rows), good, ["feature_strategy"], metric)
@@ -131,18 +132,18 @@ def by_strategy(rows: pd.DataFrame, metric: Metric) -> pd.DataFrame:
         out["effect"] = pd.Series(dtype=float)
         return out
     sign = 1.0 if metric.greater_is_better else -1.0
-    gap = sign * (good[metric.name] - good.groupby("model_type")[metric.name].transform("mean"))
-    effect = gap.groupby(good["feature_strategy"]).mean()
-    out["effect"] = out["feature_strategy"].map(effect)
+    for column, name in ((RANK_BY, "effect"), (metric.name, "test_effect")):
+        gap = sign * (good[column] - good.groupby("model_type")[column].transform("mean"))
+        out[name] = out["feature_strategy"].map(gap.groupby(good["feature_strategy"]).mean())
     return out
 
 
 def efficiency(rows: pd.DataFrame, metric: Metric) -> pd.DataFrame:
-    """Per model type: total time and its share, mean time, mean score and ``score_per_s``.
+    """Per model type: total time and its share, mean time, mean validation and test score, ``score_per_s``.
 
-    ``score_per_s`` is the mean score per second of mean training time; for a metric where
-    lower is better it is ``1 / score`` per second, so that higher is always more efficient.
-    Ordered most efficient first.
+    ``score_per_s`` is the mean validation score per second of mean training time; for a
+    metric where lower is better it is ``1 / score`` per second, so that higher is always
+    more efficient. Ordered most efficient first (the test mean is shown, never ordered by).
     """
     good = ranked(rows, metric)
     total = good["time_s"].sum()
@@ -153,10 +154,12 @@ def efficiency(rows: pd.DataFrame, metric: Metric) -> pd.DataFrame:
             "total_time_s": groups["time_s"].sum(),
             "time_share": groups["time_s"].sum() / total if total > 0 else np.nan,
             "mean_time_s": groups["time_s"].mean(),
+            "mean_val_score": groups[RANK_BY].mean(),
             "mean_score": groups[metric.name].mean(),
         }
     )
-    quality = out["mean_score"] if metric.greater_is_better else 1.0 / out["mean_score"].replace(0, np.nan)
+    val = out["mean_val_score"]
+    quality = val if metric.greater_is_better else 1.0 / val.replace(0, np.nan)
     out["score_per_s"] = quality / out["mean_time_s"].replace(0, np.nan)
     return out.sort_values("score_per_s", ascending=False).reset_index(names="model_type")
 
@@ -169,12 +172,17 @@ def type_table(summary: Summary) -> pd.DataFrame:
 
 
 def _grouped(timed: pd.DataFrame, good: pd.DataFrame, keys: list[str], metric: Metric) -> pd.DataFrame:
-    """Counts over all rows and score figures over the finished ones, best mean first."""
+    """Counts over all rows and score figures over the finished ones, best mean validation score first.
+
+    ``best_score`` and ``worst_score`` are the test scores of the group's best and worst
+    models on validation (``good`` is ranked by it): the extremes of test would be a choice
+    made on test.
+    """
     counts = timed.groupby(keys).agg(
         n_models=("model_id", "size"), n_failed=("status", lambda s: int((s != "FINISHED").sum()))
     )
     scores = good.groupby(keys)[metric.name]
-    best, worst = (scores.max(), scores.min()) if metric.greater_is_better else (scores.min(), scores.max())
+    best, worst = scores.first(), scores.last()  # ranked best first on validation
     figures = pd.DataFrame(
         {
             "mean_val_score": good.groupby(keys)[RANK_BY].mean(),
