@@ -13,6 +13,9 @@ from mlfleet.metrics import Metric, predict_with_proba, score_all, score_one
 from mlfleet.training.jobs import ModelJob
 from mlfleet.zoo import family
 
+#: the user attribute of a trial holding what its early stopping found (``{"n_estimators": 137}``)
+REFIT_PARAMS = "refit_params"
+
 
 @dataclass(frozen=True)
 class TunedModel:
@@ -80,11 +83,21 @@ def balanced(fam, params: dict[str, Any], split: Split) -> dict[str, Any]:
     return {**rest, "class_weight": "balanced"}
 
 
+def first_trial(fam, split: Split) -> dict[str, Any]:
+    """The study's first trial: the family's defaults, and no class weights when the study tunes them."""
+    params = fam.defaults(split.task)
+    if balance_choice(fam, split):
+        params["class_weight"] = "none"
+    return params
+
+
 def _study(job: ModelJob, split: Split, metric: Metric, n_trials: int, n_jobs: int, fixed: dict[str, Any]):
     """The Optuna study of ``job``'s model on the training rows, scored on validation.
 
-    The trials' features are this function's: they are gone before the refit makes the
-    features of training and validation together (a big table's peak memory).
+    The first trial is the family's defaults. A family that stops early fits with the validation
+    rows and records the parameters that fix its refit as the trial's ``refit_params``. The trials'
+    features are this function's: they are gone before the refit makes the features of training
+    and validation together (a big table's peak memory).
     """
     import optuna
 
@@ -97,15 +110,15 @@ def _study(job: ModelJob, split: Split, metric: Metric, n_trials: int, n_jobs: i
         if balancing:
             params["class_weight"] = trial.suggest_categorical("class_weight", ["none", "balanced"])
         model = fam.build(split.task, balanced(fam, params, split), job.seed, n_jobs)
-        if fam.uses_eval_set:
-            model.fit(Xt_train, split.y_train, eval_set=(Xt_val, split.y_val))
-            trial.set_user_attr("best_epoch", int(model.best_epoch_))
-        else:
+        if fam.fit_early is None:
             model.fit(Xt_train, split.y_train)
+        else:
+            trial.set_user_attr(REFIT_PARAMS, fam.fit_early(model, Xt_train, split.y_train, Xt_val, split.y_val))
         pred, proba = predict_with_proba(model, Xt_val, split.task)
         return score_one(metric, split.y_val, pred, proba, split.n_classes)
 
     study = optuna.create_study(direction=metric.direction, sampler=optuna.samplers.TPESampler(seed=job.seed))
+    study.enqueue_trial(first_trial(fam, split))
     study.optimize(objective, n_trials=n_trials)
     return study
 
@@ -117,8 +130,9 @@ def tune_and_fit(
 
     Preprocessing and feature selection do not depend on the model's parameters, so they
     are fitted once on the training part and every trial fits only the model. A family
-    that stops early (the MLP) watches the validation split in its trials and is refitted
-    for the epochs its best trial needed. Raises whatever the estimator raises: the caller
+    that stops early (boosting, the MLP) watches the validation split in its trials and is
+    refitted for the rounds (epochs) its best trial kept, which its logged parameters say
+    (``n_estimators``, ``max_iter``, ``epochs``). Raises whatever the estimator raises: the caller
     records it as the model's failure. Warnings are the caller's (see
     :func:`mlfleet.logs.recorded_warnings`).
     """
@@ -134,9 +148,7 @@ def tune_and_fit(
     t0 = time.perf_counter()
     study = _study(job, split, metric, n_trials, n_jobs, fixed)
     t1 = time.perf_counter()
-    best = {**fixed, **study.best_params}
-    if fam.uses_eval_set:
-        best.update(epochs=study.best_trial.user_attrs["best_epoch"], patience=0)
+    best = {**fixed, **study.best_params, **study.best_trial.user_attrs.get(REFIT_PARAMS, {})}
     pipeline = build_pipeline(job, split, balanced(fam, best, split), n_jobs).fit(split.X_fit, split.y_fit)
     t2 = time.perf_counter()
     pred, proba = predict_with_proba(pipeline, split.X_test, split.task)

@@ -32,11 +32,23 @@ def space(trial, task):
     }
 
 
+def defaults(task):
+    """As many and as deep trees as the space allows, scikit-learn's leaves and features (half for regression)."""
+    return {
+        "n_estimators": 150,
+        "max_depth": 12,
+        "min_samples_split": 2,
+        "min_samples_leaf": 1,
+        "max_features": "sqrt" if task == "classification" else 0.5,
+    }
+
+
 RANDOM_FOREST = register(
     Family(
         "random_forest",
         build,
         space,
+        defaults,
         cpus=MULTI_CORE,
         trees=150,
         cost=6.0,
