@@ -35,6 +35,9 @@ class TunedModel:
     device: str = "cpu"
     #: what the estimator measured of itself (the MLP: training samples per second)
     extra_metrics: dict[str, float] = field(default_factory=dict)
+    #: the best trial's predictions of the validation rows, by its fit on the training rows alone
+    #: (float32): class probabilities, one column per class code 0..k-1, or regression values
+    val_predictions: np.ndarray | None = None
 
 
 def build_pipeline(job: ModelJob, split: Split, params: dict[str, Any], n_jobs: int):
@@ -91,19 +94,35 @@ def first_trial(fam, split: Split) -> dict[str, Any]:
     return params
 
 
+def class_probabilities(model, pred: np.ndarray, proba: np.ndarray | None, n_classes: int) -> np.ndarray:
+    """``proba`` with one column per class code ``0..n_classes-1`` (a class the model never saw reads 0);
+    for a model without probabilities, the one-hot of its predictions."""
+    if proba is None:
+        codes = np.asarray(pred, dtype=int)
+        return np.eye(max(n_classes, int(codes.max(initial=0)) + 1), dtype=np.float32)[codes]
+    classes = np.asarray(getattr(model, "classes_", np.arange(proba.shape[1])), dtype=int)
+    full = np.zeros((len(proba), max(n_classes, int(classes.max()) + 1)), dtype=np.float32)
+    full[:, classes] = proba
+    return full
+
+
 def _study(job: ModelJob, split: Split, metric: Metric, n_trials: int, n_jobs: int, fixed: dict[str, Any]):
-    """The Optuna study of ``job``'s model on the training rows, scored on validation.
+    """The Optuna study of ``job``'s model on the training rows, scored on validation, and the best
+    trial's validation predictions (see :attr:`TunedModel.val_predictions`).
 
     The first trial is the family's defaults. A family that stops early fits with the validation
     rows and records the parameters that fix its refit as the trial's ``refit_params``. The trials'
     features are this function's: they are gone before the refit makes the features of training
-    and validation together (a big table's peak memory).
+    and validation together (a big table's peak memory); of the predictions, only the latest
+    trial's and the best so far are held.
     """
     import optuna
 
     fam = family(job.family)
     Xt_train, Xt_val = fit_front(job, split, n_jobs)
     balancing = balance_choice(fam, split)
+    latest: dict[int, np.ndarray] = {}
+    kept: list[np.ndarray] = []
 
     def objective(trial: optuna.Trial) -> float:
         params = {**fixed, **fam.space(trial, split.task)}
@@ -115,12 +134,20 @@ def _study(job: ModelJob, split: Split, metric: Metric, n_trials: int, n_jobs: i
         else:
             trial.set_user_attr(REFIT_PARAMS, fam.fit_early(model, Xt_train, split.y_train, Xt_val, split.y_val))
         pred, proba = predict_with_proba(model, Xt_val, split.task)
+        if split.task == "classification":
+            proba = class_probabilities(model, pred, proba, split.n_classes)
+        latest.clear()
+        latest[trial.number] = proba if proba is not None else np.asarray(pred, dtype=np.float32)
         return score_one(metric, split.y_val, pred, proba, split.n_classes)
+
+    def keep_best(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.state == optuna.trial.TrialState.COMPLETE and study.best_trial.number == trial.number:
+            kept[:] = [latest[trial.number]]
 
     study = optuna.create_study(direction=metric.direction, sampler=optuna.samplers.TPESampler(seed=job.seed))
     study.enqueue_trial(first_trial(fam, split))
-    study.optimize(objective, n_trials=n_trials)
-    return study
+    study.optimize(objective, n_trials=n_trials, callbacks=[keep_best])
+    return study, kept[0] if kept else None
 
 
 def tune_and_fit(
@@ -146,7 +173,7 @@ def tune_and_fit(
     np.random.seed(job.seed % 2**32)
     cpu0 = time.process_time()
     t0 = time.perf_counter()
-    study = _study(job, split, metric, n_trials, n_jobs, fixed)
+    study, val_predictions = _study(job, split, metric, n_trials, n_jobs, fixed)
     t1 = time.perf_counter()
     best = {**fixed, **study.best_params, **study.best_trial.user_attrs.get(REFIT_PARAMS, {})}
     pipeline = build_pipeline(job, split, balanced(fam, best, split), n_jobs).fit(split.X_fit, split.y_fit)
@@ -168,4 +195,5 @@ def tune_and_fit(
         cpu_s=time.process_time() - cpu0,
         device=getattr(model, "device_", "cpu"),
         extra_metrics={"samples_per_s": model.samples_per_s_} if hasattr(model, "samples_per_s_") else {},
+        val_predictions=val_predictions,
     )
