@@ -13,7 +13,7 @@ from threadpoolctl import threadpool_limits
 
 from mlfleet.errors import MlfleetError
 from mlfleet.stores.tracking import trusted_types
-from mlfleet.zoo import FAMILIES, MULTI_CORE, family
+from mlfleet.zoo import FAMILIES, MULTI_CORE, cpu_families, family
 
 TASKS = ("classification", "regression")
 #: what a logged model of the zoo may ask skops to trust: these modules, and these exact types
@@ -93,8 +93,14 @@ def test_regression_stand_ins_are_documented():
 
 
 def test_unknown_family():
-    with pytest.raises(MlfleetError, match=r"unknown model family 'lightgbm'; known: logistic, svm"):
-        family("lightgbm")
+    known = "logistic, svm, random_forest, xgboost, gradient_boosting, naive_bayes, lightgbm, "
+    with pytest.raises(MlfleetError, match=rf"unknown model family 'catboost'; known: {known}"):
+        family("catboost")
+
+
+def test_new_families_come_after_the_default_fleets_six():
+    assert cpu_families()[:6] == ("logistic", "svm", "random_forest", "xgboost", "gradient_boosting", "naive_bayes")
+    assert cpu_families()[6:] == ("lightgbm", "hist_gradient_boosting", "extra_trees")
 
 
 @pytest.mark.parametrize("task", TASKS)

@@ -184,7 +184,7 @@ def _log_vote(plan: Plan, run_id: str, vote: summaries.VoteResult, split) -> str
             input_example=split.X_test.head(5),
             serialization_format="skops",
             skops_trusted_types=tracking.trusted_types(model),
-            pip_requirements=list(tracking.model_requirements({"xgboost", "mlp"})),
+            pip_requirements=list(tracking.model_requirements({"xgboost", "lightgbm", "mlp"})),
             tags={"mlflow.source.name": "analyze", "analysis_id": plan.analysis_id},
         )
         mlflow.set_tag("vote_model_uri", info.model_uri)
