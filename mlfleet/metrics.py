@@ -104,10 +104,18 @@ def score_one(
 
 
 def predict_with_proba(model, X, task: str):
-    """``(predictions, probabilities or None)`` of a fitted estimator or pipeline."""
-    pred = model.predict(X)
-    proba = model.predict_proba(X) if task == "classification" and hasattr(model, "predict_proba") else None
-    return pred, proba
+    """``(predictions, probabilities or None)`` of a fitted estimator or pipeline.
+
+    One rule for classification: a model with probabilities predicts the class of the highest
+    (``classes_[argmax]``), what a soft vote of it serves, so that scores measure the served
+    predictions (``SVC(probability=True).predict`` can disagree with its own probabilities).
+    A model without them, and regression, predict with ``predict``.
+    """
+    if task != "classification" or not hasattr(model, "predict_proba"):
+        return model.predict(X), None
+    proba = model.predict_proba(X)
+    classes = np.asarray(getattr(model, "classes_", np.arange(proba.shape[1])))
+    return classes[proba.argmax(axis=1)], proba
 
 
 #: resamples and seed of the promotion gate's paired bootstrap

@@ -12,6 +12,15 @@ import mlflow
 
 REPO = Path(__file__).resolve().parents[1]
 
+#: the rounds (epochs) that a fitted model of each family that stops early grew
+GROWN = {
+    "xgboost": lambda m: m.get_booster().num_boosted_rounds(),
+    "lightgbm": lambda m: m.booster_.current_iteration(),
+    "hist_gradient_boosting": lambda m: m.n_iter_,
+    "gradient_boosting": lambda m: m.n_estimators_,
+    "mlp": lambda m: m.best_epoch_,
+}
+
 
 def read_results(uri: str, sweep_id: str | None = None, spec=None):
     """The rows of the results table at ``uri`` (a folder or URI, or a Spark table name), optionally of one sweep."""

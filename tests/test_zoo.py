@@ -1,18 +1,33 @@
 """One contract for every family of the zoo, on both tasks."""
 
 import pickle
+import warnings
 
 import numpy as np
 import optuna
 import pytest
+from helpers import GROWN
 from sklearn.base import clone
 from sklearn.datasets import load_diabetes, load_iris
+from threadpoolctl import threadpool_limits
 
 from mlfleet.errors import MlfleetError
 from mlfleet.stores.tracking import trusted_types
-from mlfleet.zoo import FAMILIES, MULTI_CORE, family
+from mlfleet.zoo import FAMILIES, MULTI_CORE, cpu_families, family
 
 TASKS = ("classification", "regression")
+#: what a logged model of the zoo may ask skops to trust: these modules, and these exact types
+TRUSTED = ("sklearn.", "xgboost.", "lightgbm.", "numpy.", "scipy.", "builtins.", "mlfleet.zoo._mlp.")
+TRUSTED_EXACTLY = ("collections.OrderedDict",)
+#: multi-core families without ``n_jobs``: OpenMP threads, bounded by the worker's threadpoolctl limit
+OPENMP_THREADS = ("hist_gradient_boosting",)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One thread per model, as a worker holding one core gives it (OpenMP would take every core)."""
+    with threadpool_limits(limits=1):
+        yield
 
 
 def tiny(task):
@@ -47,10 +62,7 @@ def test_family_contract(name, task):
     assert fam.cpus in (1, MULTI_CORE) and fam.gpus in (0, 1) and fam.cost > 0
     assert (fam.device == "gpu") == (fam.gpus > 0)
     assert fam.model_type(task) == type(model).__name__
-    assert all(
-        t.startswith(("sklearn.", "xgboost.", "numpy.", "scipy.", "builtins.", "mlfleet.zoo._mlp."))
-        for t in trusted_types(model)
-    )
+    assert all(t.startswith(TRUSTED) or t in TRUSTED_EXACTLY for t in trusted_types(model))
 
 
 @pytest.mark.parametrize("name", list(FAMILIES))
@@ -59,6 +71,8 @@ def test_multi_core_families_use_the_cores_they_are_given(name):
     model = fam.build("classification", {}, 0, 2)
     if fam.device == "gpu":
         assert model.get_params()["n_threads"] == 2  # torch threads on CPU
+    elif name in OPENMP_THREADS:
+        assert fam.cpus == MULTI_CORE and "n_jobs" not in model.get_params()
     elif fam.cpus == MULTI_CORE:
         assert model.get_params()["n_jobs"] == 2
     else:
@@ -79,8 +93,50 @@ def test_regression_stand_ins_are_documented():
 
 
 def test_unknown_family():
-    with pytest.raises(MlfleetError, match=r"unknown model family 'lightgbm'; known: logistic, svm"):
-        family("lightgbm")
+    known = "logistic, svm, random_forest, xgboost, gradient_boosting, naive_bayes, lightgbm, "
+    with pytest.raises(MlfleetError, match=rf"unknown model family 'catboost'; known: {known}"):
+        family("catboost")
+
+
+def test_new_families_come_after_the_default_fleets_six():
+    assert cpu_families()[:6] == ("logistic", "svm", "random_forest", "xgboost", "gradient_boosting", "naive_bayes")
+    assert cpu_families()[6:] == ("lightgbm", "hist_gradient_boosting", "extra_trees")
+
+
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_defaults_are_a_point_of_the_search_space(name, task):
+    """Enqueued, the defaults are exactly what the space draws: its names, values inside its ranges."""
+    fam = family(name)
+    defaults = fam.defaults(task)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    study.enqueue_trial(defaults)
+    trial = study.ask()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Optuna warns of a fixed value outside its distribution
+        assert fam.space(trial, task) == defaults == trial.params
+
+
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("name", [n for n, f in FAMILIES.items() if f.fit_early])
+def test_early_stopping_returns_what_makes_the_refit_grow_the_rounds_kept(name, task):
+    fam = family(name)
+    X, y = tiny(task)
+    params = {**fam.fixed_params(0), **fam.defaults(task)}
+    model = fam.build(task, params, 0, 1)
+    found = fam.fit_early(model, X[:60], y[:60], X[60:], y[60:])
+    assert found and all(isinstance(v, int) for v in found.values())
+    refit = fam.build(task, {**params, **found}, 0, 1).fit(X, y)  # no validation rows: no stopping
+    assert {k: refit.get_params()[k] for k in found} == found
+    assert GROWN[name](refit) == next(iter(found.values()))
+
+
+def test_gradient_boosting_with_a_class_too_rare_to_hold_out_fits_its_own_rounds():
+    fam = family("gradient_boosting")
+    X, y = tiny("classification")
+    y = np.where(np.arange(len(y)) == 0, 3, y)  # class 3 has one row
+    model = fam.build("classification", fam.defaults("classification"), 0, 1)
+    assert fam.fit_early(model, X, y, X, y) == {"n_estimators": 100}
 
 
 def test_mlp_architectures_differ_and_early_stopping_records_the_epoch():

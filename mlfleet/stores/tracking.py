@@ -27,7 +27,18 @@ from mlfleet.redaction import redact
 RUN_ENV = ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME")
 DEFAULT_EXPERIMENT = "mlfleet"
 #: module prefixes whose types a logged pipeline may hold (skops loads nothing else)
-TRUSTED_MODULES = ("sklearn.", "xgboost.", "numpy.", "scipy.", "builtins.", "mlfleet.zoo._mlp.", "mlfleet.data._dates.")
+TRUSTED_MODULES = (
+    "sklearn.",
+    "xgboost.",
+    "lightgbm.",
+    "numpy.",
+    "scipy.",
+    "builtins.",
+    "mlfleet.zoo._mlp.",
+    "mlfleet.data._dates.",
+)
+#: single types outside those modules that a logged pipeline may hold (a LightGBM model's parameters)
+TRUSTED_TYPES = ("collections.OrderedDict",)
 #: our own estimators (the MLP) travel with the model, so it loads where mlfleet is not installed
 OWN_CODE = str(Path(__file__).resolve().parents[1])
 #: seconds a tracking server gets to answer at start
@@ -415,7 +426,6 @@ def _log_dataset(client, run_id: str, entity) -> None:
 PACKAGES_BY_MODULE = {
     "xgboost.": "xgboost",
     "lightgbm.": "lightgbm",
-    "catboost.": "catboost",
     "mlfleet.zoo._mlp.": "torch",
 }
 BASE_REQUIREMENTS = ("scikit-learn", "skops", "numpy", "pandas", "scipy")
@@ -684,7 +694,8 @@ _TRUSTED_BY_SHAPE: dict[tuple, set[str]] = {}
 
 
 def trusted_types(model: Any, *, cached: bool = False) -> list[str]:
-    """The types skops must trust to load ``model``; refuses any outside :data:`TRUSTED_MODULES`.
+    """The types skops must trust to load ``model``; refuses any outside :data:`TRUSTED_MODULES`
+    and :data:`TRUSTED_TYPES`.
 
     skops is the safe format (pickle executes code on load), and it loads only the types it
     is told to trust: those of our pipelines, all from the libraries above, never a blanket
@@ -699,7 +710,7 @@ def trusted_types(model: Any, *, cached: bool = False) -> list[str]:
     if cached and shape in _TRUSTED_BY_SHAPE:
         return sorted(_TRUSTED_BY_SHAPE[shape])
     untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
-    foreign = [t for t in untrusted if not t.startswith(TRUSTED_MODULES)]
+    foreign = [t for t in untrusted if not t.startswith(TRUSTED_MODULES) and t not in TRUSTED_TYPES]
     if foreign:
         raise MlfleetError(f"the pipeline holds types outside the trusted libraries: {', '.join(foreign)}")
     known = _TRUSTED_BY_SHAPE.setdefault(shape, set())

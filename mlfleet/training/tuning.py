@@ -13,6 +13,9 @@ from mlfleet.metrics import Metric, predict_with_proba, score_all, score_one
 from mlfleet.training.jobs import ModelJob
 from mlfleet.zoo import family
 
+#: the user attribute of a trial holding what its early stopping found (``{"n_estimators": 137}``)
+REFIT_PARAMS = "refit_params"
+
 
 @dataclass(frozen=True)
 class TunedModel:
@@ -32,6 +35,9 @@ class TunedModel:
     device: str = "cpu"
     #: what the estimator measured of itself (the MLP: training samples per second)
     extra_metrics: dict[str, float] = field(default_factory=dict)
+    #: the best trial's predictions of the validation rows, by its fit on the training rows alone
+    #: (float32): class probabilities, one column per class code 0..k-1, or regression values
+    val_predictions: np.ndarray | None = None
 
 
 def build_pipeline(job: ModelJob, split: Split, params: dict[str, Any], n_jobs: int):
@@ -80,34 +86,68 @@ def balanced(fam, params: dict[str, Any], split: Split) -> dict[str, Any]:
     return {**rest, "class_weight": "balanced"}
 
 
-def _study(job: ModelJob, split: Split, metric: Metric, n_trials: int, n_jobs: int, fixed: dict[str, Any]):
-    """The Optuna study of ``job``'s model on the training rows, scored on validation.
+def first_trial(fam, split: Split) -> dict[str, Any]:
+    """The study's first trial: the family's defaults, and no class weights when the study tunes them."""
+    params = fam.defaults(split.task)
+    if balance_choice(fam, split):
+        params["class_weight"] = "none"
+    return params
 
-    The trials' features are this function's: they are gone before the refit makes the
-    features of training and validation together (a big table's peak memory).
+
+def class_probabilities(model, pred: np.ndarray, proba: np.ndarray | None, n_classes: int) -> np.ndarray:
+    """``proba`` with one column per class code ``0..n_classes-1`` (a class the model never saw reads 0);
+    for a model without probabilities, the one-hot of its predictions."""
+    if proba is None:
+        codes = np.asarray(pred, dtype=int)
+        return np.eye(max(n_classes, int(codes.max(initial=0)) + 1), dtype=np.float32)[codes]
+    classes = np.asarray(getattr(model, "classes_", np.arange(proba.shape[1])), dtype=int)
+    full = np.zeros((len(proba), max(n_classes, int(classes.max()) + 1)), dtype=np.float32)
+    full[:, classes] = proba
+    return full
+
+
+def _study(job: ModelJob, split: Split, metric: Metric, n_trials: int, n_jobs: int, fixed: dict[str, Any]):
+    """The Optuna study of ``job``'s model on the training rows, scored on validation, and the best
+    trial's validation predictions (see :attr:`TunedModel.val_predictions`).
+
+    The first trial is the family's defaults. A family that stops early fits with the validation
+    rows and records the parameters that fix its refit as the trial's ``refit_params``. The trials'
+    features are this function's: they are gone before the refit makes the features of training
+    and validation together (a big table's peak memory); of the predictions, only the latest
+    trial's and the best so far are held.
     """
     import optuna
 
     fam = family(job.family)
     Xt_train, Xt_val = fit_front(job, split, n_jobs)
     balancing = balance_choice(fam, split)
+    latest: dict[int, np.ndarray] = {}
+    kept: list[np.ndarray] = []
 
     def objective(trial: optuna.Trial) -> float:
         params = {**fixed, **fam.space(trial, split.task)}
         if balancing:
             params["class_weight"] = trial.suggest_categorical("class_weight", ["none", "balanced"])
         model = fam.build(split.task, balanced(fam, params, split), job.seed, n_jobs)
-        if fam.uses_eval_set:
-            model.fit(Xt_train, split.y_train, eval_set=(Xt_val, split.y_val))
-            trial.set_user_attr("best_epoch", int(model.best_epoch_))
-        else:
+        if fam.fit_early is None:
             model.fit(Xt_train, split.y_train)
+        else:
+            trial.set_user_attr(REFIT_PARAMS, fam.fit_early(model, Xt_train, split.y_train, Xt_val, split.y_val))
         pred, proba = predict_with_proba(model, Xt_val, split.task)
+        if split.task == "classification":
+            proba = class_probabilities(model, pred, proba, split.n_classes)
+        latest.clear()
+        latest[trial.number] = proba if proba is not None else np.asarray(pred, dtype=np.float32)
         return score_one(metric, split.y_val, pred, proba, split.n_classes)
 
+    def keep_best(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.state == optuna.trial.TrialState.COMPLETE and study.best_trial.number == trial.number:
+            kept[:] = [latest[trial.number]]
+
     study = optuna.create_study(direction=metric.direction, sampler=optuna.samplers.TPESampler(seed=job.seed))
-    study.optimize(objective, n_trials=n_trials)
-    return study
+    study.enqueue_trial(first_trial(fam, split))
+    study.optimize(objective, n_trials=n_trials, callbacks=[keep_best])
+    return study, kept[0] if kept else None
 
 
 def tune_and_fit(
@@ -117,8 +157,9 @@ def tune_and_fit(
 
     Preprocessing and feature selection do not depend on the model's parameters, so they
     are fitted once on the training part and every trial fits only the model. A family
-    that stops early (the MLP) watches the validation split in its trials and is refitted
-    for the epochs its best trial needed. Raises whatever the estimator raises: the caller
+    that stops early (boosting, the MLP) watches the validation split in its trials and is
+    refitted for the rounds (epochs) its best trial kept, which its logged parameters say
+    (``n_estimators``, ``max_iter``, ``epochs``). Raises whatever the estimator raises: the caller
     records it as the model's failure. Warnings are the caller's (see
     :func:`mlfleet.logs.recorded_warnings`).
     """
@@ -132,11 +173,9 @@ def tune_and_fit(
     np.random.seed(job.seed % 2**32)
     cpu0 = time.process_time()
     t0 = time.perf_counter()
-    study = _study(job, split, metric, n_trials, n_jobs, fixed)
+    study, val_predictions = _study(job, split, metric, n_trials, n_jobs, fixed)
     t1 = time.perf_counter()
-    best = {**fixed, **study.best_params}
-    if fam.uses_eval_set:
-        best.update(epochs=study.best_trial.user_attrs["best_epoch"], patience=0)
+    best = {**fixed, **study.best_params, **study.best_trial.user_attrs.get(REFIT_PARAMS, {})}
     pipeline = build_pipeline(job, split, balanced(fam, best, split), n_jobs).fit(split.X_fit, split.y_fit)
     t2 = time.perf_counter()
     pred, proba = predict_with_proba(pipeline, split.X_test, split.task)
@@ -156,4 +195,5 @@ def tune_and_fit(
         cpu_s=time.process_time() - cpu0,
         device=getattr(model, "device_", "cpu"),
         extra_metrics={"samples_per_s": model.samples_per_s_} if hasattr(model, "samples_per_s_") else {},
+        val_predictions=val_predictions,
     )

@@ -25,4 +25,11 @@ def space(trial, task):
     }
 
 
-NAIVE_BAYES = register(Family("naive_bayes", build, space, cpus=1, cost=0.2, regression_note="BayesianRidge"))
+def defaults(task):
+    """scikit-learn's own smoothing and priors."""
+    if task == "classification":
+        return {"var_smoothing": 1e-9}
+    return {"alpha_1": 1e-6, "lambda_1": 1e-6}
+
+
+NAIVE_BAYES = register(Family("naive_bayes", build, space, defaults, cpus=1, cost=0.2, regression_note="BayesianRidge"))

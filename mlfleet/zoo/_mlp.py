@@ -262,18 +262,30 @@ def space(trial, task):
     }
 
 
+def defaults(task):
+    """Adam's usual learning rate, light weight decay, the most epochs (early stopping decides)."""
+    return {"lr": 1e-3, "weight_decay": 1e-4, "batch_size": 128, "epochs": 60}
+
+
+def fit_early(model, X, y, X_val, y_val):
+    """Train up to the trial's epochs, stopping when the validation loss stops improving; keeps the best epoch."""
+    model.fit(X, y, eval_set=(X_val, y_val))
+    return {"epochs": int(model.best_epoch_), "patience": 0}
+
+
 MLP = register(
     Family(
         "mlp",
         build,
         space,
+        defaults,
         cpus=1,
         gpus=1.0,
         cost=3.0,
         device="gpu",
         regression_note="TorchMLPRegressor",
         variant=architecture,
-        uses_eval_set=True,
+        fit_early=fit_early,
         check_installed=_torch,
     )
 )

@@ -10,6 +10,15 @@ from mlfleet.errors import MlfleetError
 
 #: what a family asks Ray for when it can use several cores; capped to the largest node
 MULTI_CORE = 4
+#: boosting rounds without a gain on the validation rows before a boosted family stops
+PATIENCE = 50
+#: the most boosting rounds a boosted family may grow before early stopping ends it
+MAX_ROUNDS = 1000
+
+#: ``fit_early(model, X_train, y_train, X_val, y_val)``: fit ``model`` on the training rows,
+#: stopping when the validation rows stop improving; returns the parameters that make a refit
+#: without validation rows grow the same rounds (``{"n_estimators": 137}``)
+FitEarly = Callable[[Any, Any, Any, Any, Any], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -17,13 +26,15 @@ class Family:
     """One kind of model, for classification and regression.
 
     ``build(task, params, seed, n_jobs)`` returns an unfitted scikit-learn estimator;
-    ``space(trial, task)`` draws a parameter dict from an Optuna trial; ``cost`` is the
-    relative expected work of one tuned model, used to submit the longest first.
+    ``space(trial, task)`` draws a parameter dict from an Optuna trial; ``defaults(task)`` is a
+    known-good point of that space, in its names and values (the study's first trial);
+    ``cost`` is the relative expected work of one tuned model, used to submit the longest first.
     """
 
     name: str
     build: Callable[[str, Mapping[str, Any], int, int], Any]
     space: Callable[[Any, str], dict[str, Any]]
+    defaults: Callable[[str], dict[str, Any]]
     cpus: int = 1
     gpus: float = 0.0
     cost: float = 1.0
@@ -31,12 +42,13 @@ class Family:
     regression_note: str = ""
     #: fixed, untuned parameters of the family's n-th model (the MLP's architectures)
     variant: Callable[[int], dict[str, Any]] | None = None
-    #: whether ``fit`` takes ``eval_set=(X_val, y_val)`` for early stopping
-    uses_eval_set: bool = False
+    #: how it stops early on the validation rows during tuning (:data:`FitEarly`); None: a plain fit
+    fit_early: FitEarly | None = None
     #: whether the estimator reads a sparse matrix as it is (the features stay sparse for it)
     sparse: bool = False
-    #: the most trees its search draws (an ensemble of trees): with the training rows, what
-    #: sizes the cores a model is given (:func:`mlfleet.training.jobs.cores_for`)
+    #: the most trees its search draws (an ensemble of trees; for boosting that stops early, a
+    #: typical count rather than :data:`MAX_ROUNDS`): with the training rows, what sizes the
+    #: cores a model is given (:func:`mlfleet.training.jobs.cores_for`)
     trees: int = 0
     #: how it weighs rare classes: "class_weight" (scikit-learn's balanced), "scale_pos_weight"
     #: (XGBoost, two classes), or "" (it has no such setting)

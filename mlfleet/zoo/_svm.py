@@ -22,6 +22,14 @@ def space(trial, task):
     return params
 
 
+def defaults(task):
+    """scikit-learn's C and epsilon; gamma near its ``scale`` (1 / features) for a few dozen standardised features."""
+    params = {"C": 1.0, "gamma": 0.05}
+    if task == "regression":
+        params["epsilon"] = 0.1
+    return params
+
+
 SVM = register(
-    Family("svm", build, space, cpus=1, cost=2.0, regression_note="SVR", sparse=True, balance="class_weight")
+    Family("svm", build, space, defaults, cpus=1, cost=2.0, regression_note="SVR", sparse=True, balance="class_weight")
 )

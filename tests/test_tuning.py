@@ -1,0 +1,187 @@
+"""One model's study: the defaults first, early stopping fixing the refit, the best trial's validation
+predictions, scores of what is served, and the new families logged and loaded back."""
+
+import functools
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import skops.io
+from helpers import GROWN
+from sklearn.datasets import make_classification
+from sklearn.svm import SVC
+from threadpoolctl import threadpool_limits
+
+from mlfleet.config import DataConfig
+from mlfleet.data import load_dataset, split_dataset
+from mlfleet.metrics import predict_with_proba, resolve_metric
+from mlfleet.stores import tracking
+from mlfleet.training.jobs import ModelJob
+from mlfleet.training.tuning import REFIT_PARAMS, _study, balanced, fit_front, tune_and_fit
+from mlfleet.zoo import FAMILIES, family
+from mlfleet.zoo import _boosting as sklearn_boosting
+from mlfleet.zoo._registry import MAX_ROUNDS
+
+TASKS = ("classification", "regression")
+NEW_FAMILIES = ("lightgbm", "hist_gradient_boosting", "extra_trees")
+#: the parameter early stopping sets, and the most rounds a trial may grow, per boosted family
+ROUNDS = {
+    "xgboost": ("n_estimators", MAX_ROUNDS),
+    "lightgbm": ("n_estimators", MAX_ROUNDS),
+    "hist_gradient_boosting": ("max_iter", MAX_ROUNDS),
+    "gradient_boosting": ("n_estimators", sklearn_boosting.MAX_ROUNDS),
+}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One thread per model, as a worker holding one core gives it."""
+    with threadpool_limits(limits=1):
+        yield
+
+
+@functools.cache
+def split_of(source: str):
+    return split_dataset(load_dataset(DataConfig(source=source)), seed=0)
+
+
+def split_for(task: str):
+    return split_of("wine" if task == "classification" else "diabetes")
+
+
+def job(name: str) -> ModelJob:
+    return ModelJob(0, name, "all", 1, 0.0, 0, 1.0)
+
+
+def metric_of(split):
+    return resolve_metric("", split.task)
+
+
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_the_first_trial_is_the_familys_defaults(name, task):
+    fam, split = family(name), split_for(task)
+    study, _ = _study(job(name), split, metric_of(split), 1, 1, fam.fixed_params(0))
+    assert study.trials[0].params == fam.defaults(task)
+    if fam.fit_early:
+        found = study.trials[0].user_attrs[REFIT_PARAMS]
+        assert found and set(found) <= set(fam.build(task, {}, 0, 1).get_params())
+
+
+@pytest.mark.parametrize("name", ["svm", "lightgbm"])
+def test_one_trial_trains_the_default_model(name):
+    split = split_for("classification")
+    tuned = tune_and_fit(job(name), split, metric_of(split), 1)
+    defaults = family(name).defaults("classification")
+    assert {k: tuned.best_params[k] for k in defaults} == defaults
+    assert set(tuned.best_params) - set(defaults) <= {"n_estimators"}  # what early stopping found
+    fitted = tuned.pipeline.named_steps["model"].get_params()
+    assert {k: fitted[k] for k in defaults} == defaults
+
+
+@pytest.mark.parametrize("name", ["logistic", "lightgbm", "xgboost"])
+def test_a_study_that_tunes_class_weights_starts_without_them(name, tmp_path):
+    X, y = make_classification(300, 6, n_informative=4, weights=[0.92], random_state=0)
+    pd.DataFrame(X, columns=[f"x{i}" for i in range(6)]).assign(target=y).to_csv(tmp_path / "rare.csv", index=False)
+    split = split_dataset(load_dataset(DataConfig(source=str(tmp_path / "rare.csv"))), seed=0)
+    assert split.plan.imbalanced
+    study, _ = _study(job(name), split, metric_of(split), 2, 1, {})
+    assert study.trials[0].params == {**family(name).defaults("classification"), "class_weight": "none"}
+
+
+@pytest.mark.parametrize("name", list(ROUNDS))
+def test_early_stopping_decides_the_rounds_the_refit_grows(name):
+    """A trial stops on the validation rows; the refit grows exactly the rounds kept, and they are a parameter."""
+    split = split_of("breast_cancer")
+    tuned = tune_and_fit(job(name), split, metric_of(split), 2)
+    key, most = ROUNDS[name]
+    rounds = tuned.best_params[key]
+    assert isinstance(rounds, int) and 1 <= rounds < most
+    model = tuned.pipeline.named_steps["model"]
+    assert model.get_params()[key] == rounds and GROWN[name](model) == rounds
+
+
+def fit_on_training_rows(name: str, split, params: dict):
+    """The best parameters fitted on the training rows alone, and the validation rows as it sees them."""
+    fam = family(name)
+    Xt_train, Xt_val = fit_front(job(name), split, 1)
+    model = fam.build(split.task, balanced(fam, params, split), 0, 1).fit(Xt_train, split.y_train)
+    return model, Xt_val
+
+
+@pytest.mark.parametrize(("name", "task"), [("random_forest", "classification"), ("extra_trees", "regression")])
+def test_validation_predictions_are_the_best_trials_fit_on_the_training_rows(name, task):
+    split = split_for(task)
+    tuned = tune_and_fit(job(name), split, metric_of(split), 3)
+    model, Xt_val = fit_on_training_rows(name, split, tuned.best_params)
+    served = tuned.pipeline.predict_proba if task == "classification" else tuned.pipeline.predict
+    if task == "classification":
+        assert tuned.val_predictions.shape == (len(split.y_val), split.n_classes)
+        assert np.allclose(tuned.val_predictions.sum(axis=1), 1, atol=1e-5)
+        assert np.allclose(tuned.val_predictions, model.predict_proba(Xt_val), atol=1e-6)
+    else:
+        assert tuned.val_predictions.shape == (len(split.y_val),)
+        assert np.allclose(tuned.val_predictions, model.predict(Xt_val), rtol=1e-6)
+    assert tuned.val_predictions.dtype == np.float32
+    assert not np.allclose(tuned.val_predictions, served(split.X_val), atol=1e-3)  # not the refit's
+
+
+def test_validation_predictions_of_an_early_stopped_trial_are_its_best_rounds():
+    split = split_for("classification")
+    tuned = tune_and_fit(job("xgboost"), split, metric_of(split), 1)
+    model, Xt_val = fit_on_training_rows("xgboost", split, tuned.best_params)
+    assert np.allclose(tuned.val_predictions, model.predict_proba(Xt_val), atol=1e-6)
+
+
+def test_classification_predictions_are_the_argmax_of_probabilities():
+    X, y = make_classification(200, 5, n_informative=3, n_classes=3, random_state=1)
+    labels = np.array(["ant", "bee", "cat"])[y]
+    model = SVC(probability=True, random_state=0).fit(X, labels)
+    pred, proba = predict_with_proba(model, X, "classification")
+    assert np.array_equal(pred, model.classes_[proba.argmax(axis=1)]) and set(pred) <= set(labels)
+    pred, proba = predict_with_proba(SVC().fit(X, labels), X, "classification")  # no probabilities
+    assert proba is None and pred.shape == (200,)
+
+
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("name", NEW_FAMILIES)
+def test_a_new_familys_pipeline_survives_skops_with_its_trusted_types(name, task):
+    split = split_for(task)
+    pipeline = tune_and_fit(job(name), split, metric_of(split), 1).pipeline
+    trusted = tracking.trusted_types(pipeline)
+    again = skops.io.loads(skops.io.dumps(pipeline), trusted=trusted)
+    assert np.array_equal(again.predict(split.X_test), pipeline.predict(split.X_test))
+
+
+def test_a_lightgbm_model_logs_pinned_and_loads_back():
+    split = split_for("classification")
+    tuned = tune_and_fit(job("lightgbm"), split, metric_of(split), 1)
+    assert any(r.startswith("lightgbm==") for r in tracking.model_requirements(tracking.trusted_types(tuned.pipeline)))
+    tracking.prepare_store(tracking.tracking_uri())
+    sweep = tracking.open_sweep(
+        uri=tracking.tracking_uri(),
+        experiment="exp",
+        sweep_id="s-1",
+        entry_point="train_cpu",
+        params={"models": "lightgbm:1"},
+        dataset=None,
+    )
+    child = tracking.start_child(sweep.context, run_name="000-lightgbm-all", tags={})
+    uri = tracking.finish_child(
+        sweep.context,
+        child,
+        params=tuned.best_params,
+        metrics=tuned.test_metrics,
+        history={"val_f1": tuned.trial_scores},
+        tags={},
+        model=tuned.pipeline,
+        input_example=split.X_test.head(2),
+    )
+    assert mlflow.MlflowClient().get_run(child).data.params["n_estimators"] == str(tuned.best_params["n_estimators"])
+    loaded = mlflow.pyfunc.load_model(uri)
+    assert np.array_equal(loaded.predict(split.X_test), tuned.pipeline.predict(split.X_test))
+    pinned = (Path(mlflow.artifacts.download_artifacts(uri)) / "requirements.txt").read_text().splitlines()
+    assert any(line.startswith("lightgbm==") for line in pinned)
+    tracking.close_sweep(sweep, metrics={}, artifacts=[], failed=False)
