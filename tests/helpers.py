@@ -48,12 +48,49 @@ def load_entrypoint(name: str):
     return group.get_command(None, name)
 
 
-def assert_nothing_written(tmp_path):
+def assert_nothing_written(tmp_path, *, results: str | Path | None = None):
+    """Nothing of a command that stopped on bad input: no table, no run, no registered model, no artifact.
+
+    ``results`` is a results location the command was given, besides the default one.
+    """
     assert not (tmp_path / "lakehouse").exists()
-    if (tmp_path / "mlflow.db").exists():
+    if results is not None:
+        assert not (Path(results) / "_delta_log").exists(), f"a table was written at {results}"
+    artifacts = [p for p in (tmp_path / "mlruns").rglob("*") if p.is_file()] if (tmp_path / "mlruns").exists() else []
+    assert not artifacts, artifacts[:5]
+    if (tmp_path / "mlflow.db").exists():  # the test's store (conftest); a command that stopped early made none
         client = mlflow.MlflowClient()
         experiments = [e.experiment_id for e in client.search_experiments()]
         assert client.search_runs(experiments) == []
+        assert client.search_registered_models() == []
+
+
+def given(args: list[str], option: str, folder: Path) -> Path | None:
+    """The path a command line gave ``option`` (``--results x``), in ``folder``; None when not given."""
+    return folder / args[args.index(option) + 1] if option in args else None
+
+
+def assert_serves_what_was_scored(model_uri: str, rows, labels=None, *, min_accuracy: float = 0.0):
+    """The logged classifier, loaded as a user does, predicts on raw ``rows`` exactly what its scores were
+    computed from: the label map of its pipeline's predictions as the scorer makes them, row by row.
+
+    ``labels``: the rows' true labels; with ``min_accuracy`` the served model must also get that share right
+    (a constant predictor or a swapped label map cannot).
+    """
+    import numpy as np
+
+    from mlfleet.metrics import predict_with_proba
+    from mlfleet.training.labels import codes_model, label_array
+
+    served = np.asarray(mlflow.pyfunc.load_model(model_uri).predict(rows))
+    native = mlflow.sklearn.load_model(model_uri)
+    codes, _ = predict_with_proba(codes_model(native), rows, "classification")
+    expected = label_array(native.classes_)[codes]
+    mismatched = np.flatnonzero(served != expected)
+    assert len(served) == len(rows) and not len(mismatched), f"{len(mismatched)} rows differ, first {mismatched[:5]}"
+    if labels is not None:
+        accuracy = float(np.mean(served == np.asarray(labels)))
+        assert accuracy >= min_accuracy, f"the served model gets {accuracy:.2f} of the rows right"
 
 
 def project_copy(dest: Path) -> Path:

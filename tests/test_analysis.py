@@ -328,13 +328,15 @@ def fake_sweep(
     digest: str = "d1",
     skip_rows: tuple[int, ...] = (),
     run_scores: dict[int, float] | None = None,
+    seed: int = 42,
 ) -> str:
     """A parent run, one child run per row (unless ``skip``), and the rows in the results table."""
     sweep_id = rows[0].sweep_id
     parent = client.create_run(experiment_id, run_name=sweep_id)
+    params = {"data": "synthetic", "n_samples": "200", "seed": str(seed), "test_size": "0.2", "val_size": "0.2"}
     client.log_batch(
         parent.info.run_id,
-        params=[Param(k, v) for k, v in {"data": "synthetic", "n_samples": "200", "seed": "42"}.items()],
+        params=[Param(k, v) for k, v in params.items()],
         tags=[
             RunTag(k, v)
             for k, v in {
@@ -447,6 +449,18 @@ def test_sweeps_of_different_data(store):
     assert report.plan.sweep_ids == ("s3",) and "left out sweep s2" in report.plan.notes[0]
 
 
+def test_sweeps_of_the_same_data_split_another_way_do_not_compare(store):
+    """Another seed puts other rows in training: the sweeps' models trained on rows the others are tested on."""
+    client, experiment_id = store
+    fake_sweep(client, experiment_id, [result_row(60, "Forest", 0.99, sweep_id="s4", entry_point="train_gpu")],
+               entry_point="train_gpu", seed=7)  # fmt: skip
+    with pytest.raises(Exception, match=r"the sweeps split the data differently \(s1: seed=42,.*s4: seed=7,"):
+        run_analysis(AnalysisConfig(experiment="fleet", sweeps=("s1", "s4")))
+    report = run_analysis(AnalysisConfig(experiment="fleet", output="out"))  # the latest (s4) and not s1
+    assert report.plan.sweep_ids == ("s4",)
+    assert "left out sweep s1 (train_cpu): it trained on other data or another split (seed=42," in report.plan.notes[0]
+
+
 def test_analysis_of_made_up_sweeps_reports_mismatches_and_writes_the_summary(store, tmp_path):
     client, experiment_id = store
     report = run_analysis(AnalysisConfig(experiment="fleet", output="out"))
@@ -499,6 +513,20 @@ def test_rankings_choose_on_validation_and_report_test():
     summary = analysis.summarize(rows, F1)
     assert list(summary.top.columns[summary.top.columns.get_loc("val_score") :][:2]) == ["val_score", "f1"]
     assert list(summary.by_type["model_type"]) == ["Boost", "Forest"]  # by mean validation score
+    # a type's best is its best model on validation (model 1), whose test score is shown: not the test's max
+    assert summary.by_type.set_index("model_type").loc["Boost", "best_score"] == pytest.approx(0.80)
+    assert summary.by_type.set_index("model_type").loc["Boost", "worst_score"] == pytest.approx(0.85)
+    # efficiency ranks by validation per second: Forest's test mean would put it first
+    assert list(summary.efficiency["model_type"]) == ["Boost", "Forest"]
+    # a strategy's effect is measured on validation, its effect on test only shown beside it
+    mixed = results.rows_to_frame(
+        [
+            result_row(0, "Boost", 0.95, val_score=0.70, strategy="pca"),
+            result_row(1, "Boost", 0.80, val_score=0.90, strategy="all"),
+        ]
+    )
+    effects = analysis.by_strategy(mixed, F1).set_index("feature_strategy")
+    assert effects.loc["all", "effect"] > 0 > effects.loc["all", "test_effect"]
     from mlfleet.commands.sweep import best_row
 
     rows = [result_row(0, "Forest", 0.95, val_score=0.7), result_row(1, "Boost", 0.8, val_score=0.9)]
@@ -554,3 +582,48 @@ def test_the_gate_moves_the_champion_on_a_real_win_only(tmp_path, challenger_is_
     holder = str(client.get_model_version_by_alias("gated", "champion").version)
     assert holder == (decision.version if challenger_is_better else first.version)
     assert ("beyond noise" in decision.reason) and ("95% interval" in decision.sentence())
+
+
+def test_the_gate_compares_on_its_half_of_the_test_rows_and_the_report_has_the_other(tmp_path):
+    """Two models, each right on one half of the test rows only: the gate sees the challenger's half."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    from mlfleet.data import Split
+
+    n = 120
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"row": np.arange(n, dtype=float)})
+    y = rng.integers(0, 2, n)
+    split = Split.of(X, y, X, y, X, y, "classification", 2, classes=(0, 1), key="seed=1,test_size=0.2,val_size=0.2")
+    gate, report = split.test_halves()
+    assert len(gate) + len(report) == n and not set(gate) & set(report)
+    assert np.array_equal(split.test_halves()[0], gate)  # the same split, the same halves
+    assert abs(y[gate].mean() - y[report].mean()) < 0.05  # stratified by class
+    on_gate = y.copy()
+    on_gate[report] = 1 - y[report]  # right on the gate's rows, wrong on the report's
+    on_report = 1 - on_gate
+    uris = []
+    with mlflow.start_run():
+        for name, labels in (("challenger", on_gate), ("champion", on_report)):
+            model = DecisionTreeClassifier(random_state=0).fit(X, labels)  # remembers every row
+            uris.append(mlflow.sklearn.log_model(model, name=name, serialization_format="cloudpickle").model_uri)
+    comparison = champion.compare_models(F1, split, *uris)
+    assert comparison.n_rows == len(gate)
+    assert comparison.challenger == 1.0 and comparison.champion == 0.0 and comparison.clear_win
+
+
+def test_a_logged_model_pins_only_the_packages_of_what_it_holds():
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from xgboost import XGBClassifier
+
+    from mlfleet.stores import tracking
+    from mlfleet.training.voting import build_vote
+
+    X, y = np.random.default_rng(0).normal(size=(40, 3)), np.arange(40) % 2
+    forest = make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=3)).fit(X, y)
+    boosted = make_pipeline(StandardScaler(), XGBClassifier(n_estimators=3)).fit(X, y)
+    names = lambda model: {r.split("==")[0] for r in tracking.model_requirements(tracking.trusted_types(model))}  # noqa: E731
+    assert names(forest) == {"scikit-learn", "skops", "numpy", "pandas", "scipy"}
+    assert names(build_vote([("a", forest), ("b", boosted)], "classification", X, y)) == names(forest) | {"xgboost"}

@@ -1,5 +1,7 @@
 """The benchmark: ladders and presets, the identical-scores check, bad inputs, and `mlflow run` end to end."""
 
+import os
+
 import mlflow
 import pytest
 from click.testing import CliRunner
@@ -86,8 +88,13 @@ def test_benchmark_end_to_end(tmp_path, monkeypatch):
     assert set(modes) == {"sequential", "ray", "joblib"}
     assert all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in modes.values())
     m = parent.data.metrics
-    assert m["speedup_sequential"] == 1.0 and m["ceiling_speedup"] > 0.5 and m["work_ceiling_speedup"] > 0.5
-    assert m["share_of_work_ceiling_ray"] == pytest.approx(m["speedup_ray"] / m["work_ceiling_speedup"])
+    # the sequential mode fits one model after another: its wall holds every model's seconds
+    sequential_s = [x.value for x in client.get_metric_history(modes["sequential"].info.run_id, "model_s")]
+    assert len(sequential_s) == 4 and m["wall_s_sequential"] >= 0.8 * sum(sequential_s)
+    # a measured ceiling: above no speedup, and no faster than the machine's cores allow
+    assert (
+        0.5 < m["work_ceiling_speedup"] <= os.cpu_count() * 1.1 and 0.5 < m["ceiling_speedup"] <= os.cpu_count() * 1.1
+    )
     assert {"wall_s_ray", "speedup_ray", "efficiency_joblib", "best_accuracy"} <= set(m)
     assert parent.data.params["cpu_count"] and "scikit-learn" in parent.data.params["versions_json"]
     assert len(client.get_metric_history(modes["ray"].info.run_id, "model_s")) == 4

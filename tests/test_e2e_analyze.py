@@ -7,13 +7,13 @@ in file order and the last one deletes a run, so it stays last.
 
 import json
 import subprocess
+from pathlib import Path
 
 import mlflow
-import numpy as np
 import pandas as pd
 import pytest
 from deltalake import DeltaTable
-from helpers import mlflow_run, mlflow_run_command, project_copy, read_results
+from helpers import assert_serves_what_was_scored, mlflow_run, mlflow_run_command, project_copy, read_results
 
 from mlfleet.config import DataConfig
 from mlfleet.data import load_dataset
@@ -115,13 +115,22 @@ def test_report_summary_table_and_champion(fleet, first, monkeypatch):
     assert facts["vote"]["k"] == 5 and facts["vote"]["best_single_score"] == pytest.approx(best.f1)
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", env["MLFLOW_TRACKING_URI"])
-    model = mlflow.pyfunc.load_model(f"models:/{NAME}@champion")
-    raw = load_dataset(DataConfig(n_samples=400)).X.head(6)
-    assert set(np.unique(model.predict(raw))) <= {0, 1} and len(model.predict(raw)) == 6
+    data = load_dataset(DataConfig(n_samples=400))
+    assert_serves_what_was_scored(f"models:/{NAME}@champion", data.X, data.y, min_accuracy=0.7)
 
     run = client.get_run(facts["run_id"])
     assert run.info.status == "FINISHED" and run.data.tags["mlfleet.role"] == "analysis"
     assert {"report.html", "summary.md", "vote.png"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
+    # a 0/1 integer target: evaluate gets the labels the served model returns, on the report's half of the
+    # test rows (the gate has the other half)
+    assert "mlflow.models.evaluate of the champion on the report's half of the test split (40 rows" in first.stderr
+    assert {"accuracy_score", "f1_score"} <= set(run.data.metrics)
+    # the vote pins what its members hold, and PyTorch only with an MLP among them
+    pinned = (
+        Path(mlflow.artifacts.download_artifacts(run.data.tags["vote_model_uri"])) / "requirements.txt"
+    ).read_text()
+    members = facts["vote"]["members"]
+    assert len(members) == 5 and ("torch==" in pinned) == any("TorchMLP" in m for m in members), (pinned, members)
 
 
 def test_an_analysis_without_a_better_model_leaves_the_champion(fleet, first):

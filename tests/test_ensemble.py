@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import skops.io
 from click.testing import CliRunner
-from helpers import REPO, assert_nothing_written, load_entrypoint
+from helpers import REPO, assert_nothing_written, given, load_entrypoint
 from sklearn.datasets import load_diabetes, load_iris
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -356,7 +356,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(files, args, message):
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
-    assert_nothing_written(files)
+    assert_nothing_written(files, results=given(args, "--results", files))
 
 
 def test_results_that_is_another_delta_table_is_refused_before_anything_is_made(tmp_path):

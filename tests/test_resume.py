@@ -18,6 +18,7 @@ from mlfleet.commands.analyze.report import join_stores
 from mlfleet.commands.sweep import run_sweep
 from mlfleet.config import DataConfig, FleetConfig
 from mlfleet.errors import MlfleetError
+from mlfleet.execution import tasks
 from mlfleet.stores import tracking
 from mlfleet.stores.tables import open_results
 
@@ -151,7 +152,14 @@ def test_failed_models_are_trained_again_on_resume(ray_local, tmp_path, monkeypa
     assert check.mismatches.empty and len(check.joined) == 4
 
 
-def test_a_model_past_model_timeout_is_cancelled_and_the_fleet_goes_on(ray_local, tmp_path):
+@pytest.fixture
+def slow_board(monkeypatch):
+    """The sweep's board answers the driver in 3 s, past the 2 s a read once waited (then took it as empty)."""
+    opened = tasks.open_board
+    monkeypatch.setattr(tasks, "open_board", lambda: opened(answer_delay_s=3.0))
+
+
+def test_a_model_past_model_timeout_is_cancelled_and_the_fleet_goes_on(ray_local, tmp_path, slow_board):
     # an SVM on 20,000 rows takes minutes here; naive Bayes takes about a second
     slow = config(tmp_path, data=DataConfig(n_samples=20000), models=(("svm", 1), ("naive_bayes", 2)))
     out = io.StringIO()
@@ -170,7 +178,7 @@ def test_a_model_past_model_timeout_is_cancelled_and_the_fleet_goes_on(ray_local
     assert "failed: model 0 (svm): TimeoutError: timed out after 10 s" in out.getvalue()
 
 
-def test_a_sweep_past_its_timeout_stops_and_resume_finishes_it(ray_local, tmp_path):
+def test_a_sweep_past_its_timeout_stops_and_resume_finishes_it(ray_local, tmp_path, slow_board):
     # about 10 s of work on a quiet 2-CPU machine (more on a busy one): at 4 s some models ran out
     # of time, the rest had not started
     busy = config(tmp_path, data=DataConfig(n_samples=2000), models=(("logistic", 8),), n_trials=30)
@@ -186,6 +194,9 @@ def test_a_sweep_past_its_timeout_stops_and_resume_finishes_it(ray_local, tmp_pa
     assert client.get_run(stopped.parent_run_id).info.status == "FAILED"
     assert f"to train what is not finished: the same command with resume={stopped.sweep_id}" in out.getvalue()
     assert not client.search_runs([stopped.experiment_id], "attributes.status = 'RUNNING'")
+    # every model that started has its FAILED run and row, whatever the board's latency
+    started_runs = client.search_runs([stopped.experiment_id], f"tags.sweep_id = '{stopped.sweep_id}'")
+    assert {int(r.data.tags["model_id"]) for r in started_runs if "model_id" in r.data.tags} <= set(rows)
 
     resumed = run_sweep(replace(busy, resume=stopped.sweep_id), stream=io.StringIO())
     assert resumed.exit_code == 0

@@ -52,10 +52,48 @@ def assert_no_secret_left(project: Path, output: str, *, secrets: dict[str, str]
         ),
         ("postgresql://mlflow:pa55@db:5432/mlflow", "postgresql://mlflow:***@db:5432/mlflow"),
         ("lakehouse/model_training_results", "lakehouse/model_training_results"),
+        # a token alone as the user information
+        ("https://ghp_Token123@example.com/data.csv", "https://***@example.com/data.csv"),
+        # passwords holding @ or /: hidden whole, up to the host
+        ("http://user:p@ss@host:5000/api", "http://user:***@host:5000/api"),
+        ("http://user:pa/ss@host:5000/api", "http://user:***@host:5000/api"),
+        # MLflow's own error repeats the request URL
+        (
+            "API request to http://u:hunter2@h:5000/api/2.0/mlflow/runs/get failed with exception "
+            "HTTPConnectionPool(host='h', port=5000)",
+            "API request to http://u:***@h:5000/api/2.0/mlflow/runs/get failed with exception "
+            "HTTPConnectionPool(host='h', port=5000)",
+        ),
+        # a query string after a name, not a URI (a dataset's display name, a file)
+        ("table.csv?sig=abc123&se=2027", "table.csv?***"),
+        ("s3://bucket/key@v2/part.parquet", "s3://bucket/key@v2/part.parquet"),
     ],
 )
 def test_credentials_in_uris_are_redacted(text, shown):
     assert redact(text) == shown
+
+
+def test_rows_and_their_files_are_redacted_where_they_leave(tmp_path):
+    """A row's error (MLflow repeats the URL of a failed request) and its dataset name reach Delta and
+    results.csv without the secret."""
+    from dataclasses import replace
+
+    from test_results import make_row
+
+    from mlfleet.data._dataset import _display_name
+    from mlfleet.stores.rows import rows_to_frame
+    from mlfleet.stores.tables import open_results
+
+    error = "API request to http://u:hunter2@h:5000/api/2.0/mlflow/runs/create failed"
+    row = make_row(status="FAILED", error=error, dataset=_display_name("https://h/t.csv?sig=s3cr3t"))
+    assert row.dataset == "t"
+    table = open_results(str(tmp_path / "results"))
+    table.ensure()
+    table.append_each([row, replace(row, model_id=1, dataset="t?sig=s3cr3t")], [1, 1])
+    written = table.read()
+    rows_to_frame([row]).to_csv(tmp_path / "results.csv", index=False)
+    for text in (written.to_csv(), (tmp_path / "results.csv").read_text()):
+        assert "hunter2" not in text and "s3cr3t" not in text and "http://u:***@h:5000" in text
 
 
 def test_the_sweep_parameters_never_carry_a_uri_password():

@@ -6,7 +6,7 @@ import sys
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from helpers import REPO, assert_nothing_written, load_entrypoint
+from helpers import REPO, assert_nothing_written, given, load_entrypoint
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(csvs, args, message):
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
-    assert_nothing_written(csvs)
+    assert_nothing_written(csvs, results=given(args, "--results", csvs))
 
 
 def test_ray_address_that_does_not_answer(tmp_path):

@@ -90,10 +90,10 @@ def _init(address: str) -> None:
     """``ray.init``: an empty address starts a Ray of this process's own (Ray's ``local``), never
     one already running on the machine (a colleague's ``ray start``); any other joins it."""
     forwarded = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
-    if not address:
+    if not address and AUTH_MODE_ENV not in os.environ:
         # A Ray of this process's own turns token authentication on by default and warns that it
         # did, which the user cannot act on: the same mode, chosen here, starts it quietly.
-        os.environ.setdefault(AUTH_MODE_ENV, "token")
+        _token_mode()
     ray.init(
         address=address or "local",
         runtime_env={"env_vars": forwarded} if address and forwarded else None,

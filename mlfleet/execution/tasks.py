@@ -221,9 +221,10 @@ class BoardState:
     models than it has cores. The driver reads the board through a :class:`BoardView`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, answer_delay_s: float = 0.0) -> None:
         self._runs: dict[int, str] = {}
         self._since: dict[int, float] = {}  # when the last try started, by this actor's clock
+        self._delay_s = answer_delay_s  # what a busy cluster's board costs every answer (tests make one)
 
     def started(self, key: int) -> None:
         self._since[key] = time.monotonic()
@@ -234,6 +235,7 @@ class BoardState:
 
     def ages(self) -> dict[int, float]:
         """Seconds since each task's last try started, by one clock (no skew between nodes)."""
+        time.sleep(self._delay_s)
         now = time.monotonic()
         return {key: now - since for key, since in self._since.items()}
 
@@ -241,6 +243,7 @@ class BoardState:
         self._runs[key] = run_id
 
     def last(self, key: int) -> str:
+        time.sleep(self._delay_s)
         return self._runs.get(key, "")
 
 
@@ -248,9 +251,9 @@ class BoardState:
 Board = ray.remote(BoardState)
 
 
-def open_board():
-    """A :data:`Board` actor that holds no CPU."""
-    return Board.options(num_cpus=0).remote()
+def open_board(answer_delay_s: float = 0.0):
+    """A :data:`Board` actor that holds no CPU (``answer_delay_s``: see :class:`BoardState`)."""
+    return Board.options(num_cpus=0).remote(answer_delay_s)
 
 
 class BoardView:
@@ -329,3 +332,9 @@ class BoardView:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             ray.kill(self.board)
+
+
+def cancel(ref) -> None:
+    """Stop a task: a queued one never starts, a running one's worker is killed (Ray does not retry it)."""
+    with contextlib.suppress(Exception):  # it finished meanwhile
+        ray.cancel(ref, force=True)

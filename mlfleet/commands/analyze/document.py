@@ -113,6 +113,9 @@ def facts(report: AnalysisReport) -> dict[str, Any]:
         if report.vote is None
         else {
             "k": report.vote.k,
+            "members": report.vote.comparison.loc[
+                report.vote.comparison["role"].isin(["best single", "member"]), "model"
+            ].tolist(),
             "voting": report.vote.voting,
             "vote_score": report.vote.vote_score,
             "best_single_score": report.vote.best_score,
