@@ -114,3 +114,42 @@ def _row(sweep_id: str, model_id: int) -> rows.ResultRow:
         entry_point="train_cpu",
     )
     return rows.ResultRow(**values)
+
+
+def test_sharded_reads_of_a_table_on_s3(s3, tmp_path):
+    """A Delta table and a Parquet folder on S3: planned from footers, each shard read alone, the same rows."""
+    import boto3
+    import pyarrow.parquet as pq
+    from deltalake import write_deltalake
+    from test_parts import PARTITIONS, _ids, _table
+
+    from mlfleet.data import Reader, plan_parts, read_holdout, read_part
+
+    table = _table()
+    write_deltalake("s3://lake/parts_delta", table, storage_options=s3)
+    local = tmp_path / "part-0.parquet"
+    pq.write_table(table, local, row_group_size=200)
+    boto3.client(
+        "s3",
+        endpoint_url=s3["AWS_ENDPOINT_URL"],
+        aws_access_key_id=s3["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=s3["AWS_SECRET_ACCESS_KEY"],
+        region_name=s3["AWS_REGION"],
+    ).put_object(Bucket="lake", Key="parts_parquet/part-0.parquet", Body=local.read_bytes())
+    plans = []
+    for uri in ("s3://lake/parts_delta", "s3://lake/parts_parquet"):
+        reader = Reader(s3)
+        plan = plan_parts(uri, target="y", partitions=PARTITIONS, key="id", storage_options=s3, reader=reader)
+        assert reader.rows_read == 0 and reader.requests == 2 * len(plan.files)
+        plans.append(plan)
+    delta, parquet = plans
+    assert (delta.format, parquet.format) == ("delta", "parquet")
+    shards = [_ids(read_part(parquet, i, columns=["id"])) for i in range(PARTITIONS)]  # with the plan's options
+    val = _ids(read_holdout(delta, "val"))
+    assert val == _ids(read_holdout(parquet, "val"))
+    assert sorted(sum(shards, [])) == sorted(
+        set(_ids(table.to_pandas()))
+        - set(val)
+        - set(_ids(read_holdout(delta, "test")))
+        - {i for i in range(0, table.num_rows, 97)}
+    )

@@ -3,6 +3,7 @@
 from mlfleet.data._columns import ROLES, ColumnPlan, plan_columns
 from mlfleet.data._dataset import Dataset, detect_task, load_dataset
 from mlfleet.data._features import SPARSE_STRATEGIES, STRATEGIES, build_preprocessor, build_selector
+from mlfleet.data._parts import PartPlan, Reader, check_csv_size, plan_parts, read_holdout, read_part
 from mlfleet.data._sources import BUILTINS
 from mlfleet.data._split import Split, split_dataset, split_key
 
@@ -12,13 +13,19 @@ __all__ = [
     "SPARSE_STRATEGIES",
     "ColumnPlan",
     "Dataset",
+    "PartPlan",
+    "Reader",
     "STRATEGIES",
     "Split",
     "build_preprocessor",
     "build_selector",
+    "check_csv_size",
     "detect_task",
     "load_dataset",
     "plan_columns",
+    "plan_parts",
+    "read_holdout",
+    "read_part",
     "split_dataset",
     "split_key",
 ]
