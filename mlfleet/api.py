@@ -10,14 +10,17 @@ Each function takes the command's config (:mod:`mlfleet.config`) or its paramete
 as text or as values (``models="svm:2"`` or ``models=(("svm", 2),)``), and returns the
 command's report. Bad input raises :class:`~mlfleet.errors.MlfleetError` before anything is
 written. The command's lines go to the ``mlfleet`` logger (see :func:`mlfleet.logs.setup`),
-or to ``stream`` when one is given.
+or to ``stream`` when one is given. The functions are made from the command table the
+``mlfleet`` command is made from (:data:`mlfleet.commands.ENTRIES`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TextIO
 
-from mlfleet.config import AnalysisConfig, BenchmarkConfig, EnsembleConfig, FleetConfig, GpuFleetConfig, from_values
+from mlfleet.commands import ENTRIES, Entry
+from mlfleet.config import from_values
 
 
 def _config(config_type: type, config: Any, values: dict[str, Any]) -> Any:
@@ -30,36 +33,20 @@ def _config(config_type: type, config: Any, values: dict[str, Any]) -> Any:
     return from_values(config_type, values)
 
 
-def train_cpu(config: FleetConfig | None = None, *, stream: TextIO | None = None, **params: Any):
-    """Train the CPU fleet (``mlfleet train-cpu``); returns a :class:`~mlfleet.commands.sweep.SweepReport`."""
-    from mlfleet.commands.sweep import run_sweep
+def _function(entry: Entry) -> Callable[..., Any]:
+    def run(config: Any = None, *, stream: TextIO | None = None, **params: Any):
+        return entry.function()(_config(entry.config, config, params), stream=stream)
 
-    return run_sweep(_config(FleetConfig, config, params), stream=stream)
-
-
-def train_gpu(config: GpuFleetConfig | None = None, *, stream: TextIO | None = None, **params: Any):
-    """Train the MLP fleet (``mlfleet train-gpu``); returns a :class:`~mlfleet.commands.sweep.SweepReport`."""
-    from mlfleet.commands.sweep import run_sweep
-
-    return run_sweep(_config(GpuFleetConfig, config, params), stream=stream)
+    run.__name__ = run.__qualname__ = entry.name
+    run.__doc__ = (
+        f"{entry.summary} (``mlfleet {entry.name.replace('_', '-')}``)\n\n"
+        f"Takes a :class:`~mlfleet.config.{entry.config.__name__}` or its parameters by name; returns the report."
+    )
+    return run
 
 
-def benchmark(config: BenchmarkConfig | None = None, *, stream: TextIO | None = None, **params: Any):
-    """Sequential against parallel training (``mlfleet benchmark``); returns a BenchmarkReport."""
-    from mlfleet.commands.speedup import run_benchmark
-
-    return run_benchmark(_config(BenchmarkConfig, config, params), stream=stream)
-
-
-def ensemble(config: EnsembleConfig | None = None, *, stream: TextIO | None = None, **params: Any):
-    """A partition ensemble against one model on all data (``mlfleet ensemble``); returns an EnsembleReport."""
-    from ensembles import run_ensemble
-
-    return run_ensemble(_config(EnsembleConfig, config, params), stream=stream)
-
-
-def analyze(config: AnalysisConfig | None = None, *, stream: TextIO | None = None, **params: Any):
-    """Read the sweeps back, vote, register the champion (``mlfleet analyze``); returns an AnalysisReport."""
-    from mlfleet.commands.analyze import run_analysis
-
-    return run_analysis(_config(AnalysisConfig, config, params), stream=stream)
+train_cpu = _function(ENTRIES[0])
+train_gpu = _function(ENTRIES[1])
+benchmark = _function(ENTRIES[2])
+ensemble = _function(ENTRIES[3])
+analyze = _function(ENTRIES[4])

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from mlfleet.errors import MlfleetError
+from mlfleet.locations import SPARK_TABLE, place
+from mlfleet.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -24,16 +26,16 @@ log = logging.getLogger(__name__)
 PATH_PARAMS = ("data", "results", "output")
 
 
-def follow(values: dict[str, Any], defaults: dict[str, Any]) -> None:
+def follow(values: dict[str, Any], defaults: dict[str, Any], settings: Settings) -> None:
     """Under ``mlflow run``, move to the folder it was started in; refuse what cannot be placed.
 
     ``values`` are the command's parameters, ``defaults`` their defaults (a default results
     table is a relative path too).
     """
-    if not os.environ.get("MLFLOW_RUN_ID"):
+    if not settings.under_mlflow_run:
         return
     here = Path.cwd().resolve()
-    started = started_in()
+    started = started_in(settings)
     if started is not None:
         if started.resolve() != here:
             os.chdir(started)
@@ -54,10 +56,10 @@ def follow(values: dict[str, Any], defaults: dict[str, Any]) -> None:
         )
 
 
-def started_in() -> Path | None:
+def started_in(settings: Settings) -> Path | None:
     """The folder of the ``mlflow run`` process above this one, or None where it cannot be known."""
     if not Path("/proc/self/stat").exists():  # not Linux: the shell's word for it
-        pwd = os.environ.get("PWD", "")
+        pwd = settings.pwd
         return Path(pwd) if pwd and Path(pwd).is_dir() else None
     pid = os.getppid()
     for _ in range(8):  # mlflow run -> (a shell) -> this command, and a launcher or two
@@ -80,10 +82,9 @@ def _temporary(folder: Path) -> bool:
 
 def _relative_path(name: str, value: str) -> bool:
     from mlfleet.data import BUILTINS
-    from mlfleet.stores import spark
 
     if not value or "://" in value or Path(value).is_absolute():
         return False
-    if name == "data" and (value in BUILTINS or spark.is_table_name(value)):
+    if name == "data" and value in BUILTINS:
         return False
-    return not (name == "results" and spark.is_table_name(value))
+    return not (name in ("data", "results") and place(value).kind == SPARK_TABLE)

@@ -15,87 +15,19 @@ recorded as a FAILED run and row); 2 bad input or environment, nothing trained (
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import click
 
-from mlfleet import __version__, caller, logs
-from mlfleet.config import (
-    AnalysisConfig,
-    BenchmarkConfig,
-    EnsembleConfig,
-    FleetConfig,
-    GpuFleetConfig,
-    Parameter,
-    from_values,
-    parameters,
-)
+from mlfleet import __version__, caller, logs, settings
+from mlfleet.commands import ENTRIES, Entry
+from mlfleet.config import Parameter, from_values, parameters
 from mlfleet.errors import MlfleetError
 from mlfleet.redaction import redact
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-@dataclass(frozen=True)
-class Entry:
-    """An entry point: its config, the library function that runs it, what it does and an example."""
-
-    name: str
-    config: type
-    run: str  # "module:function", imported when the command runs (``--help`` stays fast)
-    summary: str
-    example: str
-
-
-ENTRIES = (
-    Entry(
-        "train_cpu",
-        FleetConfig,
-        "mlfleet.commands.sweep:run_sweep",
-        "Train the CPU fleet: one Optuna-tuned model per job, each a nested MLflow run and a Delta row.",
-        "mlfleet train-cpu --models random_forest:4,svm:2 --n_trials 5",
-    ),
-    Entry(
-        "train_gpu",
-        GpuFleetConfig,
-        "mlfleet.commands.sweep:run_sweep",
-        "Train the PyTorch MLP fleet, a GPU (or a fraction) per model, CPU when there is none.",
-        "mlfleet train-gpu --models mlp:4 --gpus_per_model 0.25",
-    ),
-    Entry(
-        "benchmark",
-        BenchmarkConfig,
-        "mlfleet.commands.speedup:run_benchmark",
-        "Measure sequential against parallel training on identical work, with the machine's ceiling.",
-        "mlfleet benchmark --preset diabetes_gb20",
-    ),
-    Entry(
-        "ensemble",
-        EnsembleConfig,
-        "ensembles:run_ensemble",
-        "Shard the training data, one model per shard, a vote; compared with one model on all data.",
-        "mlfleet ensemble --partitions 8 --model xgboost --weights validation",
-    ),
-    Entry(
-        "analyze",
-        AnalysisConfig,
-        "mlfleet.commands.analyze:run_analysis",
-        "Read the sweeps back: summary, plots, report, the top-k vote, and the champion registered.",
-        "mlfleet analyze --k 3 --registered_model fleet-champion",
-    ),
-)
-
-
-def resolve(target: str) -> Callable[..., Any]:
-    """The function a ``module:function`` string names."""
-    import importlib
-
-    module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)
 
 
 def exit_code(report: Any) -> int:
@@ -133,10 +65,11 @@ def make_command(entry: Entry) -> click.Command:
 
     def callback(verbose: int, quiet: int, **values: Any) -> int:
         logs.setup(verbose - quiet)
-        refuse_logged_secrets(values)
-        caller.follow(values, {p.name: p.default for p in parameters(entry.config)})
+        found = settings.read()
+        refuse_logged_secrets(values, found)
+        caller.follow(values, {p.name: p.default for p in parameters(entry.config)}, found)
         config = from_values(entry.config, values)
-        return exit_code(resolve(entry.run)(config))
+        return exit_code(entry.function()(config))
 
     for p in reversed(list(parameters(entry.config))):
         callback = _option(p)(callback)
@@ -150,14 +83,14 @@ def make_command(entry: Entry) -> click.Command:
     )(callback)
 
 
-def refuse_logged_secrets(values: dict[str, Any]) -> None:
+def refuse_logged_secrets(values: dict[str, Any], found: settings.Settings) -> None:
     """Under ``mlflow run``, stop when a ``-P`` value holds credentials: MLflow logged it already.
 
     ``mlflow run`` logs every ``-P`` value as a parameter of its run before the entry point
     starts, so a password or a signed query string in one is in the tracking store whatever this
     command does; it stops in one line so the user learns it at once, and how to pass them.
     """
-    run_id = os.environ.get("MLFLOW_RUN_ID", "")
+    run_id = found.run_id
     if not run_id:
         return
     holding = [name for name, value in values.items() if isinstance(value, str) and redact(value) != value]

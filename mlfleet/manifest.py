@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from mlfleet.cli import ENTRIES, Entry
+from mlfleet.commands import ENTRIES, Entry
 from mlfleet.config import Parameter, parameters
 
 ROOT = Path(__file__).resolve().parents[1]

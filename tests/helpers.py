@@ -41,6 +41,28 @@ def append_row(uri: str, row, *, attempt: int = 1) -> bool:
     return table.append([row], version=attempt)
 
 
+def open_parent(
+    *, experiment: str = "exp", sweep_id: str = "s-1", params: dict | None = None, table=None, settings=None
+):
+    """A parent run in the test's store, as a command opens it, and its recorder (``SweepRecorder``)."""
+    from mlfleet.settings import Settings
+    from mlfleet.stores import store
+    from mlfleet.stores.recorder import SweepRecorder
+
+    uri, settings = store.tracking_uri(), settings or Settings()
+    store.prepare(uri, settings)
+    return SweepRecorder.open(
+        table,
+        uri=uri,
+        settings=settings,
+        experiment=experiment,
+        sweep_id=sweep_id,
+        entry_point="train_cpu",
+        params=params if params is not None else {"models": "svm:1", "seed": "42"},
+        dataset=None,
+    )
+
+
 def load_entrypoint(name: str):
     """``entrypoints/<name>.py`` as click runs it: the ``mlfleet <name>`` command (for CliRunner)."""
     from mlfleet.cli import group

@@ -18,11 +18,12 @@ from helpers import append_row, load_entrypoint
 from mlflow.entities import Metric as RunMetric
 from mlflow.entities import Param, RunTag
 
+from mlfleet import champion
 from mlfleet.commands.analyze import AnalysisConfig, run_analysis
 from mlfleet.commands.analyze import report as analysis
 from mlfleet.config import parse_list as parse_sweeps
 from mlfleet.metrics import METRICS, score_all
-from mlfleet.stores import registry as champion
+from mlfleet.stores import registry
 from mlfleet.stores import rows as results
 from mlfleet.stores.tables import open_results
 
@@ -570,10 +571,10 @@ def test_the_gate_moves_the_champion_on_a_real_win_only(tmp_path, challenger_is_
             f"models:/{model.model_id}", run.info.run_id, 1, "Forest", "s1", score, "d1", "a1", SPLIT
         )
 
-    first = champion.crown(client, "gated", candidate("first", 0.8), F1)
+    first = registry.crown(client, "gated", candidate("first", 0.8), F1)
     assert first.alias == "champion"
     compare = lambda _version: paired_bootstrap(F1, y, (challenger_pred, None), (champion_pred, None))  # noqa: E731
-    decision = champion.crown(client, "gated", candidate("second", 0.81), F1, compare=compare)
+    decision = registry.crown(client, "gated", candidate("second", 0.81), F1, compare=compare)
     assert decision.alias == alias and decision.comparison is not None
     version = client.get_model_version("gated", decision.version)
     assert float(version.tags["gate.ci_low"]) < float(version.tags["gate.ci_high"])
@@ -618,12 +619,12 @@ def test_a_logged_model_pins_only_the_packages_of_what_it_holds():
     from sklearn.preprocessing import StandardScaler
     from xgboost import XGBClassifier
 
-    from mlfleet.stores import tracking
+    from mlfleet.stores import model_format
     from mlfleet.training.voting import build_vote
 
     X, y = np.random.default_rng(0).normal(size=(40, 3)), np.arange(40) % 2
     forest = make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=3)).fit(X, y)
     boosted = make_pipeline(StandardScaler(), XGBClassifier(n_estimators=3)).fit(X, y)
-    names = lambda model: {r.split("==")[0] for r in tracking.model_requirements(tracking.trusted_types(model))}  # noqa: E731
+    names = lambda model: {r.split("==")[0] for r in model_format.model_requirements(model_format.trusted_types(model))}  # noqa: E731
     assert names(forest) == {"scikit-learn", "skops", "numpy", "pandas", "scipy"}
     assert names(build_vote([("a", forest), ("b", boosted)], "classification", X, y)) == names(forest) | {"xgboost"}

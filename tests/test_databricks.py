@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 from servers import child_env
 
+from mlfleet import locations
 from mlfleet.errors import MlfleetError
 from mlfleet.execution import guard
-from mlfleet.stores import delta, registry, tracking
+from mlfleet.settings import Settings
+from mlfleet.stores import registry, store
 from mlfleet.stores.tables import open_results
 
 
@@ -21,13 +23,13 @@ from mlfleet.stores.tables import open_results
     ["databricks", "databricks://my-profile", "databricks-uc", "http://127.0.0.1:5000", "postgresql://u@h/db"],
 )
 def test_service_uris_reach_mlflow_untouched(uri):
-    assert tracking.absolute_store_uri(uri) == uri
+    assert locations.store(uri).uri == uri
 
 
 def test_local_stores_are_made_absolute(tmp_path):
-    assert tracking.absolute_store_uri("sqlite:///mlflow.db") == f"sqlite:///{tmp_path / 'mlflow.db'}"
-    assert tracking.absolute_store_uri("mlruns") == (tmp_path / "mlruns").as_uri()
-    assert tracking.absolute_store_uri("sqlite:////abs/m.db") == "sqlite:////abs/m.db"
+    assert locations.store("sqlite:///mlflow.db").uri == f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert locations.store("mlruns").uri == (tmp_path / "mlruns").as_uri()
+    assert locations.store("sqlite:////abs/m.db").uri == "sqlite:////abs/m.db"
 
 
 def _without_workspace(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -47,22 +49,24 @@ def test_databricks_tracking_without_a_workspace_is_one_line_and_creates_nothing
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no ./databricks folder, no table, no store
 
 
-def test_a_bare_experiment_name_on_databricks_is_refused(monkeypatch):
-    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+def test_a_bare_experiment_name_on_databricks_is_refused():
+    here = Settings()
     with pytest.raises(MlfleetError, match=r"workspace path; pass experiment=/Users/<you>/fleet"):
-        tracking.experiment_name("databricks", "fleet")
-    assert tracking.experiment_name("databricks", "/Users/me@example.com/fleet") == "/Users/me@example.com/fleet"
-    assert tracking.experiment_name("sqlite:////x.db", "fleet") == "fleet"
+        store.experiment_name("databricks", "fleet", here)
+    assert store.experiment_name("databricks", "/Users/me@example.com/fleet", here) == "/Users/me@example.com/fleet"
+    assert store.experiment_name("sqlite:////x.db", "fleet", here) == "fleet"
+    assert store.experiment_name("databricks", "fleet", Settings(run_id="r1")) == "fleet"  # mlflow run's own
 
 
 def test_unity_catalog_names_are_three_level():
-    registry.check_model_name("main.ml.churn", "register", "databricks-uc")
-    registry.check_model_name("churn", "register", "sqlite:////x.db")
+    unity = locations.store("databricks-uc")
+    registry.check_model_name("main.ml.churn", "register", unity)
+    registry.check_model_name("churn", "register", locations.store("sqlite:////x.db"))
     for name in ("churn", "ml.churn", "a..b"):
         with pytest.raises(MlfleetError, match="catalog.schema.model"):
-            registry.check_model_name(name, "register", "databricks-uc")
+            registry.check_model_name(name, "register", unity)
     with pytest.raises(MlfleetError, match="pass registered_model=CATALOG.SCHEMA.MODEL"):
-        registry.check_model_name("", "registered_model", "databricks-uc", defaulted=True)
+        registry.check_model_name("", "registered_model", unity, defaulted=True)
 
 
 def test_analyze_with_a_two_level_name_under_unity_catalog_stops_before_anything(tmp_path):
@@ -80,14 +84,16 @@ class _TwoNodes:
 
 def test_volumes_count_as_shared_storage_and_delta_rs_refuses_them(tmp_path, monkeypatch):
     volumes = tmp_path / "Volumes"
-    monkeypatch.setattr(delta, "SHARED_MOUNTS", (f"{volumes}/", "/dbfs/"))  # the seam: a temp folder as /Volumes
+    monkeypatch.setattr(locations, "MOUNTS", (f"{volumes}/", "/dbfs/"))  # the seam: a temp folder as /Volumes
     table = open_results(f"{volumes}/main/ml/lake/results")
     assert not table.is_local
-    guard.check_shared_stores(_TwoNodes(), tracking_uri="http://127.0.0.1:5000", tables=(table,))  # accepted
+    guard.check_shared_stores(
+        _TwoNodes(), Settings(), tracking_uri="http://127.0.0.1:5000", tables=(table,)
+    )  # accepted
     with pytest.raises(MlfleetError, match=r"volume or DBFS path.*abfss://.*catalog\.schema\.table"):
         table.check_writable()
     assert not volumes.exists()
     assert open_results("dbfs:/mnt/lake/results").is_local is False
     local = open_results(str(tmp_path / "lake"))
     with pytest.raises(MlfleetError, match="nodes"):
-        guard.check_shared_stores(_TwoNodes(), tracking_uri="http://127.0.0.1:5000", tables=(local,))
+        guard.check_shared_stores(_TwoNodes(), Settings(), tracking_uri="http://127.0.0.1:5000", tables=(local,))

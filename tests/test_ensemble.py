@@ -19,16 +19,22 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-from ensembles._compare import plot_comparison, verdict
-from ensembles._ensemble import run_ensemble
-from ensembles._partition import MIN_SHARD_ROWS, column_shards, make_shards, random_shards, stratified_shards
-from ensembles._rows import ENSEMBLES, EnsembleRow, time_of
-from ensembles._vote import build_vote, member_weights, voting_kind
+from mlfleet.commands.ensemble.compare import member_weights, plot_comparison, verdict
+from mlfleet.commands.ensemble.partition import (
+    MIN_SHARD_ROWS,
+    column_shards,
+    make_shards,
+    random_shards,
+    stratified_shards,
+)
+from mlfleet.commands.ensemble.rows import ENSEMBLES, EnsembleRow, time_of
+from mlfleet.commands.ensemble.run import run_ensemble
 from mlfleet.config import DataConfig, EnsembleConfig
 from mlfleet.errors import MlfleetError
 from mlfleet.metrics import METRICS
-from mlfleet.stores import tracking
+from mlfleet.stores import model_format
 from mlfleet.stores.tables import open_results
+from mlfleet.training.voting import build_vote, voting_kind
 
 
 def assert_partition(shards, n):
@@ -176,7 +182,7 @@ def test_regression_vote_is_the_weighted_mean_and_saves_with_sklearn_types_only(
     weights = member_weights("validation", [50.0, 60.0, 75.0], METRICS["rmse"])
     vote = build_vote([(f"m{i}", m) for i, m in enumerate(members)], "regression", X, y, weights=weights)
     np.testing.assert_allclose(vote.predict(X), np.average([m.predict(X) for m in members], axis=0, weights=weights))
-    trusted = tracking.trusted_types(vote)  # refuses anything outside scikit-learn, numpy, scipy
+    trusted = model_format.trusted_types(vote)  # refuses anything outside scikit-learn, numpy, scipy
     assert all(t.startswith(("sklearn.", "numpy.", "builtins.")) for t in trusted)
     loaded = skops.io.loads(skops.io.dumps(vote), trusted=trusted)
     np.testing.assert_allclose(loaded.predict(X), vote.predict(X))
@@ -299,9 +305,9 @@ def test_rows_are_written_once_per_key(tmp_path):
         make_row("single", -1),
         make_row("ensemble", -1, voting="soft", n_members=2),
     ]
-    assert table.append_new(rows) == 4
-    assert table.append_new(rows) == 0
-    assert table.append_new([*rows, make_row("member", 0, ensemble_id="e2")]) == 1
+    assert table.commit_batch(rows, [1] * len(rows)) == 4
+    assert table.commit_batch(rows, [1] * len(rows)) == 0
+    assert table.commit_batch([*rows, make_row("member", 0, ensemble_id="e2")], [1] * 5) == 1
     frame = table.read()
     assert list(frame.columns) == ENSEMBLES.schema().names and len(frame) == 5
     assert sorted(table.read(ensemble_id="e1")["kind"]) == ["ensemble", "member", "member", "single"]

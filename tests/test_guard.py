@@ -2,14 +2,21 @@
 
 import pytest
 
+from mlfleet import locations, settings
 from mlfleet.errors import MlfleetError
 from mlfleet.execution.cluster import Cluster
-from mlfleet.execution.guard import SHARED_ENV, check_shared_stores, is_local_tracking
+from mlfleet.execution.guard import SHARED_ENV
+from mlfleet.execution.guard import check_shared_stores as check_with
 from mlfleet.stores.tables import open_results
 
 
-def tables(*locations: str) -> tuple:
-    return tuple(open_results(location) for location in locations)
+def tables(*places: str) -> tuple:
+    return tuple(open_results(place) for place in places)
+
+
+def check_shared_stores(cluster, **stores) -> None:
+    """The guard with the settings the command would read now."""
+    check_with(cluster, settings.read(), **stores)
 
 
 def cluster(nodes: int, address: str = "head:6379") -> Cluster:
@@ -29,7 +36,7 @@ def cluster(nodes: int, address: str = "head:6379") -> Cluster:
     ],
 )
 def test_which_tracking_stores_are_local(uri, local):
-    assert is_local_tracking(uri) is local
+    assert locations.store(uri).is_local is local
 
 
 @pytest.mark.parametrize(

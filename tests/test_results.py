@@ -306,10 +306,10 @@ def test_a_batch_of_rows_is_one_commit_each_row_its_own_transaction(tmp_path):
     assert append_row(uri, make_row(1, score=0.5))
     batch = [make_row(0, score=0.8), make_row(1, score=0.1), *(make_row(i, score=0.6) for i in range(2, 40))]
     versions = [2, 1] + [1] * 38
-    assert table.append_each(batch, versions) == 39  # all but model 1, whose first attempt is there
+    assert table.commit_batch(batch, versions) == 39  # all but model 1, whose first attempt is there
     operations = [h["operation"] for h in reversed(DeltaTable(uri).history())]
     assert operations == ["CREATE TABLE", "WRITE", "WRITE", "WRITE", "MERGE"]
-    assert table.append_each(batch, versions) == 0 and DeltaTable(uri).version() == 4
+    assert table.commit_batch(batch, versions) == 0 and DeltaTable(uri).version() == 4
     frame = read_results(uri).set_index("model_id").sort_index()
     assert len(frame) == 40 and frame.loc[0, "score"] == pytest.approx(0.8) and frame.loc[0, "status"] == "FINISHED"
     assert frame.loc[1, "score"] == pytest.approx(0.5) and frame.loc[2:, "score"].eq(0.6).all()
@@ -320,14 +320,11 @@ def test_a_batch_of_rows_is_one_commit_each_row_its_own_transaction(tmp_path):
 def test_a_row_the_table_refuses_fails_its_model_and_the_rest_of_its_batch_is_written(tmp_path):
     """The driver's batch against a store that refuses one row: that model becomes a FAILED run
     and row saying why; the other rows of the batch are written."""
-    from types import SimpleNamespace
-
     import mlflow
+    from helpers import open_parent
 
-    from mlfleet.commands.sweep import _Rows
-    from mlfleet.stores import tracking
+    from mlfleet.commands.sweep import _Rows, record_death
     from mlfleet.stores.delta import DeltaResults
-    from mlfleet.stores.recorder import Recorder
     from mlfleet.training.jobs import ModelJob
     from mlfleet.training.outcome import Outcome, SweepSpec
 
@@ -339,27 +336,20 @@ def test_a_row_the_table_refuses_fails_its_model_and_the_rest_of_its_batch_is_wr
                 raise OSError("the store refused the write")
             return super().append(rows, app_id, version=version)
 
-        def append_each(self, rows, versions):
+        def commit_batch(self, rows, versions):
             if any(r.model_id == 1 and r.status == "FINISHED" for r in rows):
                 raise OSError("the store refused the write")
-            return super().append_each(rows, versions)
+            return super().commit_batch(rows, versions)
 
     uri = str(tmp_path / "results")
     ensure_table(uri)
-    tracking.prepare_store(tracking.tracking_uri())
-    sweep = tracking.open_sweep(
-        uri=tracking.tracking_uri(), experiment="rows", sweep_id="s1", entry_point="train_cpu",
-        params={}, dataset=None,
-    )  # fmt: skip
-    ctx = sweep.context
-    spec = SweepSpec(Recorder(ctx), "f1", 1, "synthetic", "d")
+    recorder = open_parent(experiment="rows", sweep_id="s1", params={}, table=Refusing(uri, RESULTS))
+    spec = SweepSpec(recorder.model, "f1", 1, "synthetic", "d")
     jobs = [ModelJob(i, "svm", "all", 1, 0.0, 42, 1.0) for i in range(3)]
-    run_ids = [tracking.start_child(ctx, run_name=job.run_name, tags={}) for job in jobs]
+    run_ids = [recorder.model.start(job.run_name, {}) for job in jobs]
     outcomes = [Outcome(make_row(i, mlflow_run_id=run_ids[i]), 0.1, 0.1, 0.0, 1.0) for i in range(3)]
-    opened = SimpleNamespace(
-        spec=spec, plan=SimpleNamespace(table=Refusing(uri, RESULTS), split=SimpleNamespace(task="classification"))
-    )
-    batch = _Rows(opened, outcomes)
+    died = lambda job, exc, run_id: record_death(recorder, spec, "classification", job, exc, run_id)  # noqa: E731
+    batch = _Rows(outcomes, recorder, died)
     for i, job in enumerate(jobs):
         batch.add(job, i)
     batch.write(due_only=True)  # three rows, none waited 2 s: not due yet

@@ -19,7 +19,7 @@ from mlfleet.commands.sweep import run_sweep
 from mlfleet.config import DataConfig, FleetConfig
 from mlfleet.errors import MlfleetError
 from mlfleet.execution import tasks
-from mlfleet.stores import tracking
+from mlfleet.stores import runs
 from mlfleet.stores.tables import open_results
 
 MODELS = (("logistic", 2), ("naive_bayes", 2))
@@ -64,7 +64,7 @@ def test_resume_rebuilds_a_missing_row_and_retrains_a_stale_run(ray_local, tmp_p
     assert rebuilt["score"] == pytest.approx(before[1].score) and json.loads(rebuilt["params_json"]) == before[1].params
     assert rebuilt["n_features"] == before[1].n_features and rebuilt["feature_strategy"] == before[1].feature_strategy
     stale = client.get_run(before[2].mlflow_run_id)
-    assert stale.info.status == "FAILED" and "trained again on resume" in stale.data.tags[tracking.STALE_TAG]
+    assert stale.info.status == "FAILED" and "trained again on resume" in stale.data.tags[runs.STALE_TAG]
     assert rows[2]["mlflow_run_id"] != before[2].mlflow_run_id  # the row follows the new run
     assert rows[0]["mlflow_run_id"] == before[0].mlflow_run_id and rows[3]["mlflow_run_id"] == before[3].mlflow_run_id
     parent = client.get_run(first.parent_run_id)

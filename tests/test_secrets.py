@@ -89,7 +89,7 @@ def test_rows_and_their_files_are_redacted_where_they_leave(tmp_path):
     assert row.dataset == "t"
     table = open_results(str(tmp_path / "results"))
     table.ensure()
-    table.append_each([row, replace(row, model_id=1, dataset="t?sig=s3cr3t")], [1, 1])
+    table.commit_batch([row, replace(row, model_id=1, dataset="t?sig=s3cr3t")], [1, 1])
     written = table.read()
     rows_to_frame([row]).to_csv(tmp_path / "results.csv", index=False)
     for text in (written.to_csv(), (tmp_path / "results.csv").read_text()):
@@ -125,14 +125,14 @@ def test_every_line_and_error_the_command_prints_is_redacted(tmp_path):
     from helpers import load_entrypoint
 
     from mlfleet import logs
-    from mlfleet.stores import tracking
+    from mlfleet.stores import runs
 
     stream = io.StringIO()
     with logs.console(stream):
         logging.getLogger("mlfleet.anywhere").info("reading https://bob:hunter2@example.com/x.csv?token=abc")
     assert stream.getvalue().strip() == "reading https://bob:***@example.com/x.csv?***"
-    assert tracking.param("data", "s3://b/t?sig=abc").value == "s3://b/t?***"
-    assert tracking.tag("error", "no https://u:hunter2@h/x").value == "no https://u:***@h/x"
+    assert runs.param("data", "s3://b/t?sig=abc").value == "s3://b/t?***"
+    assert runs.tag("error", "no https://u:hunter2@h/x").value == "no https://u:***@h/x"
     # an error about the data names it, without its password
     result = CliRunner().invoke(load_entrypoint("train_cpu"), ["--data", "https://bob:hunter2@127.0.0.1:9/data.csv"])
     assert result.exit_code == 2 and "hunter2" not in result.output

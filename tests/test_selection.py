@@ -235,3 +235,20 @@ def test_bad_input_is_refused_in_one_line(change, message):
     with pytest.raises(MlfleetError, match=message) as error:
         select_ensemble(predictions, y, METRICS[metric], task=task, **args)
     assert "\n" not in str(error.value)
+
+
+def test_max_members_bounds_the_distinct_models_the_ensemble_holds():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    # five models, each right on a different fifth of the rows and unsure elsewhere: more members, more right
+    candidates = []
+    for part in range(5):
+        p = np.full((200, 2), 0.5)
+        rows = np.arange(200) % 5 == part
+        p[rows, y[rows]], p[rows, 1 - y[rows]] = 0.9, 0.1
+        p[~rows, y[~rows]], p[~rows, 1 - y[~rows]] = 0.45, 0.55
+        candidates.append(p)
+    free = select_ensemble(candidates, y, METRICS["accuracy"], task="classification", n_classes=2)
+    bounded = select_ensemble(candidates, y, METRICS["accuracy"], task="classification", n_classes=2, max_members=2)
+    assert len(free.members) > 2 and len(bounded.members) == 2
+    assert free.score > bounded.score

@@ -104,11 +104,11 @@ def row(model_id: int, **changes) -> ResultRow:
 
 
 def test_a_table_name_is_three_identifiers_and_an_existing_path_wins(tmp_path):
-    assert spark.is_table_name("main.ml.model_training_results") and spark.is_table_name("spark_catalog.default.t")
-    assert not spark.is_table_name("lakehouse/model_training_results") and not spark.is_table_name("default.t")
-    assert not spark.is_table_name("s3://bucket/a.b.c")
+    assert is_table("main.ml.model_training_results") and is_table("spark_catalog.default.t")
+    assert not is_table("lakehouse/model_training_results") and not is_table("default.t")
+    assert not is_table("s3://bucket/a.b.c")
     (tmp_path / "a.b.c").mkdir()
-    assert not spark.is_table_name("a.b.c") and open_results("a.b.c").is_local
+    assert not is_table("a.b.c") and open_results("a.b.c").is_local
     assert not open_results("main.ml.results").is_local
 
 
@@ -291,14 +291,14 @@ def test_train_cpu_into_a_spark_table_without_delta_under_mlflow_run(tmp_path, m
 
 
 def test_a_databricks_volume_is_written_through_spark_when_spark_is_active(fresh, tmp_path, monkeypatch):
-    from mlfleet.stores import delta
+    from mlfleet import locations
 
     volumes = tmp_path / "Volumes"
-    monkeypatch.setattr(delta, "SHARED_MOUNTS", (f"{volumes}/", "/dbfs/"))  # the seam: a temp folder as /Volumes
+    monkeypatch.setattr(locations, "MOUNTS", (f"{volumes}/", "/dbfs/"))  # the seam: a temp folder as /Volumes
     monkeypatch.setattr(spark, "FORMAT", "parquet")  # the Delta writer, minus Delta
     location = f"{volumes}/main/ml/lake/model_training_results"
     table = open_results(location)
-    assert table.kind == "spark" and table.at_path and not table.is_local and table.rows_by_driver
+    assert isinstance(table, spark.SparkResults) and table.at_path and not table.is_local
     assert table.quoted == f"parquet.`{location}`" and not table.exists()
     assert table.ensure() == [] and table.exists()
     table.append([row(0), row(1)], "mlfleet/s1/0")
@@ -313,3 +313,10 @@ def test_a_databricks_volume_is_written_through_spark_when_spark_is_active(fresh
         open_results(str(other)).ensure()
     assert spark.spark_path("/dbfs/mnt/lake/t") == "dbfs:/mnt/lake/t" and spark.spark_path(location) == location
     assert str(spark.fuse_path("dbfs:/mnt/lake/t")) == "/dbfs/mnt/lake/t"
+
+
+def is_table(text: str) -> bool:
+    """Whether mlfleet takes ``text`` for a Spark catalog table (what ``open_results`` hands to Spark)."""
+    from mlfleet import locations
+
+    return locations.place(text).kind == locations.SPARK_TABLE

@@ -6,36 +6,26 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
+from helpers import open_parent
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from mlfleet import settings
 from mlfleet.errors import MlfleetError
-from mlfleet.stores import tracking
-
-
-def open_test_sweep(**kw):
-    return tracking.open_sweep(
-        uri=tracking.tracking_uri(),
-        experiment=kw.pop("experiment", "exp"),
-        sweep_id="s-1",
-        entry_point="train_cpu",
-        params={"models": "svm:1", "seed": "42"},
-        dataset=None,
-        **kw,
-    )
+from mlfleet.settings import Settings
+from mlfleet.stores import model_format, runs, store
 
 
 def test_standalone_sweep_creates_its_parent_in_the_named_experiment():
-    tracking.prepare_store(tracking.tracking_uri())
-    sweep = open_test_sweep()
+    sweep = open_parent()
     client = mlflow.MlflowClient()
-    run = client.get_run(sweep.context.parent_run_id)
-    assert sweep.created_here and run.info.status == "RUNNING"
+    run = client.get_run(sweep.tracking.parent_run_id)
+    assert sweep.parent.created_here and run.info.status == "RUNNING"
     assert client.get_experiment(run.info.experiment_id).name == "exp"
     assert run.data.params == {"models": "svm:1", "seed": "42"} and run.data.tags["sweep_id"] == "s-1"
-    tracking.close_sweep(sweep, metrics={"n_failed": 0.0, "best_score": float("nan")}, artifacts=[], failed=False)
-    run = client.get_run(sweep.context.parent_run_id)
+    sweep.close(metrics={"n_failed": 0.0, "best_score": float("nan")}, failed=False)
+    run = client.get_run(sweep.tracking.parent_run_id)
     assert run.info.status == "FINISHED" and "best_score" not in run.data.metrics
 
 
@@ -46,27 +36,27 @@ def test_under_mlflow_run_the_parent_is_the_run_it_made_and_workers_do_not_inher
     client.log_param(outer.info.run_id, "seed", "42")  # `mlflow run` logs its parameters first
     monkeypatch.setenv("MLFLOW_RUN_ID", outer.info.run_id)
     monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", exp)
-    sweep = open_test_sweep(experiment="ignored")
-    assert sweep.context.parent_run_id == outer.info.run_id and sweep.context.experiment_id == exp
-    assert not sweep.created_here
+    found = settings.read()  # what a command does first: read its settings once, then set its process up
+    settings.process_setup()
     assert "MLFLOW_RUN_ID" not in os.environ and "MLFLOW_EXPERIMENT_ID" not in os.environ
-    child = tracking.start_child(sweep.context, run_name="000-svm-all", tags={"model_id": "0"})
+    sweep = open_parent(experiment="ignored", settings=found)
+    assert sweep.tracking.parent_run_id == outer.info.run_id and sweep.tracking.experiment_id == exp
+    assert not sweep.parent.created_here
+    child = sweep.model.start("000-svm-all", {"model_id": "0"})
     assert client.get_run(child).data.tags["mlflow.parentRunId"] == outer.info.run_id
-    tracking.fail_child(sweep.context, child, "ValueError: boom")
+    sweep.model.fail(child, "ValueError: boom")
     assert client.get_run(child).info.status == "FAILED"
-    tracking.close_sweep(sweep, metrics={}, artifacts=[], failed=True)
+    sweep.close(metrics={}, failed=True)
     assert client.get_run(outer.info.run_id).info.status == "RUNNING"  # `mlflow run` ends it by exit code
 
 
 def test_child_logs_model_that_loads_and_predicts(tmp_path):
-    tracking.prepare_store(tracking.tracking_uri())
-    sweep = open_test_sweep()
+    sweep = open_parent()
     X = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0] * 5, "b": [1.0, 0.0, 1.0, 0.0] * 5})
     y = [0, 1, 0, 1] * 5
     model = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
-    child = tracking.start_child(sweep.context, run_name="000", tags={})
-    uri = tracking.finish_child(
-        sweep.context,
+    child = sweep.model.start("000", {})
+    uri = sweep.model.finish(
         child,
         params={"C": 1.0},
         metrics={"f1": 1.0, "roc_auc": float("nan")},
@@ -81,7 +71,7 @@ def test_child_logs_model_that_loads_and_predicts(tmp_path):
     assert [m.step for m in client.get_metric_history(child, "val_f1")] == [0, 1, 2]
     assert list(mlflow.pyfunc.load_model(uri).predict(X.head(4))) == [0, 1, 0, 1]
     assert mlflow.active_run() is None
-    tracking.close_sweep(sweep, metrics={}, artifacts=[], failed=False)
+    sweep.close(metrics={}, failed=False)
 
 
 def test_a_worker_checks_serving_once_per_kind_and_every_model_loads_with_its_metrics(tmp_path, monkeypatch):
@@ -101,9 +91,8 @@ def test_a_worker_checks_serving_once_per_kind_and_every_model_loads_with_its_me
         return original(model_uri, serving_input)
 
     monkeypatch.setattr(mlflow.models.utils, "_validate_serving_input", counting)
-    monkeypatch.setattr(tracking, "_SERVED", set())
-    tracking.prepare_store(tracking.tracking_uri())
-    sweep = open_test_sweep()
+    monkeypatch.setattr(model_format, "_SERVED", set())
+    sweep = open_parent()
     X = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0] * 5, "b": [1, 0, 1, 0] * 5, "c": ["x", "y"] * 10})
     y = [0, 1, 0, 1] * 5
     X.to_csv(tmp_path / "rows.csv", index=False)
@@ -112,9 +101,8 @@ def test_a_worker_checks_serving_once_per_kind_and_every_model_loads_with_its_me
     client = mlflow.MlflowClient()
     for i, (frame, C) in enumerate(fits):
         model = make_pipeline(StandardScaler(), LogisticRegression(C=C)).fit(frame, y)
-        child = tracking.start_child(sweep.context, run_name=f"00{i}", tags={})
-        uri = tracking.finish_child(
-            sweep.context,
+        child = sweep.model.start(f"00{i}", {})
+        uri = sweep.model.finish(
             child,
             params={"C": C},
             metrics={"f1": 0.5 + i / 10},
@@ -124,7 +112,7 @@ def test_a_worker_checks_serving_once_per_kind_and_every_model_loads_with_its_me
             input_example=frame.head(2),
         )
         run = client.get_run(child)
-        assert run.info.status == "FINISHED" and run.data.tags[tracking.MODEL_URI_TAG] == uri
+        assert run.info.status == "FINISHED" and run.data.tags[runs.MODEL_URI_TAG] == uri
         logged = mlflow.get_logged_model(uri.split("/")[-1])
         assert {m.key: m.value for m in logged.metrics} == {"f1": 0.5 + i / 10, "val_f1": 0.5}
         rows = pd.read_csv(tmp_path / "rows.csv")[list(frame.columns)]
@@ -133,37 +121,36 @@ def test_a_worker_checks_serving_once_per_kind_and_every_model_loads_with_its_me
         schema = zipfile.ZipFile(skops_file).read("schema.json").decode()
         assert "\n" not in schema and json.loads(schema)["__class__"] == "Pipeline"
     assert len(checked) == 2  # the first model of each kind (int and float "b")
-    tracking.close_sweep(sweep, metrics={}, artifacts=[], failed=False)
+    sweep.close(metrics={}, failed=False)
 
 
 def test_a_retried_model_reuses_an_empty_run_and_replaces_one_that_began_logging():
     """A worker that died before logging leaves a run the retry reuses; one that died while its
     model was being logged (model begun, parameters not yet) leaves a run marked stale, and
     that half-logged model leaves the Models view."""
-    tracking.prepare_store(tracking.tracking_uri())
-    sweep = open_test_sweep()
-    ctx, client = sweep.context, mlflow.MlflowClient()
+    sweep = open_parent()
+    ctx, client = sweep.tracking, mlflow.MlflowClient()
     X = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0] * 5})
     model = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, [0, 1, 0, 1] * 5)
 
-    empty = tracking.start_child(ctx, run_name="000", tags={})
-    assert tracking.start_child(ctx, run_name="000", tags={}, previous=empty, attempt=2) == empty
-    assert client.get_run(empty).data.tags[tracking.ATTEMPT_TAG] == "2"
+    empty = runs.start(ctx, run_name="000", tags={})
+    assert runs.start(ctx, run_name="000", tags={}, previous=empty, attempt=2) == empty
+    assert client.get_run(empty).data.tags[runs.ATTEMPT_TAG] == "2"
 
-    begun = tracking.start_child(ctx, run_name="001", tags={})
-    logged = tracking.LoggedAs(name="001", tags={}, params={})
+    begun = runs.start(ctx, run_name="001", tags={})
+    logged = model_format.LoggedAs(name="001", tags={}, params={})
     with mlflow.start_run(run_id=begun):
-        half = tracking._log_pipeline(model, X.head(2), logged, tracking.trusted_types(model))
+        half = model_format.log_pipeline(model, X.head(2), logged, model_format.trusted_types(model))
     client.update_run(begun, status="RUNNING")  # as a worker killed before the run's last batch leaves it
     assert not client.get_run(begun).data.params
 
-    retried = tracking.start_child(ctx, run_name="001", tags={}, previous=begun, attempt=2)
+    retried = runs.start(ctx, run_name="001", tags={}, previous=begun, attempt=2)
     assert retried != begun
     stale = client.get_run(begun)
-    assert stale.info.status == "FAILED" and stale.data.tags[tracking.STALE_TAG].startswith("its worker died")
+    assert stale.info.status == "FAILED" and stale.data.tags[runs.STALE_TAG].startswith("its worker died")
     left = client.search_logged_models(experiment_ids=[ctx.experiment_id])
     assert half.model_id not in {m.model_id for m in left}
-    tracking.close_sweep(sweep, metrics={}, artifacts=[], failed=False)
+    sweep.close(metrics={}, failed=False)
 
 
 def test_foreign_types_are_never_trusted():
@@ -171,9 +158,9 @@ def test_foreign_types_are_never_trusted():
         pass
 
     with pytest.raises(MlfleetError, match="types outside the trusted libraries"):
-        tracking.trusted_types(Mine().fit([[0.0], [1.0]], [0, 1]))
+        model_format.trusted_types(Mine().fit([[0.0], [1.0]], [0, 1]))
 
 
 def test_unreachable_store_is_one_line():
     with pytest.raises(MlfleetError, match=r"the MLflow tracking store .* cannot be used"):
-        tracking.prepare_store("http://127.0.0.1:9")
+        store.prepare("http://127.0.0.1:9", Settings())

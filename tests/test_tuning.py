@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io
-from helpers import GROWN
+from helpers import GROWN, open_parent
 from sklearn.datasets import make_classification
 from sklearn.svm import SVC
 from threadpoolctl import threadpool_limits
@@ -17,7 +17,7 @@ from threadpoolctl import threadpool_limits
 from mlfleet.config import DataConfig
 from mlfleet.data import load_dataset, split_dataset
 from mlfleet.metrics import predict_with_proba, resolve_metric
-from mlfleet.stores import tracking
+from mlfleet.stores import model_format
 from mlfleet.training.jobs import ModelJob
 from mlfleet.training.tuning import REFIT_PARAMS, _study, balanced, fit_front, tune_and_fit
 from mlfleet.zoo import FAMILIES, family
@@ -150,7 +150,7 @@ def test_classification_predictions_are_the_argmax_of_probabilities():
 def test_a_new_familys_pipeline_survives_skops_with_its_trusted_types(name, task):
     split = split_for(task)
     pipeline = tune_and_fit(job(name), split, metric_of(split), 1).pipeline
-    trusted = tracking.trusted_types(pipeline)
+    trusted = model_format.trusted_types(pipeline)
     again = skops.io.loads(skops.io.dumps(pipeline), trusted=trusted)
     assert np.array_equal(again.predict(split.X_test), pipeline.predict(split.X_test))
 
@@ -158,19 +158,11 @@ def test_a_new_familys_pipeline_survives_skops_with_its_trusted_types(name, task
 def test_a_lightgbm_model_logs_pinned_and_loads_back():
     split = split_for("classification")
     tuned = tune_and_fit(job("lightgbm"), split, metric_of(split), 1)
-    assert any(r.startswith("lightgbm==") for r in tracking.model_requirements(tracking.trusted_types(tuned.pipeline)))
-    tracking.prepare_store(tracking.tracking_uri())
-    sweep = tracking.open_sweep(
-        uri=tracking.tracking_uri(),
-        experiment="exp",
-        sweep_id="s-1",
-        entry_point="train_cpu",
-        params={"models": "lightgbm:1"},
-        dataset=None,
-    )
-    child = tracking.start_child(sweep.context, run_name="000-lightgbm-all", tags={})
-    uri = tracking.finish_child(
-        sweep.context,
+    trusted = model_format.trusted_types(tuned.pipeline)
+    assert any(r.startswith("lightgbm==") for r in model_format.model_requirements(trusted))
+    sweep = open_parent(params={"models": "lightgbm:1"})
+    child = sweep.model.start("000-lightgbm-all", {})
+    uri = sweep.model.finish(
         child,
         params=tuned.best_params,
         metrics=tuned.test_metrics,
@@ -184,4 +176,4 @@ def test_a_lightgbm_model_logs_pinned_and_loads_back():
     assert np.array_equal(loaded.predict(split.X_test), tuned.pipeline.predict(split.X_test))
     pinned = (Path(mlflow.artifacts.download_artifacts(uri)) / "requirements.txt").read_text().splitlines()
     assert any(line.startswith("lightgbm==") for line in pinned)
-    tracking.close_sweep(sweep, metrics={}, artifacts=[], failed=False)
+    sweep.close(metrics={}, failed=False)

@@ -12,7 +12,7 @@ from sklearn.datasets import load_diabetes, load_iris
 from threadpoolctl import threadpool_limits
 
 from mlfleet.errors import MlfleetError
-from mlfleet.stores.tracking import trusted_types
+from mlfleet.stores.model_format import trusted_types
 from mlfleet.zoo import FAMILIES, MULTI_CORE, cpu_families, family
 
 TASKS = ("classification", "regression")

@@ -15,9 +15,9 @@ from dataclasses import dataclass, replace
 
 from mlfleet.config import FleetConfig
 from mlfleet.errors import MlfleetError
-from mlfleet.stores import tracking
+from mlfleet.stores import runs
+from mlfleet.stores.recorder import SweepRecorder
 from mlfleet.stores.rows import row_from_record, transaction_id
-from mlfleet.stores.tables import ResultsTable
 from mlfleet.training.jobs import ModelJob
 from mlfleet.training.outcome import Outcome, SweepSpec, row_from_run
 
@@ -46,7 +46,7 @@ class Plan:
 def check_config(parent, config: FleetConfig, dataset_digest: str) -> None:
     """Raise MlfleetError, naming what differs, unless ``config`` is the one the sweep recorded."""
     sweep_id = config.resume
-    recorded_text = parent.data.tags.get(tracking.CONFIG_TAG)
+    recorded_text = parent.data.tags.get(runs.CONFIG_TAG)
     if recorded_text is None:
         raise MlfleetError(
             f"resume={sweep_id}: the sweep did not record its configuration (an earlier mlfleet wrote it); "
@@ -73,10 +73,10 @@ def _added_later(key: str, current: dict) -> object:
     return "" if current.get(key) == "" else None
 
 
-def plan(spec: SweepSpec, table: ResultsTable, jobs: tuple[ModelJob, ...], task: str) -> Plan:
+def plan(recorder: SweepRecorder, spec: SweepSpec, jobs: tuple[ModelJob, ...], task: str) -> Plan:
     """Compare the sweep's runs and rows with its jobs; rebuild missing rows and mark stale runs."""
-    runs = tracking.model_runs(spec.tracking)
-    frame, generation_of = table.snapshot(sweep_id=spec.sweep_id)  # one read for the rows and the transactions
+    by_model = recorder.model.runs()
+    frame, generation_of = recorder.table.snapshot(sweep_id=spec.sweep_id)  # the rows and transactions, one read
     rows = {int(r["model_id"]): row_from_record(r) for r in frame.to_dict("records")}
     complete: list[Outcome] = []
     to_train: list[ModelJob] = []
@@ -84,14 +84,14 @@ def plan(spec: SweepSpec, table: ResultsTable, jobs: tuple[ModelJob, ...], task:
     for job in jobs:
         generation = generation_of(transaction_id(spec.sweep_id, job.model_id)) or 0
         job = replace(job, attempt=generation + 1)
-        attempts = runs.get(job.model_id, [])
-        finished = [r for r in attempts if r.info.status == "FINISHED" and tracking.MODEL_URI_TAG in r.data.tags]
+        attempts = by_model.get(job.model_id, [])
+        finished = [r for r in attempts if r.info.status == "FINISHED" and runs.MODEL_URI_TAG in r.data.tags]
         row = rows.get(job.model_id)
         if finished:
             run = max(finished, key=lambda r: r.info.start_time)
             if row is None or not row.ok or row.mlflow_run_id != run.info.run_id:
                 row = row_from_run(run, job, spec, task)
-                table.append([row], version=job.attempt)
+                recorder.rows([row], [job.attempt])
                 rebuilt += 1
             complete.append(
                 Outcome(row, 0.0, 0.0, row.started_at.timestamp(), row.finished_at.timestamp(), resumed=True)
@@ -99,13 +99,11 @@ def plan(spec: SweepSpec, table: ResultsTable, jobs: tuple[ModelJob, ...], task:
             continue
         for run in attempts:
             if run.info.status == "RUNNING":
-                tracking.mark_stale(
-                    spec.tracking,
-                    run.info.run_id,
-                    "left RUNNING by an interrupted sweep; the model was trained again on resume",
+                recorder.stale(
+                    run.info.run_id, "left RUNNING by an interrupted sweep; the model was trained again on resume"
                 )
                 stale += 1
-            elif tracking.STALE_TAG not in run.data.tags:  # a FAILED attempt stays FAILED, superseded
-                tracking.mark_stale(spec.tracking, run.info.run_id, "the model was trained again on resume", end=False)
+            elif runs.STALE_TAG not in run.data.tags:  # a FAILED attempt stays FAILED, superseded
+                recorder.stale(run.info.run_id, "the model was trained again on resume", end=False)
         to_train.append(job)
     return Plan(tuple(complete), tuple(to_train), rebuilt, stale)

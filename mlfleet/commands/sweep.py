@@ -1,48 +1,47 @@
 """A whole sweep, from a frozen config to both stores: what ``train_cpu`` and ``train_gpu`` run.
 
-Plan, then open, then train, then report:
+The command skeleton (:mod:`mlfleet.commands.skeleton`) does what every command does; a
+sweep gives its own parts (:class:`FleetCommand`):
 
-1. :func:`_plan` checks everything the user can get wrong before anything is created: the
-   data, the target, the metric, the split, the results location and the tracking store.
-2. :func:`_open`, with Ray up: the multi-node guard, the GPUs, the jobs; with ``resume``, the
-   sweep found and its configuration checked; then the Delta table and the parent run.
-3. :func:`_train`: the jobs as Ray tasks, longest first; the progress line as they finish;
-   a task that died becomes a FAILED run and row.
-4. The sweep's figures and files on the parent run, and the summary lines.
+1. plan: everything the user can get wrong, checked before anything is created: the libraries,
+   the data, the target, the metric, the split, the results location;
+2. open, with Ray up: the GPUs, the jobs; with ``resume``, the sweep found and its
+   configuration checked; then the results table and the parent run;
+3. body: the jobs as Ray tasks, longest first, driven by a :class:`FleetController`; the
+   progress line as they finish; a task that died becomes a FAILED run and row;
+4. the sweep's figures and files on the parent run, and the summary lines.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
 import statistics
-import tempfile
 import time
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, TextIO
 
 import ray
 
-from mlfleet import logs
 from mlfleet.commands import resume
+from mlfleet.commands.skeleton import Closing, Command, Context, run_command
 from mlfleet.config import FleetConfig
 from mlfleet.data import Dataset, Split, load_dataset, split_dataset
 from mlfleet.errors import MlfleetError, describe, full_traceback
 from mlfleet.execution import cluster as ray_cluster
-from mlfleet.execution import guard, tasks
+from mlfleet.execution import tasks
 from mlfleet.execution.progress import Progress
 from mlfleet.ids import new_id
 from mlfleet.metrics import METRICS, Metric, resolve_metric
 from mlfleet.redaction import redact
-from mlfleet.stores import tracking
-from mlfleet.stores.recorder import Recorder
+from mlfleet.settings import Settings
+from mlfleet.stores import model_format, runs
+from mlfleet.stores.recorder import SweepRecorder
 from mlfleet.stores.rows import rows_to_frame
 from mlfleet.stores.tables import ResultsTable, open_results
 from mlfleet.training.jobs import ModelJob, expand_jobs, longest_first
-from mlfleet.training.outcome import Outcome, SweepSpec, failed_row, injected_failures
+from mlfleet.training.outcome import Outcome, SweepSpec, failed_row
 from mlfleet.training.worker import train_one
 from mlfleet.zoo import check_installed, family
 
@@ -81,14 +80,13 @@ class SweepReport:
 
 @dataclass(frozen=True)
 class _Plan:
-    """A sweep checked and ready to open: its data, split, metric and stores."""
+    """A sweep checked and ready to open: its data, split, metric and results table."""
 
     config: FleetConfig
-    dataset: Dataset  # its rows dropped once split: the split holds them (see :func:`_plan`)
+    dataset: Dataset  # its rows dropped once split: the split holds them (see FleetCommand.plan)
     split: Split
     metric: Metric
     table: ResultsTable
-    uri: str
     entity: Any = None  # the MLflow dataset entity of the rows as read
 
 
@@ -97,8 +95,6 @@ class _Opened:
     """A sweep whose parent run and table exist: what is left to train and what is complete."""
 
     plan: _Plan
-    cluster: ray_cluster.Cluster
-    sweep: tracking.SweepRun
     spec: SweepSpec
     jobs: tuple[ModelJob, ...]
     done: tuple[Outcome, ...] = ()
@@ -107,28 +103,133 @@ class _Opened:
 
 def run_sweep(config: FleetConfig, *, stream: TextIO | None = None) -> SweepReport:
     """Train the fleet of ``config``; return the report. Raises MlfleetError on bad input, before anything exists."""
-    with logs.console(stream) as out:
-        plan = _plan(config)
-        cluster = ray_cluster.connect(config.address)
-        try:
-            opened = _open(plan, cluster)
-            plan = opened.plan  # the driver's split is now the object store's, not a private copy
-            tasks.give_back_memory(plan.split.X_fit.size + plan.split.X_test.size)
-            trained = _train(opened, out)
-            outcomes = trained.outcomes
-            figures = sweep_figures(
-                outcomes,
-                wall_s=trained.wall_s,
-                cpus=cluster.total_cpus,
-                metric=plan.metric,
-                driver_cpu_s=trained.driver_cpu_s,
+    return run_command(FleetCommand(config), stream=stream)
+
+
+class FleetCommand(Command):
+    """A sweep's own parts of the command skeleton (see the module's docstring)."""
+
+    def plan(self, settings: Settings) -> _Plan:
+        config = self.config
+        check_installed(name for name, _ in config.models)
+        dataset = load_dataset(config.data)
+        metric = resolve_metric(config.metric, dataset.task)
+        split = split_dataset(
+            dataset, test_size=config.data.test_size, val_size=config.data.val_size, seed=config.data.seed
+        )
+        table = open_results(config.results)
+        if config.resume:
+            table.check_resumable(config.resume)
+        table.check_writable()
+        entity = model_format.dataset_entity(
+            dataset.X, dataset.y, name=dataset.name, source=dataset.source, digest=dataset.digest, target=dataset.target
+        )
+        # The split holds the rows from here on: keeping the rows as read too would hold the table
+        # twice in the driver for the whole sweep (a big table's memory, docs/performance.md).
+        dataset = replace(dataset, X=dataset.X.iloc[:0])
+        return _Plan(config, dataset, split, metric, table, entity)
+
+    def worker_tables(self, plan: _Plan) -> tuple:
+        return (plan.table,)
+
+    def check(self, plan: _Plan, cluster) -> None:
+        self._gpus(plan, cluster)
+
+    def _gpus(self, plan: _Plan, cluster) -> float:
+        """What each GPU-family model asks Ray for (MlfleetError when the config asks for GPUs there are not)."""
+        config = plan.config
+        if not any(family(name).gpus for name, _ in config.models):
+            return 0.0
+        return ray_cluster.gpus_per_model(config.device, config.gpus_per_model, cluster)
+
+    def open(self, plan: _Plan, settings: Settings, uri: str, cluster) -> tuple[_Opened, SweepRecorder]:
+        # Into the object store once; the driver then reads its split from there (no copy), and the
+        # private one it built goes, so the table is not held twice while the fleet trains.
+        split_ref = ray.put(plan.split)
+        plan = replace(plan, split=ray.get(split_ref))
+        tasks.give_back_memory(plan.split.X_fit.size + plan.split.X_test.size)
+        config, dataset, table = plan.config, plan.dataset, plan.table
+        wants_gpus = any(family(name).gpus for name, _ in config.models)
+        gpus = self._gpus(plan, cluster)
+        tasks.warm(cluster.total_cpus, tracking_uri=uri)  # the workers' imports overlap the sweep's opening
+        jobs = expand_jobs(
+            config.models,
+            first_id=config.first_id,
+            seed=config.data.seed,
+            max_cpus=cluster.max_cpus,
+            max_gpus=cluster.max_gpus,
+            gpus_per_model=gpus,
+            rows=len(plan.split.y_fit),
+        )
+        if wants_gpus and not gpus and config.device == "auto":
+            log.info("no GPU in the Ray cluster: the GPU families train on CPU (device=auto)")
+        parent = runs.find_sweep(uri, config.resume) if config.resume else None
+        if parent is not None:  # the sweep and its configuration are checked before anything is written
+            resume.check_config(parent, config, dataset.digest)
+        added = table.ensure()
+        if added:
+            log.info(
+                "results table %s: added the columns %s (schema evolution; earlier rows read them as null)",
+                redact(table.uri),
+                ", ".join(added),
             )
-            figures["n_not_started"] = float(trained.not_started)
-            unclosed = _close(opened, outcomes, figures)
-            _compact(plan.table)
+        recorder = self._parent(plan, settings, uri, parent, len(jobs))
+        spec = SweepSpec(
+            recorder.model, plan.metric.name, config.n_trials, dataset.name, dataset.digest, dataset.classes
+        )
+        log.info(plan.split.plan.describe())
+        log.info(_opening_line(plan, cluster, recorder, len(jobs)))
+        if parent is None:
+            return _Opened(plan, spec, jobs, split_ref=split_ref), recorder
+        steps = resume.plan(recorder, spec, jobs, dataset.task)
+        log.info(steps.describe(recorder.tracking.sweep_id))
+        return _Opened(plan, spec, steps.to_train, steps.complete, split_ref), recorder
+
+    def _parent(self, plan: _Plan, settings: Settings, uri: str, parent, n_jobs: int) -> SweepRecorder:
+        config, dataset, entity = plan.config, plan.dataset, plan.entity
+        if parent is not None:
+            return SweepRecorder.reopen(
+                plan.table, uri, settings, parent, entry_point=config.entry_point, dataset=entity
+            )
+        params = config.params()
+        return SweepRecorder.open(
+            plan.table,
+            uri=uri,
+            settings=settings,
+            experiment=config.experiment,
+            sweep_id=new_id(config.entry_point),
+            entry_point=config.entry_point,
+            params={**params, "n_models": str(n_jobs)},
+            tags={
+                "task": dataset.task,
+                "primary_metric": plan.metric.name,
+                "dataset": dataset.name,
+                "dataset_digest": dataset.digest,
+                "split": plan.split.key,
+                **plan.split.plan.tags(),
+                runs.CONFIG_TAG: json.dumps(params, sort_keys=True),
+            },
+            dataset=entity,
+            documents=plan.split.plan.documents(),
+        )
+
+    def body(self, opened: _Opened, context: Context) -> Closing:
+        plan, recorder, cluster = opened.plan, context.recorder, context.cluster
+        progress = Progress(len(opened.jobs), plan.metric, stream=context.stream)
+        start, cpu0 = time.perf_counter(), time.process_time()
+        controller = FleetController(opened, recorder, progress)
+        try:
+            controller.run() if opened.jobs else None
         finally:
-            ray_cluster.disconnect(cluster)
-        ctx = opened.sweep.context
+            progress.close()
+        outcomes = sorted([*opened.done, *controller.outcomes], key=lambda o: o.row.model_id)
+        wall_s, driver_cpu_s = time.perf_counter() - start, time.process_time() - cpu0
+        figures = sweep_figures(
+            outcomes, wall_s=wall_s, cpus=cluster.total_cpus, metric=plan.metric, driver_cpu_s=driver_cpu_s
+        )
+        figures["n_not_started"] = float(controller.not_started)
+        _compact(plan.table)
+        ctx = recorder.tracking
         report = SweepReport(
             ctx.sweep_id,
             ctx.experiment_id,
@@ -137,148 +238,30 @@ def run_sweep(config: FleetConfig, *, stream: TextIO | None = None) -> SweepRepo
             plan.metric.name,
             tuple(outcomes),
             figures,
-            unclosed,
-            trained.stopped,
-            trained.not_started,
+            stopped=controller.limits.stopped,
+            not_started=controller.not_started,
         )
-        log.info(summary_lines(report))
-        return report
-
-
-def _plan(config: FleetConfig) -> _Plan:
-    check_installed(name for name, _ in config.models)
-    dataset = load_dataset(config.data)
-    metric = resolve_metric(config.metric, dataset.task)
-    split = split_dataset(
-        dataset, test_size=config.data.test_size, val_size=config.data.val_size, seed=config.data.seed
-    )
-    table = open_results(config.results)
-    if config.resume:
-        table.check_resumable(config.resume)
-    table.check_writable()
-    uri = tracking.checked_store(config.experiment)  # before Ray starts
-    entity = tracking.dataset_entity(
-        dataset.X, dataset.y, name=dataset.name, source=dataset.source, digest=dataset.digest, target=dataset.target
-    )
-    # The split holds the rows from here on: keeping the rows as read too would hold the table
-    # twice in the driver for the whole sweep (a big table's memory, docs/performance.md).
-    dataset = replace(dataset, X=dataset.X.iloc[:0])
-    return _Plan(config, dataset, split, metric, table, uri, entity)
-
-
-def _open(plan: _Plan, cluster: ray_cluster.Cluster) -> _Opened:
-    # Into the object store once; the driver then reads its split from there (no copy), and the
-    # private one it built goes, so the table is not held twice while the fleet trains.
-    split_ref = ray.put(plan.split)
-    plan = replace(plan, split=ray.get(split_ref))
-    config, dataset, table = plan.config, plan.dataset, plan.table
-    guard.check_shared_stores(cluster, tracking_uri=plan.uri, tables=(table,))
-    wants_gpus = any(family(name).gpus for name, _ in config.models)
-    gpus = ray_cluster.gpus_per_model(config.device, config.gpus_per_model, cluster) if wants_gpus else 0.0
-    tracking.prepare_store(plan.uri)
-    tasks.warm(cluster.total_cpus, tracking_uri=plan.uri)  # the workers' seconds of imports overlap the sweep's opening
-    jobs = expand_jobs(
-        config.models,
-        first_id=config.first_id,
-        seed=config.data.seed,
-        max_cpus=cluster.max_cpus,
-        max_gpus=cluster.max_gpus,
-        gpus_per_model=gpus,
-        rows=len(plan.split.y_fit),
-    )
-    if wants_gpus and not gpus and config.device == "auto":
-        log.info("no GPU in the Ray cluster: the GPU families train on CPU (device=auto)")
-    parent = tracking.find_sweep(plan.uri, config.resume) if config.resume else None
-    if parent is not None:  # the sweep and its configuration are checked before anything is written
-        resume.check_config(parent, config, dataset.digest)
-    added = table.ensure()
-    if added:
-        log.info(
-            "results table %s: added the columns %s (schema evolution; earlier rows read them as null)",
-            redact(table.uri),
-            ", ".join(added),
+        return Closing(
+            report,
+            figures,
+            files={"results.csv": lambda path: rows_to_frame([o.row for o in outcomes]).to_csv(path, index=False)},
+            failed=figures["n_failed"] > 0 or figures["n_not_started"] > 0,
+            tolerate=True,  # the tracking store went away: the rows are in Delta, resume later
         )
-    sweep = _parent_run(plan, parent, len(jobs))
-    spec = SweepSpec(
-        Recorder(sweep.context),  # the driver writes the rows the tasks return (see _Rows)
-        plan.metric.name,
-        config.n_trials,
-        dataset.name,
-        dataset.digest,
-        injected_failures(),
-        dataset.classes,
-    )
-    log.info(plan.split.plan.describe())
-    log.info(_opening_line(plan, cluster, sweep, len(jobs)))
-    if parent is None:
-        return _Opened(plan, cluster, sweep, spec, jobs, split_ref=split_ref)
-    steps = resume.plan(spec, table, jobs, dataset.task)
-    log.info(steps.describe(sweep.context.sweep_id))
-    return _Opened(plan, cluster, sweep, spec, steps.to_train, steps.complete, split_ref)
+
+    def summary(self, report: SweepReport) -> str:
+        return summary_lines(report)
 
 
-def _parent_run(plan: _Plan, parent, n_jobs: int) -> tracking.SweepRun:
-    config, dataset, entity = plan.config, plan.dataset, plan.entity
-    if parent is not None:
-        return tracking.reopen_sweep(plan.uri, parent, entry_point=config.entry_point, dataset=entity)
-    params = config.params()
-    return tracking.open_sweep(
-        uri=plan.uri,
-        experiment=config.experiment,
-        sweep_id=new_id(config.entry_point),
-        entry_point=config.entry_point,
-        params={**params, "n_models": str(n_jobs)},
-        tags={
-            "task": dataset.task,
-            "primary_metric": plan.metric.name,
-            "dataset": dataset.name,
-            "dataset_digest": dataset.digest,
-            **plan.split.plan.tags(),
-            tracking.CONFIG_TAG: json.dumps(params, sort_keys=True),
-        },
-        dataset=entity,
-        documents=plan.split.plan.documents(),
-    )
-
-
-def _opening_line(plan: _Plan, cluster: ray_cluster.Cluster, sweep: tracking.SweepRun, n_jobs: int) -> str:
-    dataset, sweep_id = plan.dataset, sweep.context.sweep_id
+def _opening_line(plan: _Plan, cluster: ray_cluster.Cluster, recorder: SweepRecorder, n_jobs: int) -> str:
+    dataset, ctx = plan.dataset, recorder.tracking
     return (
-        f"sweep {sweep_id}: {n_jobs} models, {dataset.task} on {dataset.name} "
+        f"sweep {ctx.sweep_id}: {n_jobs} models, {dataset.task} on {dataset.name} "
         f"({len(dataset.y)} rows, {dataset.X.shape[1]} columns), metric {plan.metric.name}; "
         f"Ray {cluster.address} with {cluster.nodes} node(s), {cluster.total_cpus:g} CPUs; "
-        f"MLflow {redact(plan.uri)} run {sweep.context.parent_run_id}; Delta {redact(plan.table.uri)}\n"
-        f"  to continue this sweep after an interruption, run the same command with resume={sweep_id}"
+        f"MLflow {redact(ctx.tracking_uri)} run {ctx.parent_run_id}; Delta {redact(plan.table.uri)}\n"
+        f"  to continue this sweep after an interruption, run the same command with resume={ctx.sweep_id}"
     )
-
-
-@dataclass(frozen=True)
-class _Trained:
-    """What the training loop did: every outcome by id, its wall time, and where it stopped early."""
-
-    outcomes: list[Outcome]
-    wall_s: float
-    stopped: str = ""
-    not_started: int = 0
-    driver_cpu_s: float = 0.0  # the driver's own process CPU while the fleet trained
-
-
-def _train(opened: _Opened, out: TextIO) -> _Trained:
-    """Every job as a Ray task, longest first, and the models already complete."""
-    progress = Progress(len(opened.jobs), opened.plan.metric, stream=out)
-    start, cpu0 = time.perf_counter(), time.process_time()
-    try:
-        run = _run_jobs(opened, progress) if opened.jobs else _Trained([], 0.0)
-    except BaseException as exc:
-        progress.close()
-        with contextlib.suppress(Exception):  # the store may be what failed
-            reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"driver error: {exc!r}"
-            tracking.abort_sweep(opened.sweep, reason)
-        raise
-    progress.close()
-    outcomes = sorted([*opened.done, *run.outcomes], key=lambda o: o.row.model_id)
-    wall_s, driver_cpu_s = time.perf_counter() - start, time.process_time() - cpu0
-    return replace(run, outcomes=outcomes, wall_s=wall_s, driver_cpu_s=driver_cpu_s)
 
 
 class _Limits:
@@ -314,77 +297,112 @@ class _Limits:
             tasks.cancel(self.refs[key])
 
 
-#: the driver commits the finished models' rows once this many wait, or the oldest has waited this long
-ROW_BATCH = 64
-ROW_WAIT_S = 2.0
+class FleetController:
+    """The fleet's loop as an object: submit every job longest first, and handle each result as it comes.
 
+    A result is an outcome (its row goes into the next batch), a task whose worker died (tried
+    again with the run it opened, up to :data:`tasks.MAX_RETRIES`), a task cancelled by a time
+    limit (FAILED, or "not started" on the board's word), or a task that died for good (its run
+    and row FAILED). The state lives in the fields; nothing here calls MLflow or Delta but
+    through the recorder.
+    """
 
-def _run_jobs(opened: _Opened, progress: Progress) -> _Trained:
-    split_ref, spec_ref = opened.split_ref, ray.put(opened.spec)
-    board = tasks.BoardView(tasks.open_board())
-    tries: dict[int, int] = {}
+    def __init__(self, opened: _Opened, recorder: SweepRecorder, progress: Progress) -> None:
+        self.opened, self.recorder, self.progress = opened, recorder, progress
+        self.board = tasks.BoardView(tasks.open_board())
+        self.spec_ref = ray.put(opened.spec)
+        self.pending: dict[Any, ModelJob] = {}
+        self.refs: dict[int, Any] = {}
+        self.tries: dict[int, int] = {}
+        self.outcomes: list[Outcome] = []
+        self.finished: set[int] = set()
+        self.not_started = 0
+        self.limits = _Limits(opened.plan.config, self.refs, self.board)
+        self.rows = _Rows(self.outcomes, recorder, self.died)
 
-    def submit(job: ModelJob, previous_run: str = "") -> Any:
+    def run(self) -> None:
+        for job in longest_first(self.opened.jobs):
+            self.submit(job)
+        try:
+            for done in tasks.as_completed(self.pending, on_tick=self.tick):
+                self.handle(done)
+            self.rows.write()
+        finally:
+            self.board.close()
+
+    def submit(self, job: ModelJob, previous_run: str = "") -> None:
         """The model's task; the driver, not Ray, retries one whose worker died (it knows the earlier run)."""
-        tries[job.model_id] = tries.get(job.model_id, 0) + 1
-        args = (job, split_ref, spec_ref, board.board, tries[job.model_id], previous_run)
+        self.tries[job.model_id] = self.tries.get(job.model_id, 0) + 1
+        args = (job, self.opened.split_ref, self.spec_ref, self.board.board, self.tries[job.model_id], previous_run)
         ref = tasks.submit(_train_task, *args, cpus=job.cpus, gpus=job.gpus, name=job.run_name, spread=True, retries=0)
-        pending[ref] = job
-        return ref
+        self.pending[ref] = job
+        self.refs[job.model_id] = ref
 
-    pending: dict[Any, ModelJob] = {}
-    refs = {job.model_id: submit(job) for job in longest_first(opened.jobs)}
-    limits = _Limits(opened.plan.config, refs, board)
-    outcomes: list[Outcome] = []
-    rows = _Rows(opened, outcomes)
-    finished: set[int] = set()
-    not_started = 0
-
-    def tick(outcome: Outcome | None = None) -> None:
-        board.poll()
-        limits.check(finished)
-        rows.write(due_only=True)
+    def tick(self, outcome: Outcome | None = None) -> None:
+        self.board.poll()
+        self.limits.check(self.finished)
+        self.rows.write(due_only=True)
         row = outcome.row if outcome else None
-        progress.update(
-            done=len(outcomes),
-            failed=sum(not o.row.ok for o in outcomes),
-            running=len(board.started() - finished),
+        self.progress.update(
+            done=len(self.outcomes),
+            failed=sum(not o.row.ok for o in self.outcomes),
+            running=len(self.board.started() - self.finished),
             score=row.val_score if row and row.ok else None,  # the progress line's best: chosen on validation
             who=f"#{row.model_id} {row.family}" if row else "",
         )
 
-    for done in tasks.as_completed(pending, on_tick=tick):
-        job = done.item
+    def handle(self, done: tasks.Done) -> None:
+        job, limits = done.item, self.limits
         died = done.error is not None and tasks.worker_died(done.error) and job.model_id not in limits.why
-        if died and tries[job.model_id] <= tasks.MAX_RETRIES:
+        if died and self.tries[job.model_id] <= tasks.MAX_RETRIES:
             log.info("model %s (%s): its worker died (%s); trying again", job.model_id, job.family, done.error)
-            previous = board.last_run(job.model_id) or _running_run(opened, job)
-            board.forget(job.model_id)
-            refs[job.model_id] = submit(job, previous)
-            continue
-        finished.add(job.model_id)
+            previous = self.board.last_run(job.model_id) or self._running_run(job)
+            self.board.forget(job.model_id)
+            self.submit(job, previous)
+            return
+        self.finished.add(job.model_id)
         if done.error is not None and job.model_id in limits.why:
             # stopped in the queue: no run, no row; resume trains it
-            if not board.surely_started(job.model_id, limits.at[job.model_id]):
-                not_started += 1
-                continue
+            if not self.board.surely_started(job.model_id, limits.at[job.model_id]):
+                self.not_started += 1
+                return
             done = replace(done, error=TimeoutError(limits.why[job.model_id]), detail="")
         if done.error is not None:  # the task died: worker crash, OOM kill, an error outside train_one
-            run_id = board.last_run(job.model_id) or _running_run(opened, job)
-            outcome = _died(opened, job, done.error, run_id, done.detail)
+            run_id = self.board.last_run(job.model_id) or self._running_run(job)
+            outcome = self.died(job, done.error, run_id, done.detail)
         else:
             outcome = done.value
-            rows.add(job, len(outcomes))
+            self.rows.add(job, len(self.outcomes))
         _log_outcome(outcome)
-        outcomes.append(outcome)
-        tick(outcome)
-    rows.write()
-    board.close()
-    return _Trained(outcomes, 0.0, limits.stopped, not_started)
+        self.outcomes.append(outcome)
+        self.tick(outcome)
+
+    def died(self, job: ModelJob, exc: BaseException, run_id: str, detail: str = "") -> Outcome:
+        return record_death(self.recorder, self.opened.spec, self.opened.plan.split.task, job, exc, run_id, detail)
+
+    def _running_run(self, job: ModelJob) -> str:
+        """The run a dead try of ``job`` left RUNNING, from MLflow: it died before the board heard of it."""
+        try:
+            tries = self.recorder.model.runs().get(job.model_id, [])
+            return next((r.info.run_id for r in tries if r.info.status == "RUNNING"), "")
+        except Exception:  # the store is away: the retry logs a new run, resume marks the old one stale
+            return ""
+
+
+def record_death(
+    recorder: SweepRecorder, spec: SweepSpec, task: str, job: ModelJob, exc: BaseException, run_id: str, detail=""
+) -> Outcome:
+    """The FAILED run and row of a model whose task died for good (its retries are spent), was
+    cancelled, or whose row could not be written."""
+    detail = detail or full_traceback(exc)
+    row = lambda text: failed_row(job, spec, task, text, run_id=run_id)  # noqa: E731
+    _, built = recorder.fail(run_id, describe(exc), detail, row=row, version=job.attempt)
+    now = time.time()
+    return Outcome(built, 0.0, 0.0, now, now, detail=detail)
 
 
 def _train_task(job: ModelJob, split: Split, spec: SweepSpec, board, tries: int, previous_run: str) -> Outcome:
-    """One model in its Ray task; it tells the board and never waits on it (see :class:`tasks.Board`)."""
+    """One model in its Ray task; it tells the board and never waits on it (see :class:`tasks.BoardState`)."""
     board.started.remote(job.model_id)
     try:
         return train_one(
@@ -400,43 +418,26 @@ def _train_task(job: ModelJob, split: Split, spec: SweepSpec, board, tries: int,
         tasks.give_back_memory(split.X_fit.size + split.X_test.size)
 
 
-def _running_run(opened: _Opened, job: ModelJob) -> str:
-    """The run a dead try of ``job`` left RUNNING, from MLflow: it died before the board heard of it."""
-    try:
-        runs = tracking.model_runs(opened.spec.tracking).get(job.model_id, [])
-        return next((r.info.run_id for r in runs if r.info.status == "RUNNING"), "")
-    except Exception:  # the store is away: the retry logs a new run, resume marks the old one stale
-        return ""
-
-
-def _died(opened: _Opened, job: ModelJob, exc: BaseException, run_id: str, detail: str = "") -> Outcome:
-    """The FAILED run and row of a model whose task died for good (its retries are spent), was
-    cancelled, or whose row the driver could not write."""
-    recorder = Recorder(opened.spec.tracking, opened.plan.table)
-    error = describe(exc)
-    detail = detail or full_traceback(exc)
-    row = lambda text: failed_row(job, opened.spec, opened.plan.split.task, text, run_id=run_id)  # noqa: E731
-    _, built = recorder.fail(run_id, error, detail, row=row, version=job.attempt)
-    now = time.time()
-    return Outcome(built, 0.0, 0.0, now, now, detail=detail)
+#: the driver commits the finished models' rows once this many wait, or the oldest has waited this long
+ROW_BATCH = 64
+ROW_WAIT_S = 2.0
 
 
 class _Rows:
     """The rows of finished models, written by the driver in one commit per batch.
 
-    A Delta commit costs tens of milliseconds whatever it holds (a fresh look at the log,
-    a file, a commit; more as the log grows), so a fleet of many small models spent more on
-    its rows than on its runs when each task committed its own. The driver commits the rows
-    the tasks return once :data:`ROW_BATCH` are waiting or the oldest has waited
-    :data:`ROW_WAIT_S`, and at the end; each row is still its own Delta transaction (its
-    key at its attempt), so writing it twice leaves one. A batch that cannot be committed is
-    written row by row, and a row that cannot be written fails its model (a FAILED run and
-    row saying why). Should the driver die or be interrupted first, the rows not written are
-    rebuilt from their finished runs on resume.
+    A commit costs tens of milliseconds whatever it holds, so the driver commits the rows the
+    tasks return once :data:`ROW_BATCH` are waiting or the oldest has waited
+    :data:`ROW_WAIT_S`, and at the end; each row is still its own transaction (its key at its
+    attempt), so writing it twice leaves one. What the table cannot write in one commit it
+    writes row by row (:meth:`~mlfleet.stores.tables.ResultsTable.commit_each`), and a row
+    that cannot be written fails its model (a FAILED run and row saying why). Should the
+    driver die or be interrupted first, the rows not written are rebuilt from their finished
+    runs on resume.
     """
 
-    def __init__(self, opened: _Opened, outcomes: list[Outcome]) -> None:
-        self.opened, self.outcomes = opened, outcomes
+    def __init__(self, outcomes: list[Outcome], recorder: SweepRecorder, died) -> None:
+        self.outcomes, self.recorder, self.died = outcomes, recorder, died
         self.waiting: list[tuple[ModelJob, int]] = []  # (job, index of its outcome)
         self.since = 0.0
 
@@ -451,31 +452,18 @@ class _Rows:
         if due_only and len(self.waiting) < ROW_BATCH and time.monotonic() - self.since < ROW_WAIT_S:
             return
         batch, self.waiting = self.waiting, []
-        table, rows = self.opened.plan.table, [self.outcomes[i].row for _, i in batch]
+        outcomes, recorder = self.outcomes, self.recorder
+        rows = [outcomes[i].row for _, i in batch]
         start = time.perf_counter()
-        if not self._in_one(table, rows, [job.attempt for job, _ in batch]):
-            # row by row, so that only a row that cannot be written fails its model; a row the
-            # batch did commit is skipped, its transaction being there
-            for (job, i), row in zip(batch, rows, strict=True):
-                try:
-                    table.append_each([row], [job.attempt])
-                except Exception as exc:
-                    self.outcomes[i] = _died(self.opened, job, exc, row.mlflow_run_id)
+        errors = recorder.rows_or_errors(rows, [job.attempt for job, _ in batch])
+        if any(errors):  # only a row that cannot be written fails its model
+            for (job, i), row, error in zip(batch, rows, errors, strict=True):
+                if error is not None:
+                    outcomes[i] = self.died(job, error, row.mlflow_run_id)
             return
         share = (time.perf_counter() - start) / len(batch)
         for _, i in batch:
-            self.outcomes[i] = replace(self.outcomes[i], delta_s=self.outcomes[i].delta_s + share)
-
-    @staticmethod
-    def _in_one(table: ResultsTable, rows: list, versions: list[int]) -> bool:
-        """The rows in one Delta commit; False when it failed, or for Spark (a write of its own per row)."""
-        if table.kind != "delta":
-            return False
-        try:
-            table.append_each(rows, versions)
-        except Exception:
-            return False
-        return True
+            outcomes[i] = replace(outcomes[i], delta_s=outcomes[i].delta_s + share)
 
 
 def _compact(table: ResultsTable) -> None:
@@ -500,23 +488,6 @@ def _log_outcome(outcome: Outcome) -> None:
         log.warning("model %s (%s) failed: %s", row.model_id, row.family, row.error)
         if outcome.detail.strip() and outcome.detail.strip() != row.error:  # a traceback, not the line again
             log.info("%s", outcome.detail.rstrip())
-
-
-def _close(opened: _Opened, outcomes: list[Outcome], figures: dict[str, float]) -> str:
-    """The sweep's figures and results.csv on the parent run; '' or why the store refused (the rows are in Delta)."""
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            csv = Path(tmp) / "results.csv"
-            rows_to_frame([o.row for o in outcomes]).to_csv(csv, index=False)
-            tracking.close_sweep(
-                opened.sweep,
-                metrics=figures,
-                artifacts=[csv],
-                failed=figures["n_failed"] > 0 or figures["n_not_started"] > 0,
-            )
-    except Exception as exc:  # the tracking store went away: the rows are in Delta, resume later
-        return describe(exc)
-    return ""
 
 
 def sweep_figures(

@@ -222,10 +222,10 @@ def _check_numbers(partitions, test_size: float, val_size: float) -> None:
 
 def _locate(location: str, reader: Reader) -> tuple[str, str, list[tuple[str, int]], int]:
     """``(format, root, [(file, bytes)], delta version)`` of a location; metadata only."""
-    from mlfleet.stores.delta import absolute
+    from mlfleet.locations import place
 
-    remote = "://" in location and not location.startswith("file://")
-    uri = absolute(location)
+    where = place(location)
+    remote, uri = where.is_remote, where.uri
     if not remote:
         path = Path(uri)
         if not path.exists():

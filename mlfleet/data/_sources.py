@@ -11,15 +11,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mlfleet import settings
 from mlfleet.errors import MlfleetError, first_line
+from mlfleet.locations import SPARK_TABLE, place
 
 FILE_SUFFIXES = (".csv", ".parquet", ".pq")
 
 #: A sweep's driver holds the rows it read (the dataset), the split's copy of them and, once
-#: Ray has it, the object store's copy: three times the table (3.5x measured) before any model
-#: makes its own. A table that needs more than is available cannot train here, so it is refused
-#: before anything starts; one that passes may still need more, 3-5x the table for each model
-#: training at once (docs/performance.md#a-big-table).
+#: Ray has it, the object store's copy: about three times the table before any model makes
+#: its own. A table that needs more than is available cannot train here, so it is refused
+#: before anything starts (what a model adds: docs/performance.md#a-big-table).
 MEMORY_MULTIPLE = 3
 #: overrides the memory that counts as available (bytes): for tests, or to state a limit
 MEMORY_ENV = "MLFLEET_MEMORY_BYTES"
@@ -194,18 +195,15 @@ def read_source(source: str, *, task: str, n_samples: int, n_features: int, seed
     return frame, ("target" if "target" in frame.columns else str(frame.columns[-1]))
 
 
-def _is_remote(source: str) -> bool:
-    return "://" in source and not source.startswith("file://")
-
-
 def _read_file_or_table(source: str) -> pd.DataFrame:
     from mlfleet.stores import spark
 
-    if spark.is_table_name(source):  # catalog.schema.table, through the driver's SparkSession
+    where = place(source)
+    if where.kind == SPARK_TABLE:  # catalog.schema.table, through the driver's SparkSession
         return _read(spark.read_data, source, source)
     local = source.removeprefix("file://")
     lowered = source.lower()
-    if not _is_remote(source):
+    if not where.is_remote:
         path = Path(local)
         if not path.exists():
             if os.sep not in source and not lowered.endswith(FILE_SUFFIXES):
@@ -227,10 +225,10 @@ def _read_file_or_table(source: str) -> pd.DataFrame:
     if lowered.endswith(".csv"):
         return _read(_read_csv, local, source)
     if lowered.endswith((".parquet", ".pq")):
-        if not _is_remote(source):
+        if not where.is_remote:
             _check_fits(_parquet_bytes(local), source)
         return _read(pd.read_parquet, local, source)
-    if _is_remote(source):
+    if where.is_remote:
         return _read_delta(source)
     raise MlfleetError(f"data={source}: unknown file type; use a .csv or .parquet file or a Delta table folder")
 
@@ -266,7 +264,7 @@ def _read_csv(location: str) -> pd.DataFrame:
     Local files are looked at first, so that an empty file, binary bytes, JSON and duplicate
     column names get a line of their own instead of a parser's message.
     """
-    if _is_remote(location):
+    if place(location).is_remote:
         return pd.read_csv(location)
     with open(location, "rb") as f:
         head = f.read(SNIFF_BYTES)
@@ -369,7 +367,7 @@ def available_memory() -> int:
     machine shares its memory with more than the kernel can see. 0 where nothing can be read
     (not Linux), or set to 0: then nothing is refused.
     """
-    given = os.environ.get(MEMORY_ENV, "").strip()
+    given = settings.get(MEMORY_ENV).strip()
     if given:
         if not given.isdigit():
             raise MlfleetError(

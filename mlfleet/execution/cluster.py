@@ -14,27 +14,13 @@ from urllib.parse import urlparse
 
 import ray
 
+from mlfleet import settings
 from mlfleet.errors import MlfleetError, first_line
 
 log = logging.getLogger(__name__)
 
 #: seconds to wait for a TCP answer from a Ray address before calling it unreachable
 CONNECT_TIMEOUT_S = 5.0
-#: what the driver's environment gives the workers of a cluster it joins (Ray's runtime_env;
-#: a local Ray's workers inherit it anyway): storage options, MLflow's server credentials, and
-#: whether MLflow prints run links (off when the tracking URI carries a password)
-FORWARDED_ENV = (
-    "MLFLEET_STORAGE_OPTIONS",
-    "MLFLEET_SHARED_STORAGE",
-    "MLFLEET_FAIL_MODEL_IDS",
-    "MLFLOW_TRACKING_USERNAME",
-    "MLFLOW_TRACKING_PASSWORD",
-    "MLFLOW_TRACKING_TOKEN",
-    "MLFLOW_TRACKING_INSECURE_TLS",
-    "MLFLOW_TRACKING_SERVER_CERT_PATH",
-    "MLFLOW_TRACKING_CLIENT_CERT_PATH",
-    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT",
-)
 
 
 @dataclass(frozen=True)
@@ -58,8 +44,8 @@ def connect(address: str = "") -> Cluster:
     minute of retries.
     """
     started_here = False
-    if address in ("", "auto") and os.environ.get("RAY_ADDRESS"):
-        address = os.environ["RAY_ADDRESS"]
+    if address in ("", "auto") and settings.get("RAY_ADDRESS"):
+        address = settings.get("RAY_ADDRESS")
     if not ray.is_initialized():
         if address and address != "auto":
             _probe(address)
@@ -89,11 +75,13 @@ def connect(address: str = "") -> Cluster:
 def _init(address: str) -> None:
     """``ray.init``: an empty address starts a Ray of this process's own (Ray's ``local``), never
     one already running on the machine (a colleague's ``ray start``); any other joins it."""
-    forwarded = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
-    if not address and AUTH_MODE_ENV not in os.environ:
+    # what the driver's environment gives the workers of a cluster it joins (a local Ray's
+    # workers inherit it anyway): the variables mlfleet.settings declares forwarded
+    forwarded = settings.forwarded()
+    if not address and not settings.is_set(AUTH_MODE_ENV):
         # A Ray of this process's own turns token authentication on by default and warns that it
         # did, which the user cannot act on: the same mode, chosen here, starts it quietly.
-        _token_mode()
+        settings.ray_token_mode()
     ray.init(
         address=address or "local",
         runtime_env={"env_vars": forwarded} if address and forwarded else None,
@@ -113,16 +101,17 @@ def _join_with_token(address: str) -> None:
     a token does the one-line error remain.
     """
     where = token_source()
-    if os.environ.get(AUTH_MODE_ENV) or not where:
+    mode = settings.get(AUTH_MODE_ENV)
+    if mode or not where:
         raise MlfleetError(
             f"Ray at address={address!r} wants an authentication token and "
-            + (f"RAY_AUTH_MODE={os.environ[AUTH_MODE_ENV]} is set" if os.environ.get(AUTH_MODE_ENV) else "none is here")
+            + (f"RAY_AUTH_MODE={mode} is set" if mode else "none is here")
             + "; put the cluster's token in ~/.ray/auth_token (or RAY_AUTH_TOKEN, or a file named by "
             "RAY_AUTH_TOKEN_PATH), as `ray get-auth-token` prints it on the head node"
         ) from None
     ray.shutdown()
     try:
-        _token_mode()
+        settings.ray_token_mode()
         _init(address)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise MlfleetError(
@@ -132,21 +121,14 @@ def _join_with_token(address: str) -> None:
     log.info("joined Ray at %s with the token from %s", address, where)
 
 
-AUTH_MODE_ENV = "RAY_AUTH_MODE"
-
-
-def _token_mode() -> None:
-    from ray._raylet import Config
-
-    os.environ[AUTH_MODE_ENV] = "token"
-    Config.initialize("")  # Ray reads the mode once per process; read it again (as `ray` does)
+AUTH_MODE_ENV = settings.RAY_AUTH_MODE
 
 
 def token_source() -> str:
     """Where this machine holds a Ray token (the variable or file), or empty."""
-    if os.environ.get("RAY_AUTH_TOKEN", "").strip():
+    if settings.get("RAY_AUTH_TOKEN").strip():
         return "RAY_AUTH_TOKEN"
-    path = os.environ.get("RAY_AUTH_TOKEN_PATH", "")
+    path = settings.get("RAY_AUTH_TOKEN_PATH")
     if path:
         return f"RAY_AUTH_TOKEN_PATH ({path})" if os.path.isfile(path) else ""
     default = os.path.join(os.path.expanduser("~"), ".ray", "auth_token")

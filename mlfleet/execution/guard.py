@@ -12,16 +12,15 @@ Where every node mounts the same path (NFS, a cluster file system), set
 
 from __future__ import annotations
 
-import os
 from typing import Protocol
 
 from mlfleet.errors import MlfleetError
+from mlfleet.locations import store
 from mlfleet.redaction import redact
+from mlfleet.settings import Settings
 
 #: set to 1 (or true/yes) when local paths name the same shared storage on every node
 SHARED_ENV = "MLFLEET_SHARED_STORAGE"
-#: tracking URI schemes that every node can reach over the network
-NETWORK_TRACKING = ("http://", "https://", "databricks", "postgresql", "mysql", "mssql")
 
 
 class _Cluster(Protocol):  # what the guard reads of mlfleet.execution.cluster.Cluster
@@ -34,24 +33,16 @@ class _Table(Protocol):  # what the guard reads of a results table
     is_local: bool
 
 
-def shared_storage() -> bool:
-    """True when the user declared local paths shared by every node (``MLFLEET_SHARED_STORAGE``)."""
-    return os.environ.get(SHARED_ENV, "").strip().lower() in ("1", "true", "yes")
-
-
-def is_local_tracking(uri: str) -> bool:
-    """True for a tracking store on this machine's disk: a sqlite file, a ``file:`` URI or a path."""
-    return not uri.startswith(NETWORK_TRACKING)
-
-
-def check_shared_stores(cluster: _Cluster, *, tracking_uri: str = "", tables: tuple[_Table, ...] = ()) -> None:
+def check_shared_stores(
+    cluster: _Cluster, settings: Settings, *, tracking_uri: str = "", tables: tuple[_Table, ...] = ()
+) -> None:
     """Raise MlfleetError when the tasks of ``cluster`` would write to a store on this machine only.
 
     ``tracking_uri`` and ``tables`` are the stores that the Ray tasks themselves write (an
     empty ``tracking_uri``: the tasks log nothing). A one-node cluster joined directly (the
     driver is on its node), or ``MLFLEET_SHARED_STORAGE=1``, accepts anything.
     """
-    if shared_storage():
+    if settings.shared_storage:
         return
     if cluster.address.startswith("ray://"):
         where = f"the Ray cluster at {cluster.address} runs the tasks on its own machines (Ray Client)"
@@ -59,7 +50,7 @@ def check_shared_stores(cluster: _Cluster, *, tracking_uri: str = "", tables: tu
         where = f"the Ray cluster has {cluster.nodes} nodes"
     else:
         return
-    if tracking_uri and is_local_tracking(tracking_uri):
+    if tracking_uri and store(tracking_uri).is_local:
         raise MlfleetError(
             f"{where} but MLflow tracks to {redact(tracking_uri)} on this machine, which the other nodes "
             "cannot see; set MLFLOW_TRACKING_URI to a tracking server (http://host:5000, `mlflow server`), "

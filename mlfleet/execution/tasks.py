@@ -58,10 +58,11 @@ def warm(cpus: float, *, tracking_uri: str = "", hold_s: float = 0.0, wait: bool
 def _warm(tracking_uri: str, hold_s: float) -> int:
     warm_imports()
     if tracking_uri:
-        from mlfleet.stores import tracking
+        from mlfleet.settings import process_setup
+        from mlfleet.stores import store
 
-        tracking.clear_run_env()
-        tracking.warm_process(tracking_uri)
+        process_setup()
+        store.warm(tracking_uri)
     time.sleep(hold_s)
     return os.getpid()
 
@@ -187,11 +188,10 @@ BIG_INPUT_CELLS = 10_000_000
 def give_back_memory(cells: int) -> None:
     """Once a process is done with ``cells`` input cells: return the freed heap to the system, when they are many.
 
-    glibc and Arrow's memory pool keep what a process freed for reuse. Ray reuses a worker
-    for the next task, so an idle worker went on holding 1.8x a 0.4 GiB table after its model
-    (the big-table benchmark), and the driver kept 1.4x of the table it had read and split.
-    This hands the free pages back; it is skipped for small inputs, where there is little to
-    give and a fleet of thousands would pay for every call.
+    glibc and Arrow's memory pool keep what a process freed for reuse, and Ray reuses a worker
+    for the next task: an idle worker would go on holding what its last model freed (figures in
+    docs/performance.md#a-big-table). This hands the free pages back; it is skipped for small
+    inputs, where there is little to give and a fleet of thousands would pay for every call.
     """
     if cells < BIG_INPUT_CELLS:
         return

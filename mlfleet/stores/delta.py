@@ -14,20 +14,19 @@ options (JSON or ``key=value,...``). They hold secrets, so they are never logged
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from mlfleet import settings
 from mlfleet.errors import MlfleetError, first_line
+from mlfleet.locations import MOUNT, OBJECT_STORE_SCHEMES, place
 from mlfleet.redaction import redact
 from mlfleet.stores.rows import TableSpec, records
 
 #: explicit delta-rs storage options for every table mlfleet reads or writes: JSON or key=value,...
 STORAGE_OPTIONS_ENV = "MLFLEET_STORAGE_OPTIONS"
-#: URI schemes of the object stores delta-rs writes to
-OBJECT_STORE_SCHEMES = ("s3", "s3a", "gs", "gcs", "abfs", "abfss", "az", "azure", "adl")
 #: how often a commit that lost a race to another writer is tried again
 COMMIT_ATTEMPTS = 8
 #: a sweep writes a file per model; a table holding more is compacted after the sweep (a
@@ -72,28 +71,7 @@ def storage_options(given: dict[str, str] | None = None) -> dict[str, str] | Non
     """``given``, else the options in ``MLFLEET_STORAGE_OPTIONS``, else None (delta-rs then reads its environment)."""
     if given is not None:
         return given
-    return parse_storage_options(os.environ.get(STORAGE_OPTIONS_ENV, "")) or None
-
-
-#: Databricks' FUSE mounts of shared storage: paths on every node, but without the atomic
-#: rename delta-rs commits need (delta-rs issue 2540)
-SHARED_MOUNTS = ("/Volumes/", "/dbfs/")
-
-
-def is_shared_mount(uri: str) -> bool:
-    """A Unity Catalog volume or DBFS path (``/Volumes/...``, ``/dbfs/...``, ``dbfs:/...``)."""
-    path = uri.removeprefix("file://")
-    return uri.startswith("dbfs:/") or any(path.startswith(prefix) for prefix in SHARED_MOUNTS)
-
-
-def is_local_location(uri: str) -> bool:
-    """A folder on this machine (a path or ``file://``), not an object-store URI."""
-    return "://" not in uri or uri.startswith("file://")
-
-
-def absolute(uri: str) -> str:
-    """An absolute path for a local location (workers may run elsewhere), other URIs unchanged."""
-    return str(Path(uri.removeprefix("file://")).resolve()) if is_local_location(uri) else uri
+    return parse_storage_options(settings.get(STORAGE_OPTIONS_ENV)) or None
 
 
 def probe_write(path: Path) -> None:
@@ -115,23 +93,29 @@ def read_table(uri: str):
     """A whole Delta table as a pandas DataFrame (``data=`` a Delta table)."""
     from deltalake import DeltaTable
 
-    return DeltaTable(absolute(uri), storage_options=storage_options()).to_pandas()
+    return DeltaTable(place(uri).uri, storage_options=storage_options()).to_pandas()
 
 
 class DeltaResults:
     """A table of ``spec`` rows at a folder or object-store URI, written and read with delta-rs."""
 
-    kind = "delta"
-    rows_by_driver = False  # any process can write it (a fleet's driver writes its rows, in batches)
-
     def __init__(self, given: str, spec: TableSpec, *, what: str = "", options: dict[str, str] | None = None) -> None:
         self.given = given
         self.spec = spec
-        self.uri = absolute(given) if not is_shared_mount(given) else given
-        self.mount = is_shared_mount(given)
-        self.is_local = is_local_location(given) and not self.mount  # a mount is shared by every node
+        self.place = place(given)
+        self.uri = self.place.uri
+        self.mount = self.place.kind == MOUNT
+        self.is_local = self.place.is_local  # a mount is shared by every node
         self.what = what or f"results={redact(given)}"
         self._options = options
+
+    def sibling(self, spec: TableSpec, *, what: str = "") -> DeltaResults:
+        """The table of ``spec`` beside this one (same folder or bucket prefix); ``what`` names it before its place."""
+        location = self.place.sibling(spec.name).uri
+        return DeltaResults(location, spec, what=f"{what} {redact(location)}" if what else "", options=self._options)
+
+    def missing_text(self) -> str:
+        return "not a Delta table (nothing there, or no _delta_log)"
 
     def __repr__(self) -> str:
         return f"DeltaResults({redact(self.uri)!r}, {self.spec.name})"
@@ -309,11 +293,16 @@ class DeltaResults:
                 continue
         raise MlfleetError(f"{self.what}: the rows of {app_id} could not be committed (the table kept changing)")
 
-    def append_new(self, rows: Sequence) -> int:
-        """Append, in one commit, the rows whose own transaction is not committed yet; returns how many."""
-        return self.append_each(rows, [1] * len(rows))
+    def commit_each(self, rows: Sequence, versions: Sequence[int]) -> list[Exception | None]:
+        """Write what can be written: the rows in one commit, or, should that fail, row by row; the error of
+        each row that could not be written (None for those written or written before)."""
+        try:
+            self.commit_batch(rows, versions)
+            return [None] * len(rows)
+        except Exception:  # a row the batch did commit is skipped below, its transaction being there
+            return [_error_of(self.append, [row], version=v) for row, v in zip(rows, versions, strict=True)]
 
-    def append_each(self, rows: Sequence, versions: Sequence[int]) -> int:
+    def commit_batch(self, rows: Sequence, versions: Sequence[int]) -> int:
         """Write each row as its own transaction at its version, in one commit where it can; returns how many.
 
         The rows whose transaction is not committed yet go in one blind append carrying every
@@ -358,6 +347,9 @@ class DeltaResults:
     def check_resumable(self, sweep_id: str) -> None:
         """Nothing to refuse: a sweep's rows and their transactions can be read back."""
 
+    def check_takes(self, command: str) -> None:
+        """Nothing to refuse: every command writes its rows through delta-rs."""
+
     def compact(self) -> str:
         """Merge the table's small files and write a checkpoint, once it holds more than :data:`COMPACT_FILES`.
 
@@ -382,3 +374,11 @@ class DeltaResults:
 
 def _type_name(delta_type: Any) -> str:
     return str(getattr(delta_type, "type", delta_type))
+
+
+def _error_of(write: Callable[..., Any], *args: Any, **kwargs: Any) -> Exception | None:
+    try:
+        write(*args, **kwargs)
+    except Exception as exc:
+        return exc
+    return None

@@ -1,7 +1,7 @@
 """The Spark path: results and data as Spark catalog tables (``catalog.schema.table``).
 
 Where a SparkSession with Delta Lake exists (Databricks, or Spark started with delta-spark's
-jars), ``results`` may name a catalog table, as the seed's notebooks did, and ``data`` may
+jars), ``results`` may name a catalog table, and ``data`` may
 name a Spark table. mlfleet uses the process's active SparkSession, or starts one with
 ``SparkSession.builder.getOrCreate()`` (which reads ``spark-defaults.conf``).
 
@@ -23,25 +23,18 @@ transaction is not exercised by it.
 
 from __future__ import annotations
 
-import os
-import re
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from mlfleet import settings
 from mlfleet.errors import MlfleetError, first_line
+from mlfleet.locations import place
 from mlfleet.stores.rows import TableSpec, records
 
-#: ``catalog.schema.table``: three plain identifiers (Unity Catalog, or ``spark_catalog.default.t``)
-TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
 #: the format of the tables mlfleet creates through Spark; tests on a Spark without Delta use parquet
 FORMAT = "delta"
 _SPARK_TYPES = {"int64": "BIGINT", "double": "DOUBLE", "string": "STRING", "timestamp[us, tz=UTC]": "TIMESTAMP"}
-
-
-def is_table_name(text: str) -> bool:
-    """Whether ``text`` names a Spark catalog table rather than a file or folder (one that exists wins)."""
-    return bool(TABLE_NAME.match(text)) and not Path(text).exists()
 
 
 def spark_at_hand() -> bool:
@@ -50,7 +43,7 @@ def spark_at_hand() -> bool:
     True in a process that has an active SparkSession, and on a Databricks driver
     (``DATABRICKS_RUNTIME_VERSION`` is set there), where ``getOrCreate`` joins the cluster's Spark.
     """
-    if os.environ.get("DATABRICKS_RUNTIME_VERSION"):
+    if settings.get("DATABRICKS_RUNTIME_VERSION"):
         return True
     try:
         from pyspark.sql import SparkSession
@@ -128,9 +121,7 @@ class SparkResults:
     here, so sweeps on it cannot be resumed (``resumable``).
     """
 
-    rows_by_driver = True
     is_local = False
-    kind = "spark"
 
     def __init__(
         self,
@@ -148,7 +139,17 @@ class SparkResults:
         self._spark = spark
         self.format = fmt or FORMAT
         self.at_path = at_path
+        self.place = place(given)
         self.uri = spark_path(given) if at_path else given
+
+    def sibling(self, spec: TableSpec, *, what: str = "") -> SparkResults:
+        """The table of ``spec`` beside this one (the same catalog and schema, or folder); ``what`` names it."""
+        location = self.place.sibling(spec.name).given
+        return SparkResults(location, spec, self._spark, fmt=self.format, what=f"{what} {location}" if what else "",
+                            at_path=self.at_path)  # fmt: skip
+
+    def missing_text(self) -> str:
+        return "no such Spark table"
 
     def __repr__(self) -> str:
         return f"SparkResults({self.uri!r}, {self.spec.name})"
@@ -285,11 +286,18 @@ class SparkResults:
             writer.saveAsTable(self.name)
         return True
 
-    def append_new(self, rows) -> int:
-        """Each row in a write of its own, carrying its own transaction (Delta skips those it has)."""
-        return self.append_each(rows, [1] * len(rows))
+    def commit_each(self, rows, versions) -> list[Exception | None]:
+        """Each row in a write of its own; the error of each row that could not be written (None when written)."""
+        errors: list[Exception | None] = []
+        for row, version in zip(rows, versions, strict=True):
+            try:
+                self.append([row], version=version)
+                errors.append(None)
+            except Exception as exc:
+                errors.append(exc)
+        return errors
 
-    def append_each(self, rows, versions) -> int:
+    def commit_batch(self, rows, versions) -> int:
         """Each row in a write of its own at its version (one Spark write carries one transaction)."""
         for row, version in zip(rows, versions, strict=True):
             self.append([row], version=version)
@@ -305,6 +313,16 @@ class SparkResults:
     def compact(self) -> str:
         """Nothing: Spark's Delta compacts where it is configured to (Databricks' auto-compaction)."""
         return ""
+
+    def check_takes(self, command: str) -> None:
+        """Raise MlfleetError for a command other than the fleet's and analyze's: only they write through Spark."""
+        if command in ("train_cpu", "train_gpu", "analyze"):
+            return
+        noun = "a Databricks mount written through Spark" if self.at_path else "a Spark table"
+        raise MlfleetError(
+            f"{self.what} names {noun}, which {command} does not write (train_cpu, train_gpu and analyze do); "
+            "pass a folder or an s3://, abfss://, gs:// URI"
+        )
 
     def check_resumable(self, sweep_id: str) -> None:
         raise MlfleetError(

@@ -11,19 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from mlfleet.errors import MlfleetError
+from mlfleet.locations import MOUNT, SPARK_TABLE, Place, place
 from mlfleet.stores.rows import RESULTS, TableSpec
 
 
 class ResultsTable(Protocol):
     """What the commands need of a table of rows, whatever stores it."""
 
-    kind: str  # "delta" or "spark"
     given: str  # the location as the user gave it (messages)
     uri: str  # the location as every process must read it (an absolute path, a URI, a table name)
+    place: Place  # what the location is (mlfleet.locations)
     spec: TableSpec
     is_local: bool  # a folder on this machine only: the multi-node guard refuses it
-    rows_by_driver: bool  # Ray workers cannot write it: the driver writes every row
     what: str  # "results=<location>", how messages name it
 
     def check_writable(self) -> None: ...
@@ -31,12 +30,15 @@ class ResultsTable(Protocol):
     def ensure(self) -> list[str]: ...
     def exists(self) -> bool: ...
     def append(self, rows: Sequence, app_id: str = "", *, version: int = 1) -> bool: ...
-    def append_new(self, rows: Sequence) -> int: ...
-    def append_each(self, rows: Sequence, versions: Sequence[int]) -> int: ...
+    def commit_batch(self, rows: Sequence, versions: Sequence[int]) -> int: ...
+    def commit_each(self, rows: Sequence, versions: Sequence[int]) -> list[Exception | None]: ...
     def read(self, **equal: Any) -> Any: ...
     def compact(self) -> str: ...
     def check_resumable(self, sweep_id: str) -> None: ...
+    def check_takes(self, command: str) -> None: ...
     def snapshot(self, **equal: Any) -> tuple[Any, Callable[[str], int | None]]: ...
+    def sibling(self, spec: TableSpec, *, what: str = "") -> ResultsTable: ...
+    def missing_text(self) -> str: ...
 
 
 def open_results(location: str, spec: TableSpec = RESULTS, *, what: str = "") -> ResultsTable:
@@ -47,20 +49,11 @@ def open_results(location: str, spec: TableSpec = RESULTS, *, what: str = "") ->
     Opening reads or writes nothing (the Spark session starts when the table is first used).
     """
     from mlfleet.stores import spark
-    from mlfleet.stores.delta import DeltaResults, is_shared_mount
+    from mlfleet.stores.delta import DeltaResults
 
-    if spark.is_table_name(location):
+    where = place(location)
+    if where.kind == SPARK_TABLE:
         return spark.SparkResults(location, spec, what=what)
-    if is_shared_mount(location) and spark.spark_at_hand():
+    if where.kind == MOUNT and spark.spark_at_hand():
         return spark.SparkResults(location, spec, what=what, at_path=True)
     return DeltaResults(location, spec, what=what)
-
-
-def require_delta(table: ResultsTable, command: str) -> None:
-    """Raise MlfleetError when ``table`` is a Spark table: ``command`` writes through delta-rs only."""
-    if table.kind != "delta":
-        noun = "a Databricks mount written through Spark" if getattr(table, "at_path", False) else "a Spark table"
-        raise MlfleetError(
-            f"{table.what} names {noun}, which {command} does not write (train_cpu, train_gpu and analyze do); "
-            "pass a folder or an s3://, abfss://, gs:// URI"
-        )

@@ -7,13 +7,12 @@ between the two stores is rebuilt from the run), or from its failure.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from mlfleet.metrics import finite, resolve_metric
-from mlfleet.stores import tracking
-from mlfleet.stores.recorder import Recorder
+from mlfleet.stores import runs
+from mlfleet.stores.recorder import ModelRecorder
 from mlfleet.stores.rows import CLASSIFICATION_METRICS, REGRESSION_METRICS, ResultRow
 from mlfleet.training.jobs import ModelJob
 from mlfleet.training.labels import classes_json
@@ -26,22 +25,23 @@ FAIL_ENV = "MLFLEET_FAIL_MODEL_IDS"
 
 @dataclass(frozen=True)
 class SweepSpec:
-    """What every model of a sweep shares, sent once with each task.
+    """What every model of a sweep shares, sent once with each task (the rows are the driver's to write)."""
 
-    ``recorder.table`` is None when the driver writes the rows (a Spark table).
-    """
-
-    recorder: Recorder
+    recorder: ModelRecorder
     metric: str
     n_trials: int
     dataset: str
     dataset_digest: str
-    fail_ids: frozenset[int] = frozenset()  # the test seam, read once by the driver (see injected_failures)
     classes: tuple = ()  # the original labels of the codes the models predict (classification)
 
     @property
-    def tracking(self) -> tracking.TrackingContext:
+    def tracking(self) -> runs.TrackingContext:
         return self.recorder.tracking
+
+    @property
+    def fail_ids(self) -> frozenset[int]:
+        """The test seam, as the driver read it (:data:`FAIL_ENV`)."""
+        return self.tracking.settings.fail_model_ids
 
     @property
     def sweep_id(self) -> str:
@@ -66,16 +66,6 @@ class Outcome:
     task_cpu_s: float = 0.0  # process CPU-seconds of the whole task: the work, its run, model and row
     detail: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
-
-
-def injected_failures() -> frozenset[int]:
-    """The model ids listed in ``MLFLEET_FAIL_MODEL_IDS``, read where the sweep starts.
-
-    Read by the driver, not by workers: workers on a cluster (or in a Ray started earlier)
-    do not see the driver's environment.
-    """
-    listed = os.environ.get(FAIL_ENV, "")
-    return frozenset(int(part) for part in listed.split(",") if part.strip().isdigit())
 
 
 def tuned_row(
@@ -150,10 +140,10 @@ def row_from_run(run, job: ModelJob, spec: SweepSpec, task: str, *, node: str = 
         node=tags.get("node", node),
         device=tags.get("device", "gpu" if job.gpus > 0 else "cpu"),
         run_id=run.info.run_id,
-        model_uri=tags[tracking.MODEL_URI_TAG],
+        model_uri=tags[runs.MODEL_URI_TAG],
         model_type=tags.get("model_type", family(job.family).model_type(task)),
         n_features=int(n_features) if n_features else None,
-        params_json=tags.get(tracking.PARAMS_TAG, "{}"),
+        params_json=tags.get(runs.PARAMS_TAG, "{}"),
         score=finite(metrics.get("score")),
         val_score=finite(
             metrics.get(f"best_val_{params.get('primary_metric') or resolve_metric(spec.metric, task).name}")

@@ -91,6 +91,7 @@ def select_ensemble(
     n_classes: int = 0,
     max_rounds: int = MAX_ROUNDS,
     patience: int = PATIENCE,
+    max_members: int = 0,
     names: Sequence[str] | None = None,
 ) -> Selection:
     """Choose the ensemble of ``predictions`` that scores best on ``y_val`` by greedy selection with replacement.
@@ -98,8 +99,10 @@ def select_ensemble(
     ``predictions`` holds one array per candidate model on the same validation rows. For
     classification each array is n_val x n_classes probabilities, with columns in class code
     order 0..k-1, and ``y_val`` holds those codes. For regression each array holds n_val values.
-    ``names`` label the candidates in error messages. Returns a :class:`Selection`. Raises
-    MlfleetError for bad input, naming the candidate at fault.
+    ``names`` label the candidates in error messages. ``max_members`` (0: no limit) bounds the
+    distinct models the ensemble holds, what it costs to serve: once that many are in, only they
+    are picked again. Returns a :class:`Selection`. Raises MlfleetError for bad input, naming the
+    candidate at fault.
     """
     preds, y = _checked(predictions, y_val, metric, task, n_classes, max_rounds, patience, names)
     batch = _BATCH_SCORERS.get(metric.name) or _one_by_one(metric, n_classes)
@@ -109,6 +112,8 @@ def select_ensemble(
     best_round = idle = 0
     for r in range(max_rounds):
         scores = _round_scores(batch, preds, total, r, y)
+        if max_members and len(set(picks)) >= max_members:
+            scores = np.where(np.isin(np.arange(len(preds)), picks), scores, np.nan)  # only those already in
         pick = _best(scores, metric)
         total += preds[pick]
         picks.append(pick)

@@ -197,3 +197,33 @@ def tune_and_fit(
         extra_metrics={"samples_per_s": model.samples_per_s_} if hasattr(model, "samples_per_s_") else {},
         val_predictions=val_predictions,
     )
+
+
+def fit_defaults(job: ModelJob, split: Split, metric: Metric, n_jobs: int = 1) -> TunedModel:
+    """The family's known-good defaults fitted on the training rows alone (no study), scored on test.
+
+    What an ensemble's member that does not tune is: the shared validation rows weigh the
+    vote, so no member may have seen them.
+    """
+    fam = family(job.family)
+    params = {**fam.fixed_params(job.variant), **fam.defaults(split.task)}
+    np.random.seed(job.seed % 2**32)  # mutual-information jitter and the like draw from the global generator
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    pipeline = build_pipeline(job, split, params, n_jobs).fit(split.X_train, split.y_train)
+    train_s = time.perf_counter() - t0
+    pred, proba = predict_with_proba(pipeline, split.X_test, split.task)
+    test_metrics = score_all(split.task, split.y_test, pred, proba, split.n_classes)
+    model = pipeline.named_steps["model"]
+    return TunedModel(
+        pipeline=pipeline,
+        best_params=params,
+        trial_scores=(),
+        best_val_score=float("nan"),
+        test_metrics=test_metrics,
+        score=test_metrics[metric.name],
+        n_features=int(model.n_features_in_),
+        model_type=type(model).__name__,
+        tuning_s=0.0,
+        train_s=train_s,
+        cpu_s=time.process_time() - cpu0,
+    )

@@ -1,7 +1,9 @@
-"""One model from start to finish, as a Ray worker runs it: tune, then record it in both stores.
+"""One model from start to finish, as a Ray worker runs it: fit, then record it.
 
-:func:`train_one` is plain composition of :func:`mlfleet.training.tuning.tune_and_fit` and a
-:class:`~mlfleet.stores.recorder.Recorder`; :mod:`mlfleet.commands.sweep` runs it as a task.
+:func:`fit` (a tuned model from a split) and :func:`record` (a fitted pipeline logged on its
+run as a model of the file's labels) are what every command's models go through: a fleet's
+model in :func:`train_one`, an ensemble's members and its vote in
+:mod:`mlfleet.commands.ensemble`.
 """
 
 from __future__ import annotations
@@ -12,18 +14,76 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timezone
+from typing import Any
 
 from mlfleet.data import Split
 from mlfleet.errors import describe, full_traceback
 from mlfleet.logs import recorded_warnings
-from mlfleet.metrics import resolve_metric
+from mlfleet.metrics import Metric, resolve_metric
+from mlfleet.stores import runs
+from mlfleet.stores.recorder import ModelRecorder
 from mlfleet.training.jobs import ModelJob
 from mlfleet.training.labels import with_labels
 from mlfleet.training.outcome import FAIL_ENV, Outcome, SweepSpec, failed_row, row_from_run, tuned_row
-from mlfleet.training.tuning import TunedModel, tune_and_fit
+from mlfleet.training.tuning import TunedModel, fit_defaults, tune_and_fit
 
 log = logging.getLogger(__name__)
 INPUT_EXAMPLE_ROWS = 5
+
+
+def fit(
+    job: ModelJob,
+    split: Split,
+    metric: Metric,
+    n_trials: int,
+    *,
+    fail_ids: frozenset[int] = frozenset(),
+    what: str = "model",
+) -> TunedModel:
+    """``job``'s model on ``split``: an Optuna study of ``n_trials`` refitted on train + validation, or with
+    ``n_trials`` 0 the family's defaults fitted on the training rows alone; threads limited to the job's cores.
+
+    Raises whatever the estimator raises (the caller records it), and for a model id in
+    ``fail_ids`` (the test seam :data:`~mlfleet.training.outcome.FAIL_ENV`; ``what`` the job is
+    says which, a model or an ensemble's member).
+    """
+    from threadpoolctl import threadpool_limits
+
+    if job.model_id in fail_ids:
+        raise RuntimeError(f"injected failure of {what} {job.model_id} ({FAIL_ENV})")
+    with threadpool_limits(limits=job.cpus):
+        if n_trials == 0:
+            return fit_defaults(job, split, metric, n_jobs=job.cpus)
+        return tune_and_fit(job, split, metric, n_trials, n_jobs=job.cpus, device="cuda" if job.gpus > 0 else "cpu")
+
+
+def record(
+    recorder: ModelRecorder,
+    run_id: str,
+    *,
+    model: Any,
+    split: Split,
+    name: str,
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    history: dict[str, Any] | None = None,
+    tags: dict[str, str] | None = None,
+    validation_predictions: Any = None,
+) -> str:
+    """Log ``model`` (a fitted pipeline or vote predicting class codes) on run ``run_id`` as the model the user
+    gets: one that predicts the file's labels, with the split's first test rows as its input example.
+    Returns the logged model's URI."""
+    return recorder.finish(
+        run_id,
+        params=params,
+        metrics=metrics,
+        history=history,
+        tags=tags,
+        model=with_labels(model, split.classes, split.X_test) if split.classes else model,
+        input_example=split.X_test.head(INPUT_EXAMPLE_ROWS),
+        name=name,
+        validation_predictions=validation_predictions,
+    )
 
 
 def train_one(
@@ -36,8 +96,8 @@ def train_one(
     tries: int = 1,
     on_run: Callable[[str], None] | None = None,
 ) -> Outcome:
-    """Train ``job`` and record it in both stores (see :func:`_train_one`); the outcome carries the
-    process CPU-seconds of the whole of it, fitting and recording (``task_cpu_s``)."""
+    """Train ``job`` and log it (see :func:`_train_one`); the outcome carries the process CPU-seconds of
+    the whole of it, fitting and recording (``task_cpu_s``). Its row is the driver's to write."""
     cpu0 = time.process_time()
     outcome = _train_one(job, split, spec, node=node, previous_run=previous_run, tries=tries, on_run=on_run)
     return replace(outcome, task_cpu_s=time.process_time() - cpu0)
@@ -53,23 +113,21 @@ def _train_one(
     tries: int,
     on_run: Callable[[str], None] | None,
 ) -> Outcome:
-    """Train ``job`` and record it in both stores; a model that raises becomes a FAILED run and row.
+    """Train ``job`` and log its run; a model that raises ends its run FAILED and comes back with a FAILED row.
 
     A job holding a GPU trains on CUDA; the run's and row's ``device`` say where it really did.
-    ``previous_run`` is the run of an earlier try (Ray retrying a task whose worker died; this
-    is try ``tries``): one that finished is only mirrored into its row, one that did not is
-    reused or replaced, so a model ends with one finished run. ``on_run(run_id)`` is told the
-    run once it exists. When the tracking store cannot be reached the row says so.
+    ``previous_run`` is the run of an earlier try (a task whose worker died; this is try
+    ``tries``): one that finished is only mirrored into its row, one that did not is reused or
+    replaced, so a model ends with one finished run. ``on_run(run_id)`` is told the run once it
+    exists. When the tracking store cannot be reached the row says so.
     """
     recorder, started_wall, started = spec.recorder, time.time(), datetime.now(timezone.utc)
     device = "gpu" if job.gpus > 0 else "cpu"
 
     def failed(error: str, detail: str, run_id: str = "", cpu_s: float = 0.0, notes: tuple = ()) -> Outcome:
-        def row(text):
-            return failed_row(job, spec, split.task, text, run_id=run_id, node=node, started=started, device=device)
-
-        _, built = recorder.fail(run_id, error, detail, row=row, version=job.attempt)
-        return Outcome(built, 0.0, cpu_s, started_wall, time.time(), detail=detail, notes=notes)
+        error = recorder.fail(run_id, error, detail)
+        row = failed_row(job, spec, split.task, error, run_id=run_id, node=node, started=started, device=device)
+        return Outcome(row, 0.0, cpu_s, started_wall, time.time(), detail=detail, notes=notes)
 
     t0 = time.perf_counter()
     try:
@@ -91,9 +149,10 @@ def _train_one(
     if on_run is not None:
         on_run(run_id)
     notes: list[str] = []
+    metric = resolve_metric(spec.metric, split.task)
     try:
         with recorded_warnings(notes):
-            tuned = _tune(job, split, spec)
+            tuned = fit(job, split, metric, spec.n_trials, fail_ids=spec.fail_ids)
     except Exception as exc:
         return failed(describe(exc), full_traceback(exc), run_id, notes=tuple(notes))
     t1 = time.perf_counter()
@@ -103,33 +162,20 @@ def _train_one(
         error = f"MLflow: the model trained but its run could not be logged ({describe(exc)})"
         return failed(error, full_traceback(exc), run_id, tuned.cpu_s, tuple(notes))
     row = tuned_row(job, spec, split.task, tuned, started=started, node=node, run_id=run_id, model_uri=model_uri)
-    t2 = time.perf_counter()
-    recorder.write([row], version=job.attempt)
-    delta_s = time.perf_counter() - t2
     return Outcome(
-        row, tracking_s + time.perf_counter() - t1, tuned.cpu_s, started_wall, time.time(), delta_s, notes=tuple(notes)
+        row, tracking_s + time.perf_counter() - t1, tuned.cpu_s, started_wall, time.time(), notes=tuple(notes)
     )
-
-
-def _tune(job: ModelJob, split: Split, spec: SweepSpec) -> TunedModel:
-    from threadpoolctl import threadpool_limits
-
-    if job.model_id in spec.fail_ids:
-        raise RuntimeError(f"injected failure of model {job.model_id} ({FAIL_ENV})")
-    metric = resolve_metric(spec.metric, split.task)
-    with threadpool_limits(limits=job.cpus):
-        return tune_and_fit(
-            job, split, metric, spec.n_trials, n_jobs=job.cpus, device="cuda" if job.gpus > 0 else "cpu"
-        )
 
 
 def _log(recorder, run_id: str, job: ModelJob, split: Split, spec: SweepSpec, tuned: TunedModel, node: str) -> str:
     """Everything of the tuned model on its run (parameters, metrics, the search curve, the pipeline)."""
-    from mlfleet.stores import tracking
-
     metric = resolve_metric(spec.metric, split.task)
-    return recorder.finish(
+    return record(
+        recorder,
         run_id,
+        model=tuned.pipeline,
+        split=split,
+        name=job.run_name,
         params={
             "family": job.family,
             "model_id": job.model_id,
@@ -156,24 +202,18 @@ def _log(recorder, run_id: str, job: ModelJob, split: Split, spec: SweepSpec, tu
             "device": tuned.device,
             "cpus": str(job.cpus),
             "gpus": str(job.gpus),
-            tracking.PARAMS_TAG: json.dumps(tuned.best_params, sort_keys=True),
+            runs.PARAMS_TAG: json.dumps(tuned.best_params, sort_keys=True),
         },
-        model=with_labels(tuned.pipeline, split.classes, split.X_test) if split.classes else tuned.pipeline,
-        input_example=split.X_test.head(INPUT_EXAMPLE_ROWS),
-        name=job.run_name,
+        validation_predictions=tuned.val_predictions,
     )
 
 
 def recover_row(spec: SweepSpec, job: ModelJob, task: str, run_id: str, *, node: str = ""):
-    """If run ``run_id`` finished, write the model's row from it and return the row; else None.
+    """If run ``run_id`` finished, the model's row rebuilt from it; else None.
 
     For a model whose run was logged but whose task or driver died before its row was written.
     """
-    from mlfleet.stores import tracking
-
     run = spec.recorder.run(run_id)
-    if run.info.status != "FINISHED" or tracking.MODEL_URI_TAG not in run.data.tags:
+    if run.info.status != "FINISHED" or runs.MODEL_URI_TAG not in run.data.tags:
         return None
-    row = row_from_run(run, job, spec, task, node=node)
-    spec.recorder.write([row], version=job.attempt)
-    return row
+    return row_from_run(run, job, spec, task, node=node)

@@ -17,6 +17,8 @@ from mlfleet.commands.analyze import steps
 from mlfleet.commands.analyze.plan import plan_analysis
 from mlfleet.commands.analyze.types import AnalysisReport, Clock, Plan
 from mlfleet.config import AnalysisConfig
+from mlfleet.redaction import redact
+from mlfleet.settings import process_setup, read
 
 log = logging.getLogger(__name__)
 
@@ -28,22 +30,21 @@ def run_analysis(config: AnalysisConfig, *, stream: TextIO | None = None) -> Ana
 
     Raises MlfleetError on bad input, before anything is written.
     """
-    from mlflow import MlflowClient
-
     with logs.console(stream):
+        found = read()
         clock = Clock()
-        plan = plan_analysis(config, clock)
+        plan = plan_analysis(config, found, clock)
+        process_setup(hide_links=redact(plan.uri) != plan.uri)
         for note in plan.notes:
             log.info("note: %s", note)
-        client = MlflowClient(tracking_uri=plan.uri)
-        run_id, created_here = steps.open_run(client, plan, config)
+        recorder = steps.open_run(plan, config, found)
         try:
-            report = steps.analyse(client, plan, run_id, clock)
+            report, metrics = steps.analyse(recorder, plan, clock)
+            with clock("logging"):
+                recorder.close(metrics=metrics, artifacts=sorted(p for p in plan.output.iterdir() if p.is_file()),
+                               failed=False, tags={"mlfleet.outcome": "analysed"})  # fmt: skip
         except BaseException as exc:
-            if created_here:
-                client.set_terminated(run_id, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+            recorder.abort("interrupted" if isinstance(exc, KeyboardInterrupt) else f"analysis error: {exc!r}")
             raise
-        if created_here:
-            client.set_terminated(run_id, "FINISHED")
         log.info(steps.summary_lines(report))
         return report

@@ -7,7 +7,6 @@ the locations of the report and the summary table.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -17,15 +16,18 @@ from mlfleet.commands.analyze.types import Clock, Plan
 from mlfleet.config import AnalysisConfig
 from mlfleet.errors import MlfleetError, first_line
 from mlfleet.ids import new_id
+from mlfleet.locations import store as classify_store
 from mlfleet.metrics import METRICS, Metric, task_metrics
-from mlfleet.stores import registry, tracking
+from mlfleet.settings import Settings
+from mlfleet.stores import registry, store
 from mlfleet.stores.delta import probe_write
+from mlfleet.stores.runs import sweep_parents
 from mlfleet.stores.tables import open_results
 
 REPORTS = "reports"
 
 
-def plan_analysis(config: AnalysisConfig, clock: Clock | None = None) -> Plan:
+def plan_analysis(config: AnalysisConfig, settings: Settings, clock: Clock | None = None) -> Plan:
     """Check ``config`` against both stores and read what the analysis needs; writes nothing.
 
     Raises MlfleetError for ``k`` below 1, an experiment without sweeps, a missing results
@@ -37,16 +39,16 @@ def plan_analysis(config: AnalysisConfig, clock: Clock | None = None) -> Plan:
     clock = clock or Clock()
     if config.k < 1:
         raise MlfleetError(f"k must be at least 1 (how many of the best models vote), but got k={config.k}")
-    uri = tracking.tracking_uri()
-    if not os.environ.get("MLFLOW_RUN_ID"):
-        tracking.experiment_name(uri, config.experiment)  # a bare name on Databricks: one line, before any query
+    uri = store.tracking_uri()
+    if not settings.under_mlflow_run:
+        store.experiment_name(uri, config.experiment, settings)  # a bare name on Databricks: one line, first
     name = config.registered_model.strip()
-    registry.check_model_name(name, "registered_model", registry.registry_uri(uri), defaulted=True)
-    tracking.prepare_store(uri)
+    registry.check_model_name(name, "registered_model", classify_store(registry.registry_uri(uri)), defaulted=True)
+    store.prepare(uri, settings)
     client = MlflowClient(tracking_uri=uri)
     with clock("mlflow_query"):
-        experiment = _experiment(client, config.experiment)
-        parents = readback.sweep_parents(client, experiment.experiment_id)
+        experiment = _experiment(client, config.experiment, settings)
+        parents = sweep_parents(client, experiment.experiment_id)
     if not parents:
         raise MlfleetError(
             f"experiment {experiment.name!r} has no sweeps (no run tagged mlfleet.role=sweep); "
@@ -74,7 +76,7 @@ def plan_analysis(config: AnalysisConfig, clock: Clock | None = None) -> Plan:
     analysis_id = new_id("analyze")
     output = Path(config.output or f"{REPORTS}/{analysis_id}").resolve()
     _check_output(output, config.output)
-    summary = readback.summary_table(table)
+    summary = table.sibling(readback.SUMMARY, what="the summary table")
     summary.check_writable()
     return Plan(
         analysis_id=analysis_id,
@@ -94,10 +96,9 @@ def plan_analysis(config: AnalysisConfig, clock: Clock | None = None) -> Plan:
     )
 
 
-def _experiment(client, name: str):
+def _experiment(client, name: str, settings: Settings):
     """The experiment to analyse: under ``mlflow run`` the run's own, else ``name`` (default mlfleet)."""
-    run_id = os.environ.get("MLFLOW_RUN_ID", "")
-    env_id = os.environ.get("MLFLOW_EXPERIMENT_ID", "")
+    run_id, env_id = settings.run_id, settings.experiment_id
     if run_id or env_id:
         experiment = client.get_experiment(client.get_run(run_id).info.experiment_id if run_id else env_id)
         if name and name != experiment.name:
@@ -106,7 +107,7 @@ def _experiment(client, name: str):
                 f"run it with --experiment-name {name} and leave experiment empty"
             )
         return experiment
-    name = tracking.experiment_name(client.tracking_uri, name)
+    name = store.experiment_name(client.tracking_uri, name, settings)
     experiment = client.get_experiment_by_name(name)
     if experiment is None or experiment.lifecycle_stage != "active":
         raise MlfleetError(

@@ -13,17 +13,14 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 import pandas as pd
 
 from mlfleet.errors import MlfleetError, first_line
-from mlfleet.stores import tracking
+from mlfleet.stores import runs
 from mlfleet.stores.rows import RESULTS, TableSpec
-from mlfleet.stores.tables import ResultsTable, open_results
+from mlfleet.stores.tables import ResultsTable
 
-#: runs per page of search_runs (MLflow's own ceiling for one page is 50,000)
-PAGE = 5000
 SUMMARY_TABLE = "model_training_summary"
 
 
@@ -68,22 +65,6 @@ def unquote(value: str) -> str:
     return value
 
 
-def search_all(client, experiment_id: str, filter_string: str) -> list:
-    """Every active run of the experiment that matches ``filter_string``, across pages."""
-    found, token = [], None
-    while True:
-        page = client.search_runs([experiment_id], filter_string, max_results=PAGE, page_token=token)
-        found.extend(page)
-        token = page.token
-        if not token:
-            return found
-
-
-def sweep_parents(client, experiment_id: str) -> list:
-    """The parent runs of the experiment's sweeps (tagged ``mlfleet.role=sweep``)."""
-    return search_all(client, experiment_id, "tags.`mlfleet.role` = 'sweep'")
-
-
 def model_runs(client, experiment_id: str, sweep_ids: list[str]) -> pd.DataFrame:
     """One row per model run of the sweeps: run_id, sweep_id, model_id, run_status and every metric.
 
@@ -93,10 +74,9 @@ def model_runs(client, experiment_id: str, sweep_ids: list[str]) -> pd.DataFrame
     """
     records = []
     for sweep_id in sweep_ids:
-        quoted = sweep_id.replace("'", "\\'")
-        for run in search_all(client, experiment_id, f"tags.`mlfleet.role` = 'model' and tags.sweep_id = '{quoted}'"):
+        for run in runs.sweep_model_runs(client, experiment_id, sweep_id):
             tags = run.data.tags
-            if tracking.STALE_TAG in tags:  # superseded by a retry or a resume (see mlfleet.commands.resume)
+            if runs.STALE_TAG in tags:  # superseded by a retry or a resume (see mlfleet.commands.resume)
                 continue
             records.append(
                 {
@@ -116,11 +96,9 @@ def model_runs(client, experiment_id: str, sweep_ids: list[str]) -> pd.DataFrame
 def read_rows(table: ResultsTable, experiment_id: str) -> pd.DataFrame:
     """The results rows of one experiment. Raises MlfleetError when ``table`` holds no results table."""
     if not table.exists():
-        where = (
-            "no such Spark table" if table.kind == "spark" else "not a Delta table (nothing there, or no _delta_log)"
-        )
         raise MlfleetError(
-            f"{table.what} is {where}; pass results=LOCATION where train_cpu or train_gpu wrote their rows"
+            f"{table.what} is {table.missing_text()}; "
+            "pass results=LOCATION where train_cpu or train_gpu wrote their rows"
         )
     try:
         frame = table.read()
@@ -201,18 +179,6 @@ def known_sweeps(parents: list, rows: pd.DataFrame) -> dict[str, SweepInfo]:
     return sweeps
 
 
-def summary_table(results: ResultsTable) -> ResultsTable:
-    """The summary table beside the results table: ``model_training_summary`` in the same folder, bucket or schema."""
-    name = SUMMARY.name
-    if results.kind == "spark":  # the same catalog and schema
-        location = results.uri.rsplit(".", 1)[0] + "." + name
-    elif results.is_local:
-        location = str(Path(results.uri).parent / name)
-    else:
-        location = results.uri.rstrip("/").rsplit("/", 1)[0] + "/" + name
-    return open_results(location, SUMMARY, what=f"the summary table {location}")
-
-
 @dataclass(frozen=True)
 class SummaryRow:
     """One model type of one analysis: a row of the summary table (key ``(analysis_id, model_type)``)."""
@@ -239,13 +205,3 @@ class SummaryRow:
 
 
 SUMMARY = TableSpec(SUMMARY_TABLE, SummaryRow, ("analysis_id", "model_type"), prefix="mlfleet-analysis")
-
-
-def append_summary(table: ResultsTable, rows: list[SummaryRow], analysis_id: str) -> bool:
-    """Append an analysis's rows unless that analysis was written before; returns whether it wrote.
-
-    The append carries the Delta application transaction ``mlfleet-analysis/<analysis_id>``,
-    so a retried write never doubles an analysis, and earlier analyses stay as they were.
-    """
-    table.ensure()
-    return table.append(rows, f"{SUMMARY.prefix}/{analysis_id}")

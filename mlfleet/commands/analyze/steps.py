@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from mlfleet import champion
 from mlfleet.commands.analyze import readback
 from mlfleet.commands.analyze import report as summaries
 from mlfleet.commands.analyze.document import document, facts
@@ -24,47 +24,53 @@ from mlfleet.config import AnalysisConfig, DataConfig
 from mlfleet.errors import MlfleetError, first_line
 from mlfleet.metrics import Comparison, finite, finite_only
 from mlfleet.redaction import redact, redact_frame
-from mlfleet.stores import registry as champion
-from mlfleet.stores import tracking
+from mlfleet.settings import Settings
+from mlfleet.stores import model_format, registry
+from mlfleet.stores.recorder import SweepRecorder
 from mlfleet.training.labels import codes_model, label_array, with_labels
+from mlfleet.training.worker import INPUT_EXAMPLE_ROWS
 
 log = logging.getLogger(__name__)
 
 
-def open_run(client, plan: Plan, config: AnalysisConfig) -> tuple[str, bool]:
-    """The analysis run: the one ``mlflow run`` created, or a new one. Returns ``(run_id, created_here)``.
+def open_run(plan: Plan, config: AnalysisConfig, settings: Settings) -> SweepRecorder:
+    """The analysis run (the one ``mlflow run`` created, or a new one) and its recorder.
 
     The parameters are logged as given (those ``mlflow run`` did not log already); what they
     resolved to goes into tags, since parameters cannot change.
     """
-
-    env_run = os.environ.get("MLFLOW_RUN_ID", "")
-    if env_run:
-        run = client.get_run(env_run)
-    else:
-        run = client.create_run(plan.experiment_id, run_name=plan.analysis_id, tags={"entry_point": "analyze"})
-    given = config.params()
-    tags = {
-        "mlfleet.role": "analysis",
-        "entry_point": "analyze",
-        "analysis_id": plan.analysis_id,
-        "sweep_ids": ",".join(plan.sweep_ids),
-        "metric": plan.metric.name,
-        "registered_model": plan.registered_model,
-        "output": str(plan.output),
-        "results": plan.results,
-        "summary_table": plan.summary_table,
-    }
-    client.log_batch(
-        run.info.run_id,
-        params=[tracking.param(k, v) for k, v in given.items() if k not in run.data.params],
-        tags=[tracking.tag(k, v) for k, v in tags.items()],
+    return SweepRecorder.open(
+        plan.summary,
+        uri=plan.uri,
+        settings=settings,
+        experiment=plan.experiment_name,
+        sweep_id=plan.analysis_id,
+        entry_point="analyze",
+        params=config.params(),
+        dataset=None,
+        role="analysis",
+        tags={
+            "analysis_id": plan.analysis_id,
+            "sweep_ids": ",".join(plan.sweep_ids),
+            "metric": plan.metric.name,
+            "registered_model": plan.registered_model,
+            "output": str(plan.output),
+            "results": plan.results,
+            "summary_table": plan.summary_table,
+        },
     )
-    return run.info.run_id, not env_run
 
 
-def analyse(client, plan: Plan, run_id: str, clock: Clock) -> AnalysisReport:
-    """Every step after the plan, in order; returns the report. Raises what the stores raise."""
+def analyse(recorder: SweepRecorder, plan: Plan, clock: Clock) -> tuple[AnalysisReport, dict[str, float]]:
+    """Every step after the plan, in order; returns the report and the analysis run's metrics.
+
+    Raises what the stores raise. The report's files are in ``plan.output``; the caller logs
+    them on the run as it closes it.
+    """
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=plan.uri)
+    run_id = recorder.tracking.parent_run_id
     metric = plan.metric
     with clock("join"):
         check = summaries.join_stores(plan.rows, plan.runs, metric.name)
@@ -80,24 +86,23 @@ def analyse(client, plan: Plan, run_id: str, clock: Clock) -> AnalysisReport:
         vote, vote_note, split = _vote(plan, candidates)
         if vote is not None:
             images["vote"] = summaries.plot_vote(vote.comparison, metric, plan.output / "vote.png")
-            vote_note += _log_vote(plan, run_id, vote, split)
+            vote_note += _log_vote(recorder, plan, vote, split)
     with clock("registry"):
         decision, champion_note = _crown(client, plan, candidates)
     with clock("evaluate"):
-        champion_note += _evaluate(plan, run_id, decision, candidates, split)
+        champion_note += _evaluate(recorder, plan, decision, candidates, split)
     with clock("summary_table"):
-        readback.append_summary(plan.summary, _summary_rows(plan, summary), plan.analysis_id)
+        plan.summary.ensure()
+        recorder.rows_of_one_transaction(_summary_rows(plan, summary), f"{readback.SUMMARY.prefix}/{plan.analysis_id}")
     report = AnalysisReport(
         plan, run_id, (), summary, check, found, vote, vote_note, decision, champion_note, clock.timings
     )
     with clock("report"):
         files = _write_files(report, images)
-    with clock("logging"):
-        client.log_artifacts(run_id, str(plan.output))
-        client.log_batch(run_id, metrics=_metrics(report))
-    return AnalysisReport(
+    report = AnalysisReport(
         plan, run_id, files, summary, check, found, vote, vote_note, decision, champion_note, clock.timings
     )
+    return report, _metrics(report)
 
 
 def reproduce_split(sweep: readback.SweepInfo, digest: str):
@@ -145,15 +150,11 @@ def _vote(plan: Plan, candidates: pd.DataFrame) -> tuple[summaries.VoteResult | 
         split = reproduce_split(sweeps[top.iloc[0].sweep_id], str(top.iloc[0].dataset_digest))
     except MlfleetError as exc:
         return None, f"The vote was skipped: {exc}.", None
-    import mlflow.sklearn
-
     labels = [f"#{r.model_id} {r.model_type}" for r in top.itertuples()]
     if len(set(labels)) < len(labels):  # the same model id in two sweeps
         labels = [f"{label} ({r.sweep_id})" for label, r in zip(labels, top.itertuples(), strict=True)]
     members = [
-        summaries.Member(
-            label, codes_model(mlflow.sklearn.load_model(r.model_uri)), float(getattr(r, plan.metric.name))
-        )
+        summaries.Member(label, codes_model(model_format.load(r.model_uri)), float(getattr(r, plan.metric.name)))
         for label, r in zip(labels, top.itertuples(), strict=True)
     ]
     result = summaries.vote(members, split, plan.metric)
@@ -167,35 +168,28 @@ def _vote(plan: Plan, candidates: pd.DataFrame) -> tuple[summaries.VoteResult | 
     return result, note, split
 
 
-def _log_vote(plan: Plan, run_id: str, vote: summaries.VoteResult, split) -> str:
+def _log_vote(recorder: SweepRecorder, plan: Plan, vote: summaries.VoteResult, split) -> str:
     """The vote as a model of the analysis run, predicting labels; what the note adds.
 
     It does not compete for the champion: its members were refitted on train + validation, so
     no validation score of the vote is out of sample, and choosing needs one.
     """
-    import mlflow
-
-    model = with_labels(vote.model, split.classes, split.X_test) if split.classes else vote.model
-    trusted = tracking.trusted_types(model)
-    mlflow.set_tracking_uri(plan.uri)
-    with mlflow.start_run(run_id=run_id), tracking.ignore_integer_schema_hint():
-        info = mlflow.sklearn.log_model(
-            model,
-            name=f"top{vote.k}-vote",
-            input_example=split.X_test.head(5),
-            serialization_format="skops",
-            skops_trusted_types=trusted,
-            pip_requirements=list(tracking.model_requirements(trusted)),
-            tags={"mlflow.source.name": "analyze", "analysis_id": plan.analysis_id},
-        )
-        mlflow.set_tag("vote_model_uri", info.model_uri)
+    run_id = recorder.tracking.parent_run_id
+    model_uri = recorder.model.log_model(
+        run_id,
+        model=with_labels(vote.model, split.classes, split.X_test) if split.classes else vote.model,
+        input_example=split.X_test.head(INPUT_EXAMPLE_ROWS),
+        name=f"top{vote.k}-vote",
+        tags={"mlflow.source.name": "analyze", "analysis_id": plan.analysis_id},
+    )
+    recorder.model.figures(run_id, tags={"vote_model_uri": model_uri})
     return (
-        f" The vote is logged as {info.model_uri}; it does not compete for the champion (its members were "
+        f" The vote is logged as {model_uri}; it does not compete for the champion (its members were "
         "refitted on the validation rows, so it has no validation score to be chosen on)."
     )
 
 
-def _evaluate(plan: Plan, run_id: str, decision, candidates: pd.DataFrame, split) -> str:
+def _evaluate(recorder: SweepRecorder, plan: Plan, decision, candidates: pd.DataFrame, split) -> str:
     """``mlflow.models.evaluate`` of the champion on the report's half of the test split, into the analysis run.
 
     The rows nothing chose on: the gate compared models on the other half
@@ -204,7 +198,6 @@ def _evaluate(plan: Plan, run_id: str, decision, candidates: pd.DataFrame, split
     """
     if decision is None or split is None or decision.alias != champion.CHAMPION:
         return ""
-    import mlflow
     from mlflow import MlflowClient
 
     version = MlflowClient(plan.uri).get_model_version(decision.name, decision.version)
@@ -219,21 +212,18 @@ def _evaluate(plan: Plan, run_id: str, decision, candidates: pd.DataFrame, split
         .assign(**{target: label_array(split.classes)[y] if split.classes else y})
     )
     model_type = "classifier" if split.task == "classification" else "regressor"
-    mlflow.set_tracking_uri(plan.uri)
     try:
-        with mlflow.start_run(run_id=run_id), tracking.ignore_integer_schema_hint():
-            result = mlflow.models.evaluate(
-                f"models:/{decision.name}/{decision.version}",
-                data,
-                targets=target,
-                model_type=model_type,
-                evaluators="default",
-                evaluator_config={"log_model_explainability": False},
-            )
+        metrics = recorder.model.evaluate(
+            recorder.tracking.parent_run_id,
+            f"models:/{decision.name}/{decision.version}",
+            data,
+            targets=target,
+            model_type=model_type,
+        )
     except Exception as exc:  # the evaluation is a report on the champion, not a decision: the analysis stands
         log.warning("mlflow.models.evaluate of the champion failed: %s", first_line(exc))
         return f" (mlflow.models.evaluate of the champion failed: {first_line(exc)}.)"
-    shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(result.metrics.items()) if isinstance(v, float))[:300]
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(metrics.items()) if isinstance(v, float))[:300]
     return (
         f" mlflow.models.evaluate of the champion on the report's half of the test split ({len(report)} rows that "
         f"nothing chose on; the gate used the other half): {shown}."
@@ -255,7 +245,7 @@ def _crown(client, plan: Plan, candidates: pd.DataFrame) -> tuple[champion.Decis
         analysis_id=plan.analysis_id,
         split={s.sweep_id: s for s in plan.sweeps}[str(best.sweep_id)].split,
     )
-    decision = champion.crown(client, plan.registered_model, candidate, plan.metric, compare=_gate(plan, best))
+    decision = registry.crown(client, plan.registered_model, candidate, plan.metric, compare=_gate(plan, best))
     return decision, decision.sentence()
 
 
@@ -311,9 +301,8 @@ _FIGURES = (
 )
 
 
-def _metrics(report: AnalysisReport) -> list:
-    from mlflow.entities import Metric
-
+def _metrics(report: AnalysisReport) -> dict[str, float]:
+    """The analysis run's metrics: counts, the best score, the vote, seconds per phase."""
     summary, check = report.summary, report.check
     best = summaries.ranked(report.plan.rows, report.plan.metric)
     values = {
@@ -337,8 +326,7 @@ def _metrics(report: AnalysisReport) -> list:
         ),
         **{f"time_{phase}_s": seconds for phase, seconds in report.timings.items()},
     }
-    stamp = int(datetime.now(timezone.utc).timestamp() * 1000)
-    return [Metric(k, v, stamp, 0) for k, v in finite_only(values).items()]
+    return finite_only(values)
 
 
 def _write_files(report: AnalysisReport, images: dict[str, Path]) -> tuple[Path, ...]:

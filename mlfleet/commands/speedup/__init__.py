@@ -1,4 +1,4 @@
-"""The ``benchmark`` command's library: sequential against parallel training, measured honestly.
+"""The ``benchmark`` command's library: sequential against parallel training on the same work.
 
 The same models, one after another, as Ray tasks through the fleet's scheduler and with
 joblib, beside the machine's own ceiling measured in the same run. (The timing scripts of

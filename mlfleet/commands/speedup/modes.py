@@ -7,37 +7,34 @@ import os
 import time
 from dataclasses import dataclass
 
-import numpy as np
-import pandas as pd
-
 from mlfleet.commands.speedup.spec import ModelSpec
-from mlfleet.data._columns import ColumnPlan
+from mlfleet.data import Split
 from mlfleet.metrics import predict_with_proba, score_all
 
 
 @dataclass(frozen=True)
 class BenchData:
-    """An 80/20 split, shared by every mode (and put in Ray's object store once)."""
+    """The command's split (:func:`mlfleet.data.split_dataset`) and the family, shared by every mode
+    (and put in Ray's object store once). Models fit on the training rows."""
 
-    X_train: pd.DataFrame
-    y_train: np.ndarray
-    X_test: pd.DataFrame
-    y_test: np.ndarray
-    task: str
-    n_classes: int
+    split: Split
     model: str
-    columns: ColumnPlan | None = None  # the roles, from the training rows
+
+    @property
+    def task(self) -> str:
+        return self.split.task
 
 
 @dataclass(frozen=True)
 class Fitted:
-    """One model trained in one mode: its test scores, when it ran and on which worker."""
+    """One model trained in one mode: its test scores (and validation scores), when it ran and on which worker."""
 
     index: int
     scores: dict[str, float]
     start: float
     end: float
     worker: str
+    val_scores: dict[str, float] | None = None
 
     @property
     def seconds(self) -> float:
@@ -45,26 +42,28 @@ class Fitted:
 
 
 def fit_one(spec: ModelSpec, data: BenchData) -> Fitted:
-    """Fit preprocessing + the family's model with ``spec.params`` on one core; score on test."""
+    """Fit preprocessing + the family's model with ``spec.params`` on one core; score on validation and test."""
     from sklearn.pipeline import Pipeline
     from threadpoolctl import threadpool_limits
 
     from mlfleet.data import build_preprocessor
     from mlfleet.zoo import family
 
-    fam = family(data.model)
+    fam, split = family(data.model), data.split
     start = time.time()
     with threadpool_limits(limits=1):
         model = Pipeline(
             [
-                ("prep", build_preprocessor(data.columns or data.X_train, sparse=fam.sparse, seed=spec.seed)),
-                ("model", fam.build(data.task, spec.params, spec.seed, 1)),
+                ("prep", build_preprocessor(split.plan, sparse=fam.sparse, seed=spec.seed)),
+                ("model", fam.build(split.task, spec.params, spec.seed, 1)),
             ]
         )
-        model.fit(data.X_train, data.y_train)
-        pred, proba = predict_with_proba(model, data.X_test, data.task)
-    scores = score_all(data.task, data.y_test, pred, proba, data.n_classes)
-    return Fitted(spec.index, scores, start, time.time(), f"pid {os.getpid()}")
+        model.fit(split.X_train, split.y_train)
+        scores = {}
+        for part, X, y in (("val", split.X_val, split.y_val), ("test", split.X_test, split.y_test)):
+            pred, proba = predict_with_proba(model, X, split.task)
+            scores[part] = score_all(split.task, y, pred, proba, split.n_classes)
+    return Fitted(spec.index, scores["test"], start, time.time(), f"pid {os.getpid()}", scores["val"])
 
 
 def _warm(_item=None, _shared=None) -> int:
@@ -82,7 +81,7 @@ def _fit_all(specs: tuple[ModelSpec, ...], data: BenchData) -> tuple[float, list
     return time.perf_counter() - t0, fitted
 
 
-def run_sequential(specs: tuple[ModelSpec, ...], data: BenchData) -> tuple[float, list[Fitted]]:
+def run_sequential(specs: tuple[ModelSpec, ...], data: BenchData, cpus: int) -> tuple[float, list[Fitted]]:
     """One worker process fits every model, one after another.
 
     Not the driver itself: a driver holding Ray and MLflow runs Python measurably slower
@@ -174,3 +173,7 @@ def measure_ceiling(cpus: int, seconds: float = 1.0, trials: int = 3) -> dict[st
             pairs.append((pool.apply(_timed_spin, (units * cpus,)) / parallel, parallel))
     speedup, parallel = sorted(pairs)[len(pairs) // 2]
     return {"ceiling_sequential_s": speedup * parallel, "ceiling_parallel_s": parallel, "ceiling_speedup": speedup}
+
+
+#: how each mode runs the same models: one worker after another, Ray tasks, joblib's processes
+MODES = {"sequential": run_sequential, "ray": run_ray, "joblib": run_joblib}

@@ -8,35 +8,25 @@ import os
 import platform
 import socket
 import statistics
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
-from mlfleet import logs
-from mlfleet.commands.speedup.modes import (
-    BenchData,
-    Fitted,
-    measure_ceiling,
-    measure_work_ceiling,
-    run_joblib,
-    run_ray,
-    run_sequential,
-)
+from mlfleet.commands.skeleton import Closing, Command, Context, run_command
+from mlfleet.commands.speedup.modes import MODES, BenchData, Fitted, measure_ceiling, measure_work_ceiling
 from mlfleet.commands.speedup.plots import plot_ladder, plot_timeline, plot_walls
 from mlfleet.commands.speedup.spec import ModelSpec, apply_preset, expand_ladder
-from mlfleet.config import MODES, BenchmarkConfig, logged_params
-from mlfleet.data import load_dataset, plan_columns
+from mlfleet.config import BenchmarkConfig, logged_params
+from mlfleet.data import load_dataset, split_dataset
 from mlfleet.errors import MlfleetError
-from mlfleet.execution import cluster as ray_cluster
 from mlfleet.ids import new_id
 from mlfleet.metrics import DEFAULT_METRIC, METRICS
-from mlfleet.stores import tracking
-from mlfleet.stores.recorder import Recorder
+from mlfleet.settings import Settings
+from mlfleet.stores.recorder import SweepRecorder
 from mlfleet.stores.rows import TableSpec
-from mlfleet.stores.tables import open_results, require_delta
+from mlfleet.stores.tables import ResultsTable, open_results
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +57,7 @@ class BenchmarkRow:
     best_score: float
     mlflow_run_id: str
     started_at: datetime
-    # added after the first release: tables written before gain them by schema evolution
+    # later columns: tables written before gain them by schema evolution
     work_ceiling_speedup: float | None = None
     share_of_work_ceiling: float | None = None
 
@@ -84,6 +74,18 @@ BENCHMARKS = TableSpec("benchmark_results", BenchmarkRow, ("benchmark_id", "mode
 
 
 @dataclass(frozen=True)
+class _Plan:
+    """A benchmark checked: its config, models, data, table, and the machine's ceiling measured before Ray."""
+
+    config: BenchmarkConfig
+    specs: tuple[ModelSpec, ...]
+    data: BenchData
+    dataset: Any
+    table: ResultsTable
+    ceiling: dict[str, float] | None
+
+
+@dataclass(frozen=True)
 class _Bench:
     """One benchmark under way: what it trains, where it records, on how many CPUs."""
 
@@ -91,15 +93,15 @@ class _Bench:
     specs: tuple[ModelSpec, ...]
     data: BenchData
     dataset_name: str
-    run: tracking.SweepRun
-    recorder: Recorder
+    recorder: SweepRecorder
     machine: dict[str, str]
     cpus: int
     started: datetime
+    ceiling: dict[str, float] | None = None
 
     @property
     def bench_id(self) -> str:
-        return self.run.context.sweep_id
+        return self.recorder.tracking.sweep_id
 
 
 @dataclass(frozen=True)
@@ -119,31 +121,58 @@ def run_benchmark(config: BenchmarkConfig, *, stream: TextIO | None = None) -> B
     Raises MlfleetError on bad input, and when the modes' scores differ (a benchmark of
     different work would measure nothing).
     """
-    with logs.console(stream):
-        config = apply_preset(config)
+    return run_command(BenchmarkCommand(apply_preset(config)), stream=stream)
+
+
+class BenchmarkCommand(Command):
+    """A benchmark's own parts of the command skeleton (:mod:`mlfleet.commands.skeleton`); the driver
+    records the modes, its tasks log nothing."""
+
+    workers_log = False
+
+    def plan(self, settings: Settings) -> _Plan:
+        config = self.config
         _check(config)
         dataset = load_dataset(config.data)
         specs = expand_ladder(config, dataset.task)
-        data = _split(dataset, config)
+        split = split_dataset(
+            dataset, test_size=config.data.test_size, val_size=config.data.val_size, seed=config.data.seed
+        )
         table = open_results(config.results, BENCHMARKS)
-        require_delta(table, "benchmark")
+        table.check_takes("benchmark")
         table.check_writable()
-        uri = tracking.checked_store(config.experiment)
         # a local Ray's ceiling is measured before it starts: its agents are busy for seconds after
         ceiling = None if config.address else measure_ceiling(os.cpu_count() or 1)
-        cluster = ray_cluster.connect(config.address)
-        try:
-            log.info(data.columns.describe())
-            tracking.prepare_store(uri)
-            table.ensure()
-            bench = _open(config, specs, data, dataset, table, uri, int(cluster.total_cpus))
-            try:
-                return _measure(bench, ceiling)
-            except BaseException as exc:
-                tracking.abort_sweep(bench.run, "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc))
-                raise
-        finally:
-            ray_cluster.disconnect(cluster)
+        return _Plan(config, specs, BenchData(split, config.model), dataset, table, ceiling)
+
+    def open(self, plan: _Plan, settings: Settings, uri: str, cluster) -> tuple[_Bench, SweepRecorder]:
+        config, dataset, split = plan.config, plan.dataset, plan.data.split
+        log.info(split.plan.describe())
+        plan.table.ensure()
+        machine = _machine()
+        recorder = SweepRecorder.open(
+            plan.table,
+            uri=uri,
+            settings=settings,
+            experiment=config.experiment,
+            sweep_id=new_id("benchmark"),
+            entry_point="benchmark",
+            params={**logged_params(config), **machine},
+            dataset=None,
+            tags={"task": dataset.task, "dataset": dataset.name, "split": split.key, **split.plan.tags()},
+            role="benchmark",
+            documents=split.plan.documents(),
+        )
+        started = datetime.now(timezone.utc)
+        cpus = int(cluster.total_cpus)
+        bench = _Bench(config, plan.specs, plan.data, dataset.name, recorder, machine, cpus, started, plan.ceiling)
+        return bench, recorder
+
+    def body(self, bench: _Bench, context: Context) -> Closing:
+        return _measure(bench)
+
+    def summary(self, report: BenchmarkReport) -> str:
+        return "\n".join(summary(report.figures, self.config.modes))
 
 
 def _check(config: BenchmarkConfig) -> None:
@@ -154,36 +183,23 @@ def _check(config: BenchmarkConfig) -> None:
         raise MlfleetError(f"repeats must be at least 1, but got repeats={config.repeats}")
 
 
-def _open(config, specs, data, dataset, table, uri: str, cpus: int) -> _Bench:
-    machine = _machine()
-    run = tracking.open_sweep(
-        uri=uri,
-        experiment=config.experiment,
-        sweep_id=new_id("benchmark"),
-        entry_point="benchmark",
-        params={**logged_params(config), **machine},
-        dataset=None,
-        tags={"task": dataset.task, "dataset": dataset.name, **data.columns.tags()},
-        role="benchmark",
-        documents=data.columns.documents(),
-    )
-    started = datetime.now(timezone.utc)
-    return _Bench(config, specs, data, dataset.name, run, Recorder(run.context, table), machine, cpus, started)
-
-
-def _measure(bench: _Bench, ceiling: dict[str, float] | None) -> BenchmarkReport:
+def _measure(bench: _Bench) -> Closing:
     config, specs, cpus = bench.config, bench.specs, bench.cpus
     log.info(
         "benchmark %s: %d %s models (%s) on %s, modes %s, %d repeat(s), %d CPUs",
         bench.bench_id, len(specs), config.model, config.ladder, bench.dataset_name,
         ", ".join(config.modes), config.repeats, cpus,
     )  # fmt: skip
-    ceilings = _ceilings(bench, ceiling)
+    ceilings = _ceilings(bench, bench.ceiling)
     timed = _time_modes(bench, ceilings)
     rows = _record(bench, timed)
-    for line in summary(timed.figures, config.modes):
-        log.info(line)
-    return BenchmarkReport(bench.bench_id, bench.run.context.parent_run_id, timed.figures, tuple(rows))
+    report = BenchmarkReport(bench.bench_id, bench.recorder.tracking.parent_run_id, timed.figures, tuple(rows))
+    figures_json = {"figures": timed.figures, "walls": timed.walls, "machine": bench.machine}
+    files = {
+        **_plots(bench, timed),
+        "figures.json": lambda path: path.write_text(json.dumps(figures_json, indent=2)),
+    }
+    return Closing(report, timed.figures, files=files)
 
 
 def _ceilings(bench: _Bench, ceiling: dict[str, float] | None) -> dict[str, float]:
@@ -227,7 +243,8 @@ def _time_modes(bench: _Bench, ceiling: dict[str, float]) -> _Timed:
             figures[f"share_of_ceiling_{mode}"] = base / wall / ceiling["ceiling_speedup"]
             figures[f"share_of_work_ceiling_{mode}"] = base / wall / ceiling["work_ceiling_speedup"]
     first = next(iter(last.values()))
-    best = (max if metric.greater_is_better else min)(first, key=lambda f: f.scores[metric.name])
+    # chosen on validation, reported on test (the order of the models is never the test's)
+    best = (max if metric.greater_is_better else min)(first, key=lambda f: (f.val_scores or f.scores)[metric.name])
     figures.update({f"best_{k}": v for k, v in best.scores.items()})
     figures["best_model_index"] = float(best.index)
     figures["sequential_model_s_mean"] = statistics.mean(f.seconds for f in last.get("sequential", first))
@@ -235,56 +252,43 @@ def _time_modes(bench: _Bench, ceiling: dict[str, float]) -> _Timed:
 
 
 def _record(bench: _Bench, timed: _Timed) -> list[BenchmarkRow]:
-    """A nested run and a row per mode, the plots and figures.json on the parent, the rows in one commit."""
+    """A nested run and a row per mode; the rows in one commit."""
     config, figures = bench.config, timed.figures
     metric = METRICS[DEFAULT_METRIC[bench.data.task]]
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        artifacts = _plots(bench, timed, Path(tmp))
-        for mode in config.modes:
-            mode_run = bench.recorder.nested(
-                mode,
-                tags={"mode": mode, "mlfleet.role": "benchmark_mode"},
-                metrics={
-                    "wall_s": timed.median[mode],
-                    **{k.removesuffix(f"_{mode}"): v for k, v in figures.items() if k.endswith(f"_{mode}")},
-                },
-                history={"model_s": [f.seconds for f in sorted(timed.last[mode], key=lambda f: f.index)]},
-            )
-            rows.append(_row(bench, mode, timed, metric, mode_run))
-        figures_json = Path(tmp) / "figures.json"
-        figures_json.write_text(
-            json.dumps({"figures": figures, "walls": timed.walls, "machine": bench.machine}, indent=2)
+    for mode in config.modes:
+        mode_run = bench.recorder.model.nested(
+            mode,
+            tags={"mode": mode, "mlfleet.role": "benchmark_mode"},
+            metrics={
+                "wall_s": timed.median[mode],
+                **{k.removesuffix(f"_{mode}"): v for k, v in figures.items() if k.endswith(f"_{mode}")},
+            },
+            history={"model_s": [f.seconds for f in sorted(timed.last[mode], key=lambda f: f.index)]},
         )
-        bench.recorder.write(rows, app_id=f"mlfleet/{bench.bench_id}")
-        tracking.close_sweep(bench.run, metrics=figures, artifacts=[*artifacts, figures_json], failed=False)
+        rows.append(_row(bench, mode, timed, metric, mode_run))
+    bench.recorder.rows_of_one_transaction(rows, f"mlfleet/{bench.bench_id}")
     return rows
 
 
-def _plots(bench: _Bench, timed: _Timed, out: Path) -> list[Path]:
+def _plots(bench: _Bench, timed: _Timed) -> dict:
+    """What writes each plot of the parent run, by file name."""
     config, specs = bench.config, bench.specs
     ladder_param = config.ladder.split("=")[0].strip() if config.ladder else "index"
     values = [s.params.get(ladder_param, s.index) for s in specs]
     shown = ("rmse", "r2") if bench.data.task == "regression" else ("accuracy", "f1")
     first = next(iter(timed.last.values()))
-    return [
-        plot_walls(timed.median, timed.figures["ceiling_speedup"], out / "wall_time_per_mode.png"),
-        plot_timeline(timed.last, out / "timeline.png"),
-        plot_ladder(
-            values,
-            {m: [f.scores[m] for f in first] for m in shown},
-            ladder_param,
-            out / f"metric_vs_{ladder_param}.png",
+    return {
+        "wall_time_per_mode.png": lambda path: plot_walls(timed.median, timed.figures["ceiling_speedup"], path),
+        "timeline.png": lambda path: plot_timeline(timed.last, path),
+        f"metric_vs_{ladder_param}.png": lambda path: plot_ladder(
+            values, {m: [f.scores[m] for f in first] for m in shown}, ladder_param, path
         ),
-    ]
+    }
 
 
 def _run_mode(mode: str, specs, data: BenchData, cpus: int):
-    if mode == "sequential":
-        return run_sequential(specs, data)
-    if mode == "ray":
-        return run_ray(specs, data, cpus)
-    return run_joblib(specs, data, cpus)
+    return MODES[mode](specs, data, cpus)
 
 
 def _check_identical(fitted: dict[str, list[Fitted]]) -> None:
@@ -320,29 +324,6 @@ def summary(figures: dict[str, float], modes) -> list[str]:
         "(the median model fitted on all cores at once against in a row: caches and memory shared)"
     )
     return lines
-
-
-def _split(dataset, config: BenchmarkConfig) -> BenchData:
-    from sklearn.model_selection import train_test_split
-
-    stratify = dataset.y if dataset.task == "classification" else None
-    try:
-        X_train, X_test, y_train, y_test = train_test_split(
-            dataset.X, dataset.y, test_size=config.data.test_size, random_state=config.data.seed, stratify=stratify
-        )
-    except ValueError as exc:
-        raise MlfleetError(f"too few rows to split data={config.data.source}: {exc}; use more data") from None
-    plan = plan_columns(X_train, drop=dataset.drop, y=y_train, classes=dataset.classes)
-    return BenchData(
-        X_train[plan.used].reset_index(drop=True),
-        y_train,
-        X_test[plan.used].reset_index(drop=True),
-        y_test,
-        dataset.task,
-        dataset.n_classes,
-        config.model,
-        plan,
-    )
 
 
 def _machine() -> dict[str, str]:

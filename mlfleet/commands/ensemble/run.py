@@ -1,18 +1,18 @@
 """A whole partition ensemble, from a frozen config to both stores: what the ``ensemble`` command runs.
 
-As for a sweep, everything the user can get wrong is checked before anything is created:
-the model family, partitions, weights, the registry name, the data, target, metric and
-split, the shards (partition_by, their sizes and classes), the results location, the Ray
-address and the tracking store. Then, in order:
+The command skeleton (:mod:`mlfleet.commands.skeleton`) does what every command does; an
+ensemble gives its own parts (:class:`EnsembleCommand`). Its plan checks everything the user
+can get wrong before anything is created: the model family, partitions, weights, the registry
+name, the data, target, metric and split, the shards (partition_by, their sizes and classes)
+and the results location. Its body, in order:
 
-1. the Delta table, the parent run, one child run per member and one for the single model
-   (RUNNING while they train);
+1. one child run per member and one for the single model (RUNNING while they train);
 2. warm Ray workers (charged to neither side), the members' fits all at once, then the single
    all-data model's fit alone: each wave timed by its own wall clock;
 3. members and the single model scored and logged in parallel;
 4. the weights, the vote, and the ensemble scored and logged in a run of its own (registered
    when asked);
-5. every row in one Delta commit; the parent's figures, plot, CSV and one-line verdict.
+5. every row in one commit; the parent's figures, plot, CSV and one-line verdict.
 """
 
 from __future__ import annotations
@@ -20,33 +20,44 @@ from __future__ import annotations
 import json
 import logging
 import re
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 import ray
 
-from ensembles import _waves
-from ensembles._compare import comparison_figures, plot_comparison, verdict
-from ensembles._partition import Shard, check_partitions, class_counts, make_shards
-from ensembles._rows import ENSEMBLES, NOT_A_MEMBER, EnsembleRow, Model, RowContext, Vote, ensemble_row, model_row
-from ensembles._vote import build_vote, member_weights, voting_kind
-from mlfleet import logs
+from mlfleet import champion
+from mlfleet.commands.ensemble import members as waves
+from mlfleet.commands.ensemble.compare import comparison_figures, member_weights, plot_comparison, verdict
+from mlfleet.commands.ensemble.partition import Shard, check_partitions, class_counts, make_shards
+from mlfleet.commands.ensemble.rows import (
+    ENSEMBLES,
+    NOT_A_MEMBER,
+    EnsembleRow,
+    Model,
+    RowContext,
+    Vote,
+    ensemble_row,
+    model_row,
+)
+from mlfleet.commands.skeleton import Closing, Command, Context, run_command
 from mlfleet.config import WEIGHTS, EnsembleConfig
 from mlfleet.data import Dataset, Split, load_dataset, split_dataset
 from mlfleet.errors import MlfleetError
 from mlfleet.execution import cluster as ray_cluster
-from mlfleet.execution import guard, tasks
+from mlfleet.execution import tasks
 from mlfleet.ids import new_id
+from mlfleet.locations import store as classify_store
 from mlfleet.metrics import Metric, resolve_metric
 from mlfleet.redaction import redact
-from mlfleet.stores import registry, tracking
-from mlfleet.stores.recorder import Recorder
+from mlfleet.settings import Settings
+from mlfleet.stores import model_format, registry
+from mlfleet.stores.recorder import SweepRecorder
 from mlfleet.stores.rows import rows_to_frame
-from mlfleet.stores.tables import ResultsTable, open_results, require_delta
+from mlfleet.stores.store import tracking_uri
+from mlfleet.stores.tables import ResultsTable, open_results
 from mlfleet.training.jobs import ModelJob
+from mlfleet.training.voting import build_vote, voting_kind
 from mlfleet.zoo import FAMILIES, cpu_families, family
 
 log = logging.getLogger("mlfleet.ensembles")
@@ -82,29 +93,36 @@ class EnsembleReport:
         return next(r for r in self.rows if r.kind == kind and r.member == member)
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """An ensemble checked and ready to open."""
+
+    config: EnsembleConfig
+    dataset: Dataset
+    metric: Metric
+    split: Split
+    shards: tuple[Shard, ...]
+    table: ResultsTable
+
+
 @dataclass
 class _Run:
-    """One ensemble after validation, as it goes: its inputs, stores and the runs it started."""
+    """One ensemble under way: its inputs, stores and cluster."""
 
     config: EnsembleConfig
     split: Split
     shards: tuple[Shard, ...]
     metric: Metric
     cluster: ray_cluster.Cluster
-    sweep: tracking.SweepRun
+    recorder: SweepRecorder
     rows_ctx: RowContext
     table: ResultsTable
     member_cpus: int = 1
     split_ref: Any = None
-    started_runs: list[str] = field(default_factory=list)  # closed FAILED if the driver fails half-way
 
     @property
-    def ctx(self) -> tracking.TrackingContext:
-        return self.sweep.context
-
-    @property
-    def recorder(self) -> Recorder:
-        return Recorder(self.sweep.context)  # the driver writes the rows, in one commit
+    def ctx(self):
+        return self.recorder.tracking
 
 
 def check_family(name: str) -> None:
@@ -122,32 +140,66 @@ def run_ensemble(config: EnsembleConfig, *, stream: TextIO | None = None) -> Ens
     model or the vote that fails is recorded (a FAILED run and row) and named in
     ``report.problems``; the rest goes on.
     """
-    with logs.console(stream):
+    return run_command(EnsembleCommand(config), stream=stream)
+
+
+class EnsembleCommand(Command):
+    """An ensemble's own parts of the command skeleton (see the module's docstring); its members log their runs."""
+
+    def plan(self, settings: Settings) -> _Plan:
+        config = self.config
         _check(config)
         dataset, metric, split, shards = _prepare(config)
         table = open_results(config.results, ENSEMBLES)
-        require_delta(table, "ensemble")
+        table.check_takes("ensemble")
         table.check_writable()
-        uri = tracking.checked_store(config.experiment)
-        cluster = ray_cluster.connect(config.address)
-        try:
-            guard.check_shared_stores(cluster, tracking_uri=uri)  # members log their runs; the driver writes the rows
-            log.info(split.plan.describe())
-            tracking.prepare_store(uri)
-            table.ensure()
-            run = _open(config, dataset, metric, split, shards, cluster, table, uri)
-            try:
-                report = _go(run)
-            except BaseException as exc:
-                interrupted = isinstance(exc, KeyboardInterrupt)
-                reason = "interrupted" if interrupted else f"driver error: {exc!r}"
-                tracking.close_open_runs(run.ctx, run.started_runs, reason, "KILLED" if interrupted else "FAILED")
-                tracking.abort_sweep(run.sweep, reason)
-                raise
-        finally:
-            ray_cluster.disconnect(cluster)
-        log.info(summary_lines(report))
-        return report
+        return _Plan(config, dataset, metric, split, shards, table)
+
+    def open(self, plan: _Plan, settings: Settings, uri: str, cluster) -> tuple[_Run, SweepRecorder]:
+        config, dataset, split = plan.config, plan.dataset, plan.split
+        log.info(split.plan.describe())
+        plan.table.ensure()
+        partitioning = (
+            "by_column" if config.partition_by else ("stratified" if dataset.task == "classification" else "random")
+        )
+        recorder = SweepRecorder.open(
+            plan.table,
+            uri=uri,
+            settings=settings,
+            experiment=config.experiment,
+            sweep_id=new_id(config.entry_point),
+            entry_point=config.entry_point,
+            params={**config.params(), "n_members": str(len(plan.shards))},
+            tags={
+                "task": dataset.task,
+                "primary_metric": plan.metric.name,
+                "dataset": dataset.name,
+                "dataset_digest": dataset.digest,
+                "split": split.key,
+                "partitioning": partitioning,
+                **split.plan.tags(),
+            },
+            documents=split.plan.documents(),
+            dataset=model_format.dataset_entity(
+                dataset.X, dataset.y, name=dataset.name, source=dataset.source, digest=dataset.digest,
+                target=dataset.target,
+            ),
+            role=ROLE,  # not "sweep": analyze reads sweeps of the fleet's table, and this is none
+        )  # fmt: skip
+        ctx = recorder.tracking
+        rows_ctx = RowContext(
+            ctx.sweep_id, ctx.parent_run_id, ctx.experiment_id, config.entry_point, config.model, dataset.task,
+            plan.metric.name, config.n_trials, partitioning, dataset.name, dataset.digest, dataset.classes,
+            split.y_train,
+        )  # fmt: skip
+        run = _Run(config, split, plan.shards, plan.metric, cluster, recorder, rows_ctx, plan.table)
+        return run, recorder
+
+    def body(self, run: _Run, context: Context) -> Closing:
+        return _go(run)
+
+    def summary(self, report: EnsembleReport) -> str:
+        return summary_lines(report)
 
 
 def _check(config: EnsembleConfig) -> None:
@@ -157,7 +209,7 @@ def _check(config: EnsembleConfig) -> None:
         raise MlfleetError(f"weights must be one of {', '.join(WEIGHTS)}, but got weights={config.weights!r}")
     if config.n_trials < 0:
         raise MlfleetError(f"n_trials must be 0 (the family's defaults) or more, but got n_trials={config.n_trials}")
-    registry.check_model_name(config.register, "register", registry.registry_uri(tracking.tracking_uri()))
+    registry.check_model_name(config.register, "register", classify_store(registry.registry_uri(tracking_uri())))
 
 
 def _prepare(config: EnsembleConfig) -> tuple[Dataset, Metric, Split, tuple[Shard, ...]]:
@@ -183,41 +235,7 @@ def _prepare(config: EnsembleConfig) -> tuple[Dataset, Metric, Split, tuple[Shar
     return dataset, metric, split, shards
 
 
-def _open(
-    config, dataset: Dataset, metric: Metric, split: Split, shards, cluster, table: ResultsTable, uri: str
-) -> _Run:
-    partitioning = (
-        "by_column" if config.partition_by else ("stratified" if dataset.task == "classification" else "random")
-    )
-    sweep = tracking.open_sweep(
-        uri=uri,
-        experiment=config.experiment,
-        sweep_id=new_id(config.entry_point),
-        entry_point=config.entry_point,
-        params={**config.params(), "n_members": str(len(shards))},
-        tags={
-            "task": dataset.task,
-            "primary_metric": metric.name,
-            "dataset": dataset.name,
-            "dataset_digest": dataset.digest,
-            "partitioning": partitioning,
-            **split.plan.tags(),
-        },
-        documents=split.plan.documents(),
-        dataset=tracking.dataset_entity(
-            dataset.X, dataset.y, name=dataset.name, source=dataset.source, digest=dataset.digest, target=dataset.target
-        ),
-        role=ROLE,  # not "sweep": analyze reads sweeps of the fleet's table, and this is none
-    )
-    ctx = sweep.context
-    rows_ctx = RowContext(
-        ctx.sweep_id, ctx.parent_run_id, ctx.experiment_id, config.entry_point, config.model, dataset.task, metric.name,
-        config.n_trials, partitioning, dataset.name, dataset.digest, dataset.classes, split.y_train,
-    )  # fmt: skip
-    return _Run(config, split, shards, metric, cluster, sweep, rows_ctx, table)
-
-
-def _go(run: _Run) -> EnsembleReport:
+def _go(run: _Run) -> Closing:
     members, single = _plan_models(run)
     member_wave, single_wave = _train(run, members, single)
     voters = [m for m in members if m.ok]
@@ -237,13 +255,15 @@ def _go(run: _Run) -> EnsembleReport:
             run.rows_ctx, vote, voters, model_type=vote_type, wall_s=member_wave.wall_s, started=member_wave.started
         )
     )
-    run.table.append_new(rows)
-    figures, line = _close(run, rows, vote, member_wave, single_wave, problems, registered)
+    run.recorder.rows(rows)
+    figures, line, files = _closing(run, rows, vote, member_wave, single_wave, problems)
     ctx = run.ctx
-    return EnsembleReport(
+    report = EnsembleReport(
         ctx.sweep_id, ctx.experiment_id, ctx.parent_run_id, run.table.uri, run.metric.name, vote.voting, tuple(rows),
         figures, line, vote.model_uri, registered, tuple(problems),
     )  # fmt: skip
+    tags = {"verdict": line, "voting": vote.voting, "registered_model": registered}
+    return Closing(report, figures, files=files, failed=bool(problems), tags=tags)
 
 
 def _plan_models(run: _Run) -> tuple[list[Model], Model]:
@@ -298,12 +318,10 @@ def _start(run: _Run, run_name: str, kind: str, member: int, shard: str) -> str:
         "feature_strategy": "all",
         "shard": shard,
     }
-    run_id = run.recorder.start(run_name, tags)
-    run.started_runs.append(run_id)
-    return run_id
+    return run.recorder.start(run_name, tags, role=CHILD_ROLE)
 
 
-def _train(run: _Run, members: list[Model], single: Model) -> tuple[_waves.Wave, _waves.Wave]:
+def _train(run: _Run, members: list[Model], single: Model) -> tuple[waves.Wave, waves.Wave]:
     """Warm the workers, fit the members together, then the single model alone; score and log them all."""
     n = len(members)
     warm_s = tasks.warm(min(n, max(1, int(run.cluster.total_cpus // run.member_cpus))), hold_s=0.5, wait=True)
@@ -319,9 +337,14 @@ def _train(run: _Run, members: list[Model], single: Model) -> tuple[_waves.Wave,
     return member_wave, single_wave
 
 
-def _fit(run: _Run, models: list[Model]) -> _waves.Wave:
-    wave = _waves.fit_wave(
-        [m.job for m in models], run.split_ref, [m.shard.rows for m in models], run.metric.name, run.config.n_trials
+def _fit(run: _Run, models: list[Model]) -> waves.Wave:
+    wave = waves.fit_wave(
+        [m.job for m in models],
+        run.split_ref,
+        [m.shard.rows for m in models],
+        run.metric.name,
+        run.config.n_trials,
+        run.ctx.settings.fail_model_ids,
     )
     for m, fitted, ref, error, detail in zip(models, wave.fitted, wave.refs, wave.errors, wave.details, strict=True):
         m.fitted, m.ref, m.error = fitted, ref, error
@@ -368,7 +391,7 @@ def _record(run: _Run, models: list[Model]) -> None:
                 "history": {f"trial_val_{run.metric.name}": m.fitted.trial_scores} if m.fitted.trial_scores else {},
             }
         )
-    for m, recorded in zip(models, _waves.record_wave(requests, run.split_ref, run.recorder), strict=True):
+    for m, recorded in zip(models, waves.record_wave(requests, run.split_ref, run.recorder.model), strict=True):
         m.scores, m.model_uri, m.error = recorded.scores, recorded.model_uri, recorded.error
 
 
@@ -380,7 +403,7 @@ def _vote(run: _Run, voters: list[Model], members_wall_s: float) -> Vote:
     weights = member_weights(run.config.weights, [m.scores.val[metric.name] for m in voters], metric)
     for m, w in zip(voters, weights, strict=True):
         m.weight = w
-        tracking.log_metrics(run.ctx, m.run_id, {"weight": w})
+        run.recorder.model.figures(m.run_id, metrics={"weight": w})
     pipelines = [(f"member_{m.member}", m.fitted.pipeline) for m in voters]
     vote = Vote(voting_kind(task, [p for _, p in pipelines]), tuple(m.member for m in voters), tuple(weights))
     vote.run_id = _start(run, f"ensemble-{vote.voting}", "ensemble", NOT_A_MEMBER, f"vote of {len(voters)} members")
@@ -405,7 +428,7 @@ def _vote(run: _Run, voters: list[Model], members_wall_s: float) -> Vote:
         "tags": {"model_type": type(model).__name__, "voting": vote.voting},
         "history": {},
     }
-    (recorded,) = _waves.record_wave([request], run.split_ref, run.recorder)
+    (recorded,) = waves.record_wave([request], run.split_ref, run.recorder.model)
     vote.scores, vote.model_uri, vote.error = recorded.scores, recorded.model_uri, recorded.error
     return vote
 
@@ -415,7 +438,7 @@ def _register(run: _Run, vote: Vote, problems: list[str]) -> str:
         return ""
     from mlflow import MlflowClient
 
-    candidate = registry.Candidate(
+    candidate = champion.Candidate(
         model_uri=vote.model_uri,
         run_id=vote.run_id,
         model_id=NOT_A_MEMBER,
@@ -429,8 +452,14 @@ def _register(run: _Run, vote: Vote, problems: list[str]) -> str:
     try:
         client = MlflowClient(tracking_uri=run.ctx.tracking_uri)
         registry.check_model_name(run.config.register)
-        decision = registry.crown(client, run.config.register, candidate, run.metric, compare=_gate(run, vote))
-        client.set_model_version_tag(decision.name, decision.version, "entry_point", run.ctx.entry_point)
+        decision = registry.crown(
+            client,
+            run.config.register,
+            candidate,
+            run.metric,
+            compare=_gate(run, vote),
+            tags={"entry_point": run.ctx.entry_point},
+        )
     except Exception as exc:  # the registry refused: the ensemble itself is complete
         problems.append(f"the ensemble could not be registered as {run.config.register}: {exc}")
         return ""
@@ -441,15 +470,13 @@ def _register(run: _Run, vote: Vote, problems: list[str]) -> str:
 def _gate(run: _Run, vote: Vote):
     """The promotion gate of the registered ensemble: against the champion on this run's test rows."""
 
-    return lambda champion_version: registry.compare_models(
+    return lambda champion_version: champion.compare_models(
         run.metric, run.split, vote.model_uri, champion_version.source
     )
 
 
-def _close(
-    run: _Run, rows: list[EnsembleRow], vote: Vote, member_wave, single_wave, problems: list[str], registered: str
-):
-    """The parent run's figures, verdict, plot and CSV; the parent ended (FAILED when something failed)."""
+def _closing(run: _Run, rows: list[EnsembleRow], vote: Vote, member_wave, single_wave, problems: list[str]):
+    """The parent run's figures, verdict, and what writes its plot and CSV."""
     metric = run.metric
     by_kind = {r.kind: r for r in rows if r.kind != "member"}
     member_scores = [r.score for r in rows if r.kind == "member"]
@@ -475,25 +502,22 @@ def _close(
         single_wall_s=single_wave.wall_s,
     )
     log.info(f"verdict: {line}")
-    tracking.set_tags(
-        run.ctx, run.ctx.parent_run_id, {"verdict": line, "voting": vote.voting, "registered_model": registered}
+    title = (
+        f"{run.config.model}: {n_voters}-member {vote.voting} vote vs one model on all training rows "
+        f"({run.rows_ctx.dataset})"
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        plot = plot_comparison(
-            Path(tmp) / "comparison.png",
+    files = {
+        "comparison.png": lambda path: plot_comparison(
+            path,
             metric,
             member_scores=member_scores,
             ensemble_score=by_kind["ensemble"].score,
             single_score=by_kind["single"].score,
-            title=(
-                f"{run.config.model}: {n_voters}-member {vote.voting} vote vs one model on all training rows "
-                f"({run.rows_ctx.dataset})"
-            ),
-        )
-        csv = Path(tmp) / "ensemble_results.csv"
-        rows_to_frame(rows, EnsembleRow).to_csv(csv, index=False)
-        tracking.close_sweep(run.sweep, metrics=figures, artifacts=[plot, csv], failed=bool(problems))
-    return figures, line
+            title=title,
+        ),
+        "ensemble_results.csv": lambda path: rows_to_frame(rows, EnsembleRow).to_csv(path, index=False),
+    }
+    return figures, line, files
 
 
 def summary_lines(report: EnsembleReport) -> str:

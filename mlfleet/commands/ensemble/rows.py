@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from ensembles._fit import Fitted, Scores
-from ensembles._partition import Shard, class_counts
+from mlfleet.commands.ensemble.members import Fitted, Scores
+from mlfleet.commands.ensemble.partition import Shard, class_counts
 from mlfleet.metrics import finite
 from mlfleet.stores.rows import CLASSIFICATION_METRICS, REGRESSION_METRICS, TableSpec
 from mlfleet.training.jobs import ModelJob
