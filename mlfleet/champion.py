@@ -22,6 +22,15 @@ from mlfleet.metrics import Comparison, Metric
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+#: the version tag saying what a model is, whatever run logged it (an ensemble logged again is the same)
+IDENTITY = "mlfleet.identity"
+
+
+def same_model(champion_version, candidate: Candidate) -> bool:
+    """Whether ``candidate`` is the champion's model: the same logged model, or the same ensemble logged again."""
+    if champion_version.run_id == candidate.run_id and champion_version.source == candidate.model_uri:
+        return True
+    return bool(candidate.identity) and champion_version.tags.get(IDENTITY) == candidate.identity
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,7 @@ class Candidate:
     dataset_digest: str
     analysis_id: str
     split: str = ""  # :func:`mlfleet.data.split_key` of the split it trained, validated and tested on
+    identity: str = ""  # what it is, whatever run logged it (an ensemble: its members and weights)
 
     def tags(self, metric: Metric) -> dict[str, str]:
         return {
@@ -46,6 +56,7 @@ class Candidate:
             "greater_is_better": str(metric.greater_is_better).lower(),
             "dataset_digest": self.dataset_digest,
             "split": self.split,
+            **({IDENTITY: self.identity} if self.identity else {}),
             "model_id": str(self.model_id),
             "model_type": self.model_type,
             "analysis_id": self.analysis_id,

@@ -470,8 +470,8 @@ class EnsembleConfig:
 
 @dataclass(frozen=True)
 class AnalysisConfig:
-    """One analysis: which experiment, table and sweeps; the metric, the vote's k, the registry
-    name and the report folder. Empty strings mean the documented defaults."""
+    """One analysis: which experiment, table and sweeps; the metric, the ensemble's most members, the
+    registry name and the report folder. Empty strings mean the documented defaults."""
 
     experiment: str = param(
         "",
@@ -487,7 +487,12 @@ class AnalysisConfig:
         help="Sweep ids to analyse, comma-separated (default: the latest sweep of each entry point).",
     )
     metric: str = param("", help="Metric to rank by (default: the sweeps' primary metric).")
-    k: int = param(5, low=1, help="How many of the best models vote.")
+    k: int = param(
+        8,
+        low=1,
+        help="The most models the ensemble (selected over every model's validation predictions) may hold: "
+        "what it costs to serve.",
+    )
     registered_model: str = param("", help="Registered model for the champion (default: <experiment>-champion).")
     output: str = param("", help="Folder for the report and plots (default: reports/<analysis id>).")
 

@@ -1,4 +1,4 @@
-"""The analysis on hand-made rows (summary, findings, plots, join, report, vote, champion rule)
+"""The analysis on hand-made rows (summary, findings, plots, join, report, ensemble, champion rule)
 and the analyze command's bad inputs against real stores holding a made-up sweep."""
 
 from __future__ import annotations
@@ -247,37 +247,59 @@ def _split(task: str):
     )
 
 
-def test_vote_of_prefit_classifiers_against_the_best():
+def _candidates(models, split, metric):
+    """Each model as the fleet keeps it: validation predictions of its fit on the training rows, and the
+    model refitted on training and validation rows (what was logged)."""
+    from sklearn.base import clone
+
+    from mlfleet.metrics import predict_with_proba, score_one
+
+    pool, refits = [], []
+    for i, model in enumerate(models):
+        tuned = clone(model).fit(split.X_train, split.y_train)
+        pred, proba = predict_with_proba(tuned, split.X_val, split.task)
+        val = score_one(metric, split.y_val, pred, proba, split.n_classes)
+        pool.append(analysis.Candidate(f"m{i}", val, proba if proba is not None else pred))
+        refits.append(clone(model).fit(split.X_fit, split.y_fit))
+    order = sorted(
+        range(len(models)), key=lambda i: -pool[i].val_score if metric.greater_is_better else pool[i].val_score
+    )
+    return [pool[i] for i in order], [refits[i] for i in order]
+
+
+def test_the_ensemble_is_chosen_on_validation_predictions_and_scored_as_served():
     from sklearn.linear_model import LogisticRegression
     from sklearn.naive_bayes import GaussianNB
     from sklearn.tree import DecisionTreeClassifier
 
     split = _split("classification")
-    models = [
-        LogisticRegression().fit(split.X_fit, split.y_fit),
-        GaussianNB().fit(split.X_fit, split.y_fit),
-        DecisionTreeClassifier(max_depth=2, random_state=0).fit(split.X_fit, split.y_fit),
-    ]
-    members = [analysis.Member(f"m{i}", m, 0.0) for i, m in enumerate(models)]
-    result = analysis.vote(members, split, F1)
-    assert list(result.comparison["role"]) == ["best single", "member", "member", "vote", "other vote"]
-    assert result.voting == "soft" and result.k == 3
-    mean_proba = np.mean([m.predict_proba(split.X_test) for m in models], axis=0)
+    models = [LogisticRegression(), GaussianNB(), DecisionTreeClassifier(max_depth=2, random_state=0)]
+    pool, refits = _candidates(models, split, F1)
+    loaded = []
+    result = analysis.select(pool, lambda i: loaded.append(i) or refits[i], split, F1)
+    assert set(loaded) == {0, *(pool.index(next(c for c in pool if c.label == m)) for m in result.members)}
+    assert list(result.comparison["role"])[-1] == "ensemble" and "best single" in set(result.comparison["role"])
+    assert sum(result.weights) == pytest.approx(1.0) and result.val_score >= pool[0].val_score
+    # the test score is what the weighted soft vote of the refitted members serves
+    members = [refits[[c.label for c in pool].index(m)] for m in result.members]
+    mean_proba = np.average([m.predict_proba(split.X_test) for m in members], axis=0, weights=result.weights)
     expected = score_all("classification", split.y_test, mean_proba.argmax(1), mean_proba, 2)["f1"]
-    assert result.vote_score == pytest.approx(expected)
-    assert len(result.not_reproduced) == 3  # the recorded 0.0 is not what they score here
-    assert "vote of the top 3 scores f1" in result.verdict()
+    assert result.test_score == pytest.approx(expected)
+    assert result.wins == (len(result.members) > 1 and result.val_score > pool[0].val_score)
 
 
-def test_vote_of_regressors_is_the_mean():
+def test_an_ensemble_of_regressors_is_their_weighted_mean():
     from sklearn.linear_model import LinearRegression, Ridge
+    from sklearn.tree import DecisionTreeRegressor
 
     split = _split("regression")
-    models = [LinearRegression().fit(split.X_fit, split.y_fit), Ridge(alpha=100).fit(split.X_fit, split.y_fit)]
-    result = analysis.vote([analysis.Member(f"m{i}", m, 0.0) for i, m in enumerate(models)], split, RMSE)
-    mean = np.mean([m.predict(split.X_test) for m in models], axis=0)
-    assert result.voting == "mean" and result.vote_score == pytest.approx(np.sqrt(np.mean((mean - split.y_test) ** 2)))
-    assert list(result.comparison["role"]) == ["best single", "member", "vote"]
+    models = [LinearRegression(), Ridge(alpha=100), DecisionTreeRegressor(max_depth=3, random_state=0)]
+    pool, refits = _candidates(models, split, RMSE)
+    result = analysis.select(pool, lambda i: refits[i], split, RMSE)
+    members = [refits[[c.label for c in pool].index(m)] for m in result.members]
+    mean = np.average([m.predict(split.X_test) for m in members], axis=0, weights=result.weights)
+    assert result.test_score == pytest.approx(np.sqrt(np.mean((mean - split.y_test) ** 2)))
+    assert result.val_score <= pool[0].val_score  # lower is better: never worse than the best alone
 
 
 SPLIT = "seed=42,test_size=0.2,val_size=0.2"
@@ -469,7 +491,7 @@ def test_analysis_of_made_up_sweeps_reports_mismatches_and_writes_the_summary(st
     kinds = report.check.mismatches.groupby("kind")["model_id"].apply(list).to_dict()
     assert kinds == {"run without a row": [11], "score differs": [0]}
     assert (
-        report.vote is None and "no finished model has both a run and a row" in report.vote_note
+        report.ensemble is None and "no finished model has both a run and a row" in report.ensemble_note
     )  # no logged models here
     assert report.decision is None and client.search_registered_models() == []
     files = {p.name for p in report.files}

@@ -82,7 +82,7 @@ def test_report_summary_table_and_champion(fleet, first, monkeypatch):
         "models.csv",
         "mismatches.csv",
         "analysis.json",
-        "vote.png",
+        "ensemble.png",
         "score_by_type.png",
         "time_vs_score.png",
         "score_by_strategy.png",
@@ -109,10 +109,18 @@ def test_report_summary_table_and_champion(fleet, first, monkeypatch):
     assert facts["best"]["mlflow_run_id"] == best.mlflow_run_id
     client = client_of(fleet)
     version = client.get_model_version_by_alias(NAME, "champion")
-    assert version.run_id == best.mlflow_run_id and version.source == best.model_uri
+    ensemble = facts["ensemble"]  # selected over all 7 models' validation predictions
+    assert ensemble["best_single_val_score"] == pytest.approx(best.val_score)
+    assert ensemble["best_single_test_score"] == pytest.approx(best.f1)
+    assert 1 <= len(ensemble["members"]) <= 7 and sum(ensemble["weights"]) == pytest.approx(1.0)
+    assert ensemble["wins"] == (len(ensemble["members"]) > 1 and ensemble["val_score"] > best.val_score)
+    if ensemble["wins"]:  # the ensemble competes for champion on validation like any model
+        assert version.tags["model_type"] == f"ensemble of {len(ensemble['members'])}"
+        assert float(version.tags["score"]) == pytest.approx(ensemble["test_score"])
+    else:
+        assert version.run_id == best.mlflow_run_id and version.source == best.model_uri
+        assert float(version.tags["score"]) == pytest.approx(best.f1)
     assert version.tags["sweep_id"] == best.sweep_id and version.tags["metric"] == "f1"
-    assert float(version.tags["score"]) == pytest.approx(best.f1)
-    assert facts["vote"]["k"] == 5 and facts["vote"]["best_single_score"] == pytest.approx(best.f1)
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", env["MLFLOW_TRACKING_URI"])
     data = load_dataset(DataConfig(n_samples=400))
@@ -120,17 +128,18 @@ def test_report_summary_table_and_champion(fleet, first, monkeypatch):
 
     run = client.get_run(facts["run_id"])
     assert run.info.status == "FINISHED" and run.data.tags["mlfleet.role"] == "analysis"
-    assert {"report.html", "summary.md", "vote.png"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"report.html", "summary.md", "ensemble.png"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
     # a 0/1 integer target: evaluate gets the labels the served model returns, on the report's half of the
     # test rows (the gate has the other half)
     assert "mlflow.models.evaluate of the champion on the report's half of the test split (40 rows" in first.stderr
     assert {"accuracy_score", "f1_score"} <= set(run.data.metrics)
-    # the vote pins what its members hold, and PyTorch only with an MLP among them
-    pinned = (
-        Path(mlflow.artifacts.download_artifacts(run.data.tags["vote_model_uri"])) / "requirements.txt"
-    ).read_text()
-    members = facts["vote"]["members"]
-    assert len(members) == 5 and ("torch==" in pinned) == any("TorchMLP" in m for m in members), (pinned, members)
+    # the ensemble pins what its members hold, and PyTorch only with an MLP among them
+    if len(ensemble["members"]) > 1:
+        files = Path(mlflow.artifacts.download_artifacts(run.data.tags["ensemble_model_uri"]))
+        pinned = (files / "requirements.txt").read_text()
+        members = ensemble["members"]
+        assert ("torch==" in pinned) == any("TorchMLP" in m for m in members), (pinned, members)
+        assert_serves_what_was_scored(run.data.tags["ensemble_model_uri"], data.X, data.y, min_accuracy=0.7)
 
 
 def test_an_analysis_without_a_better_model_leaves_the_champion(fleet, first):

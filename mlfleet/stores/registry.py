@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mlfleet.champion import CHALLENGER, CHAMPION, Candidate, Decision, comparable, rule
+from mlfleet.champion import CHALLENGER, CHAMPION, Candidate, Decision, comparable, rule, same_model
 from mlfleet.errors import MlfleetError, first_line
 from mlfleet.locations import Store
 from mlfleet.metrics import Comparison, Metric
@@ -43,7 +43,7 @@ def crown(
         )
     champion_version = str(registered.aliases.get(CHAMPION, "")) if registered.aliases else ""
     champion = client.get_model_version(name, champion_version) if champion_version else None
-    if champion is not None and champion.run_id == candidate.run_id and champion.source == candidate.model_uri:
+    if champion is not None and same_model(champion, candidate):
         return Decision(
             name,
             champion_version,

@@ -1,9 +1,9 @@
-"""The ``analyze`` command: read the fleet back, summarise, vote, crown the champion.
+"""The ``analyze`` command: read the fleet back, summarise, select an ensemble, crown the champion.
 
 :func:`run_analysis` is plan, then write: :mod:`~mlfleet.commands.analyze.plan` checks the
 inputs and reads both stores (writing nothing); :mod:`~mlfleet.commands.analyze.steps` makes
 the analysis run, the summary and plots (the pure functions of
-:mod:`~mlfleet.commands.analyze.report`), the top-k vote, the champion, the summary table and
+:mod:`~mlfleet.commands.analyze.report`), the ensemble, the champion, the summary table and
 the report files.
 """
 

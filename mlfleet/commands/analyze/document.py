@@ -14,7 +14,7 @@ from mlfleet.commands.analyze.types import AnalysisReport
 def document(report: AnalysisReport, images: dict[str, Path]) -> Document:
     """The report's sections in reading order.
 
-    Findings, the stores, the tables with their plots, the vote, the champion.
+    Findings, the stores, the tables with their plots, the ensemble, the champion.
     """
     plan, summary = report.plan, report.summary
     metric = plan.metric
@@ -41,7 +41,7 @@ def document(report: AnalysisReport, images: dict[str, Path]) -> Document:
 
     tables = summary.tables()
     top_title = next(iter(tables))
-    vote_tables = (("", report.vote.comparison),) if report.vote is not None else ()
+    ensemble_tables = (("", report.ensemble.comparison),) if report.ensemble is not None else ()
     sections = (
         Section("Findings", lines=tuple(report.findings) + tuple(f"Note: {n}" for n in plan.notes)),
         Section(
@@ -79,7 +79,16 @@ def document(report: AnalysisReport, images: dict[str, Path]) -> Document:
             images=pictures("time_vs_score"),
         ),
         Section("Failed models", tables=(("", summary.failures),)),
-        Section(f"Top-{plan.k} vote", lines=(report.vote_note,), tables=vote_tables, images=pictures("vote")),
+        Section(
+            "Ensemble selection",
+            lines=(
+                report.ensemble_note,
+                "Greedy forward selection with replacement over every model's predictions on the validation rows "
+                "(from its tuning-time fit); weight: how often a model was picked. Test scores are reported only.",
+            ),
+            tables=ensemble_tables,
+            images=pictures("ensemble"),
+        ),
         Section(
             "Champion",
             lines=(
@@ -109,19 +118,20 @@ def facts(report: AnalysisReport) -> dict[str, Any]:
         "best": best,
         "findings": list(report.findings),
         "mismatches": report.check.mismatches["kind"].value_counts().to_dict(),
-        "vote": None
-        if report.vote is None
+        "ensemble": None
+        if report.ensemble is None
         else {
-            "k": report.vote.k,
-            "members": report.vote.comparison.loc[
-                report.vote.comparison["role"].isin(["best single", "member"]), "model"
-            ].tolist(),
-            "voting": report.vote.voting,
-            "vote_score": report.vote.vote_score,
-            "best_single_score": report.vote.best_score,
-            "gain": report.vote.gain,
+            "members": list(report.ensemble.members),
+            "weights": list(report.ensemble.weights),
+            "val_score": report.ensemble.val_score,
+            "test_score": report.ensemble.test_score,
+            "best_single": report.ensemble.best_label,
+            "best_single_val_score": report.ensemble.best_val,
+            "best_single_test_score": report.ensemble.best_test,
+            "gain": report.ensemble.gain,
+            "wins": report.ensemble.wins,
         },
-        "vote_note": report.vote_note,
+        "ensemble_note": report.ensemble_note,
         "champion": None
         if decision is None
         else {

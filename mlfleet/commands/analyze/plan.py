@@ -38,7 +38,7 @@ def plan_analysis(config: AnalysisConfig, settings: Settings, clock: Clock | Non
 
     clock = clock or Clock()
     if config.k < 1:
-        raise MlfleetError(f"k must be at least 1 (how many of the best models vote), but got k={config.k}")
+        raise MlfleetError(f"k must be at least 1 (the most models the ensemble may hold), but got k={config.k}")
     uri = store.tracking_uri()
     if not settings.under_mlflow_run:
         store.experiment_name(uri, config.experiment, settings)  # a bare name on Databricks: one line, first
@@ -208,7 +208,7 @@ def _check_validated(metric: Metric, rows: pd.DataFrame) -> None:
     if tuned_on and tuned_on != [metric.name]:
         raise MlfleetError(
             f"metric={metric.name}: the models were tuned and validated on {', '.join(tuned_on)}, and the ranking, "
-            f"the vote and the champion are chosen on validation scores; pass metric={tuned_on[0]} "
+            f"the ensemble and the champion are chosen on validation scores; pass metric={tuned_on[0]} "
             "(or leave it empty), or analyse sweeps tuned on one metric"
         )
 

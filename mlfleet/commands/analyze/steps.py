@@ -1,5 +1,5 @@
 """The writing half of an analysis, after :func:`~mlfleet.commands.analyze.plan.plan_analysis` checked everything:
-the analysis run, the join, summary, plots, the top-k vote, the champion, the summary table,
+the join, summary, plots, the ensemble, the champion, the summary table,
 the report files and their upload as the run's artifacts.
 """
 
@@ -9,6 +9,7 @@ import json
 import logging
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -22,13 +23,12 @@ from mlfleet.commands.analyze.document import document, facts
 from mlfleet.commands.analyze.types import REPORT_FILES, AnalysisReport, Clock, Plan
 from mlfleet.config import AnalysisConfig, DataConfig
 from mlfleet.errors import MlfleetError, first_line
-from mlfleet.metrics import Comparison, finite, finite_only
+from mlfleet.metrics import Comparison, finite, finite_only, task_metrics
 from mlfleet.redaction import redact, redact_frame
 from mlfleet.settings import Settings
-from mlfleet.stores import model_format, registry
+from mlfleet.stores import model_format, registry, runs
 from mlfleet.stores.recorder import SweepRecorder
-from mlfleet.training.labels import codes_model, label_array, with_labels
-from mlfleet.training.worker import INPUT_EXAMPLE_ROWS
+from mlfleet.training.labels import codes_model, label_array
 
 log = logging.getLogger(__name__)
 
@@ -82,25 +82,30 @@ def analyse(recorder: SweepRecorder, plan: Plan, clock: Clock) -> tuple[Analysis
         images = summaries.plot_all(plan.rows, summary, metric, plan.output)
     # only models with both a row and a run compete: a model whose run is gone is not registered
     candidates = summaries.ranked(check.joined[check.joined["model_uri"].fillna("") != ""], metric)
-    with clock("vote"):
-        vote, vote_note, split = _vote(plan, candidates)
-        if vote is not None:
-            images["vote"] = summaries.plot_vote(vote.comparison, metric, plan.output / "vote.png")
-            vote_note += _log_vote(recorder, plan, vote, split)
+    with clock("ensemble"):
+        ensemble, ensemble_note, split = _ensemble(client, plan, candidates)
+        if ensemble is not None:
+            images["ensemble"] = summaries.plot_ensemble(ensemble.comparison, metric, plan.output / "ensemble.png")
+            logged = _log_ensemble(recorder, plan, ensemble, split) if len(ensemble.members) > 1 else None
+            if logged is not None:
+                ensemble_note += f" It is logged as {logged.model_uri}."
+                recorder.model.figures(run_id, tags={"ensemble_model_uri": logged.model_uri})
+        else:
+            logged = None
     with clock("registry"):
-        decision, champion_note = _crown(client, plan, candidates)
+        decision, champion_note = _crown(client, plan, candidates, ensemble, logged)
     with clock("evaluate"):
         champion_note += _evaluate(recorder, plan, decision, candidates, split)
     with clock("summary_table"):
         plan.summary.ensure()
         recorder.rows_of_one_transaction(_summary_rows(plan, summary), f"{readback.SUMMARY.prefix}/{plan.analysis_id}")
     report = AnalysisReport(
-        plan, run_id, (), summary, check, found, vote, vote_note, decision, champion_note, clock.timings
+        plan, run_id, (), summary, check, found, ensemble, ensemble_note, decision, champion_note, clock.timings
     )
     with clock("report"):
         files = _write_files(report, images)
     report = AnalysisReport(
-        plan, run_id, files, summary, check, found, vote, vote_note, decision, champion_note, clock.timings
+        plan, run_id, files, summary, check, found, ensemble, ensemble_note, decision, champion_note, clock.timings
     )
     return report, _metrics(report)
 
@@ -140,53 +145,89 @@ def reproduce_split(sweep: readback.SweepInfo, digest: str):
     return split_dataset(dataset, test_size=config.test_size, val_size=config.val_size, seed=config.seed)
 
 
-def _vote(plan: Plan, candidates: pd.DataFrame) -> tuple[summaries.VoteResult | None, str, Any]:
-    """The vote of the k best models on the reproduced test split (and the split), or None and why not."""
+@dataclass(frozen=True)
+class _Logged:
+    """Where the ensemble went: its run and its model."""
+
+    run_id: str
+    model_uri: str
+    identity: str  # its members (their runs) and weights
+
+
+def _ensemble(client, plan: Plan, candidates: pd.DataFrame) -> tuple[summaries.EnsembleResult | None, str, Any]:
+    """The ensemble selected over every finished model's validation predictions (and the split), or None and why.
+
+    ``candidates`` are ranked best first on validation. Models that kept no validation
+    predictions (logged by an mlfleet before it kept them) are left out, said in the note.
+    """
     if candidates.empty:
-        return None, "The vote was skipped: no finished model has both a run and a row.", None
-    top = candidates.head(plan.k)
+        return None, "Ensemble selection was skipped: no finished model has both a run and a row.", None
+    first = candidates.iloc[0]
     sweeps = {s.sweep_id: s for s in plan.sweeps}
     try:
-        split = reproduce_split(sweeps[top.iloc[0].sweep_id], str(top.iloc[0].dataset_digest))
+        split = reproduce_split(sweeps[first.sweep_id], str(first.dataset_digest))
     except MlfleetError as exc:
-        return None, f"The vote was skipped: {exc}.", None
-    labels = [f"#{r.model_id} {r.model_type}" for r in top.itertuples()]
-    if len(set(labels)) < len(labels):  # the same model id in two sweeps
-        labels = [f"{label} ({r.sweep_id})" for label, r in zip(labels, top.itertuples(), strict=True)]
-    members = [
-        summaries.Member(label, codes_model(model_format.load(r.model_uri)), float(getattr(r, plan.metric.name)))
-        for label, r in zip(labels, top.itertuples(), strict=True)
-    ]
-    result = summaries.vote(members, split, plan.metric)
+        return None, f"Ensemble selection was skipped: {exc}.", None
+    kept, pool, missing = [], [], 0
+    for r in candidates.itertuples():
+        predictions = runs.validation_predictions(client, r.mlflow_run_id)
+        if predictions is None or len(predictions) != len(split.y_val):
+            missing += 1
+            continue
+        label = f"#{r.model_id} {r.model_type}" + (f" ({r.sweep_id})" if len(plan.sweeps) > 1 else "")
+        kept.append(r)
+        pool.append(summaries.Candidate(label, float(r.val_score), predictions, str(r.mlflow_run_id)))
+    if not pool:
+        return None, "Ensemble selection was skipped: no model kept its validation predictions.", split
+    result = summaries.select(
+        pool,
+        lambda i: codes_model(model_format.load(kept[i].model_uri)),
+        split,
+        plan.metric,
+        max_members=plan.k,
+    )
     note = result.verdict()
-    if len(members) < plan.k:
-        note += f" Only {len(members)} finished models have a run and a row, fewer than k={plan.k}."
-    if result.not_reproduced:
-        note += (
-            " On the reproduced split these scores differ from the records: " + "; ".join(result.not_reproduced) + "."
-        )
+    if missing:
+        note += f" {missing} model(s) kept no validation predictions and were left out."
     return result, note, split
 
 
-def _log_vote(recorder: SweepRecorder, plan: Plan, vote: summaries.VoteResult, split) -> str:
-    """The vote as a model of the analysis run, predicting labels; what the note adds.
+def _log_ensemble(recorder: SweepRecorder, plan: Plan, ensemble: summaries.EnsembleResult, split) -> _Logged:
+    """The ensemble as a run of its own under the analysis run, its model predicting labels."""
+    from mlfleet.training.worker import record
 
-    It does not compete for the champion: its members were refitted on train + validation, so
-    no validation score of the vote is out of sample, and choosing needs one.
-    """
-    run_id = recorder.tracking.parent_run_id
-    model_uri = recorder.model.log_model(
+    metric = plan.metric
+    tags = {"analysis_id": plan.analysis_id, "sweep_ids": ",".join(plan.sweep_ids), "n_members": len(ensemble.members)}
+    identity = "ensemble:" + ",".join(
+        f"{run}={weight:.6f}" for run, weight in sorted(zip(ensemble.member_runs, ensemble.weights, strict=True))
+    )
+    run_id = recorder.start("ensemble-selection", tags, role=ENSEMBLE_ROLE)
+    test = ensemble.comparison.loc[ensemble.comparison["role"] == "ensemble"].iloc[0]
+    model_uri = record(
+        recorder.model,
         run_id,
-        model=with_labels(vote.model, split.classes, split.X_test) if split.classes else vote.model,
-        input_example=split.X_test.head(INPUT_EXAMPLE_ROWS),
-        name=f"top{vote.k}-vote",
-        tags={"mlflow.source.name": "analyze", "analysis_id": plan.analysis_id},
+        model=ensemble.model,
+        split=split,
+        name=f"ensemble-{plan.analysis_id}",
+        params={
+            "members": " | ".join(ensemble.members),
+            "member_weights": ",".join(f"{w:.4f}" for w in ensemble.weights),
+            "n_members": len(ensemble.members),
+            "primary_metric": metric.name,
+            "selection": "greedy forward selection with replacement over validation predictions",
+        },
+        metrics={
+            f"val_{metric.name}": ensemble.val_score,
+            "score": ensemble.test_score,
+            **{m: float(test[m]) for m in task_metrics(split.task) if pd.notna(test[m])},
+        },
+        tags={"model_type": "VotingRegressor" if split.task == "regression" else "VotingClassifier"},
     )
-    recorder.model.figures(run_id, tags={"vote_model_uri": model_uri})
-    return (
-        f" The vote is logged as {model_uri}; it does not compete for the champion (its members were "
-        "refitted on the validation rows, so it has no validation score to be chosen on)."
-    )
+    return _Logged(run_id, model_uri, identity)
+
+
+#: ``mlfleet.role`` of the ensemble's run (not ``model``: analyses read a sweep's models by that role)
+ENSEMBLE_ROLE = "selected_ensemble"
 
 
 def _evaluate(recorder: SweepRecorder, plan: Plan, decision, candidates: pd.DataFrame, split) -> str:
@@ -230,32 +271,53 @@ def _evaluate(recorder: SweepRecorder, plan: Plan, decision, candidates: pd.Data
     )
 
 
-def _crown(client, plan: Plan, candidates: pd.DataFrame) -> tuple[champion.Decision | None, str]:
+def _crown(
+    client, plan: Plan, candidates: pd.DataFrame, ensemble: summaries.EnsembleResult | None, logged: _Logged | None
+) -> tuple[champion.Decision | None, str]:
+    """Register the best of the analysis on validation: the ensemble when it beats the best single model there."""
     if candidates.empty:
         return None, "Nothing was registered: no finished model has both a run and a row."
     best = candidates.iloc[0]
-    candidate = champion.Candidate(
-        model_uri=str(best.model_uri),
-        run_id=str(best.mlflow_run_id),
-        model_id=int(best.model_id),
-        model_type=str(best.model_type),
-        sweep_id=str(best.sweep_id),
-        score=float(best[plan.metric.name]),
-        dataset_digest=str(best.dataset_digest),
-        analysis_id=plan.analysis_id,
-        split={s.sweep_id: s for s in plan.sweeps}[str(best.sweep_id)].split,
+    shared = {
+        "sweep_id": str(best.sweep_id),
+        "dataset_digest": str(best.dataset_digest),
+        "analysis_id": plan.analysis_id,
+        "split": {s.sweep_id: s for s in plan.sweeps}[str(best.sweep_id)].split,
+    }
+    if ensemble is not None and logged is not None and ensemble.wins:
+        candidate = champion.Candidate(
+            model_uri=logged.model_uri,
+            run_id=logged.run_id,
+            model_id=-1,
+            model_type=f"ensemble of {len(ensemble.members)}",
+            score=ensemble.test_score,
+            identity=logged.identity,
+            **shared,
+        )
+        chosen = " The ensemble beat the best single model on validation, so it is the candidate."
+    else:
+        candidate = champion.Candidate(
+            model_uri=str(best.model_uri),
+            run_id=str(best.mlflow_run_id),
+            model_id=int(best.model_id),
+            model_type=str(best.model_type),
+            score=float(best[plan.metric.name]),
+            **shared,
+        )
+        chosen = ""
+    decision = registry.crown(
+        client, plan.registered_model, candidate, plan.metric, compare=_gate(plan, best, candidate.model_uri)
     )
-    decision = registry.crown(client, plan.registered_model, candidate, plan.metric, compare=_gate(plan, best))
-    return decision, decision.sentence()
+    return decision, decision.sentence() + chosen
 
 
-def _gate(plan: Plan, best) -> Callable[[Any], Comparison]:
-    """The promotion gate: the challenger against the champion's version on the challenger's test rows."""
+def _gate(plan: Plan, best, model_uri: str) -> Callable[[Any], Comparison]:
+    """The promotion gate: the candidate against the champion's version on the gate's half of the test rows."""
 
     def compare(champion_version) -> Comparison:
         sweeps = {s.sweep_id: s for s in plan.sweeps}
         split = reproduce_split(sweeps[str(best.sweep_id)], str(best.dataset_digest))
-        return champion.compare_models(plan.metric, split, str(best.model_uri), champion_version.source)
+        return champion.compare_models(plan.metric, split, model_uri, champion_version.source)
 
     return compare
 
@@ -302,7 +364,7 @@ _FIGURES = (
 
 
 def _metrics(report: AnalysisReport) -> dict[str, float]:
-    """The analysis run's metrics: counts, the best score, the vote, seconds per phase."""
+    """The analysis run's metrics: counts, the best score, the ensemble, seconds per phase."""
     summary, check = report.summary, report.check
     best = summaries.ranked(report.plan.rows, report.plan.metric)
     values = {
@@ -317,11 +379,13 @@ def _metrics(report: AnalysisReport) -> dict[str, float]:
         "n_status_mismatches": check.count("status differs"),
         **(
             {
-                "vote_score": report.vote.vote_score,
-                "best_single_score": report.vote.best_score,
-                "vote_gain": report.vote.gain,
+                "ensemble_val_score": report.ensemble.val_score,
+                "ensemble_test_score": report.ensemble.test_score,
+                "best_single_val_score": report.ensemble.best_val,
+                "ensemble_gain": report.ensemble.gain,
+                "ensemble_members": float(len(report.ensemble.members)),
             }
-            if report.vote
+            if report.ensemble
             else {}
         ),
         **{f"time_{phase}_s": seconds for phase, seconds in report.timings.items()},
@@ -344,14 +408,14 @@ def _write_files(report: AnalysisReport, images: dict[str, Path]) -> tuple[Path,
 
 
 def summary_lines(report: AnalysisReport) -> str:
-    """A few lines for the terminal: what was analysed, the best model, the vote, the champion, where to look."""
+    """A few lines for the terminal: what was analysed, the best model, the ensemble, the champion, where to look."""
     plan, summary = report.plan, report.summary
     lines = [
         f"analysis {plan.analysis_id}: {summary.n_models} models ({summary.n_failed} failed) "
         f"of sweep(s) {', '.join(plan.sweep_ids)}, "
         f"metric {plan.metric.name}; {report.check.sentence()}",
         *(f"- {line}" for line in report.findings),
-        f"vote: {report.vote_note}",
+        f"ensemble: {report.ensemble_note}",
         f"champion: {report.champion_note}",
         f"report: {plan.output / 'report.html'} "
         f"(and summary.md, {len([f for f in report.files if f.suffix == '.png'])} plots); "

@@ -82,8 +82,8 @@ class AnalysisReport:
     summary: report.Summary
     check: report.StoreCheck
     findings: tuple[str, ...]
-    vote: report.VoteResult | None
-    vote_note: str
+    ensemble: report.EnsembleResult | None
+    ensemble_note: str
     decision: registry.Decision | None
     champion_note: str
     timings: dict[str, float] = field(default_factory=dict)

@@ -1,12 +1,13 @@
-"""The analysis of a fleet: summary tables, findings, plots, the top-k vote and the report.
+"""The analysis of a fleet: summary tables, findings, plots, the ensemble and the report.
 
 Plain functions over DataFrames, fitted estimators and arrays; nothing here touches MLflow
 or Delta (:mod:`mlfleet.commands.analyze` reads the stores and calls these).
 """
 
+from mlfleet.commands.analyze.report.ensemble import Candidate, EnsembleResult, select
 from mlfleet.commands.analyze.report.findings import findings
 from mlfleet.commands.analyze.report.join import RUN_COLUMNS, StoreCheck, join_stores
-from mlfleet.commands.analyze.report.plots import PLOTS, plot_all, plot_vote
+from mlfleet.commands.analyze.report.plots import PLOTS, plot_all, plot_ensemble
 from mlfleet.commands.analyze.report.render import Document, Section, markdown_table, render_html, render_markdown
 from mlfleet.commands.analyze.report.summary import (
     Summary,
@@ -18,17 +19,16 @@ from mlfleet.commands.analyze.report.summary import (
     type_table,
     with_time,
 )
-from mlfleet.commands.analyze.report.vote import Member, VoteResult, vote
 
 __all__ = [
     "PLOTS",
     "RUN_COLUMNS",
+    "Candidate",
     "Document",
-    "Member",
+    "EnsembleResult",
     "Section",
     "StoreCheck",
     "Summary",
-    "VoteResult",
     "by_strategy",
     "by_type",
     "efficiency",
@@ -36,12 +36,12 @@ __all__ = [
     "join_stores",
     "markdown_table",
     "plot_all",
-    "plot_vote",
+    "plot_ensemble",
     "ranked",
     "render_html",
     "render_markdown",
     "summarize",
+    "select",
     "type_table",
-    "vote",
     "with_time",
 ]

@@ -21,6 +21,7 @@ PLOTS = {
     "time_vs_score": "Training time against score",
     "score_by_strategy": "Score by feature strategy",
     "cpu_vs_gpu": "CPU against GPU",
+    "ensemble": "The ensemble against its members",
 }
 
 
@@ -147,11 +148,11 @@ def cpu_vs_gpu(good: pd.DataFrame, table: pd.DataFrame, metric: Metric) -> Figur
     return fig
 
 
-def plot_vote(comparison: pd.DataFrame, metric: Metric, path: Path) -> Path:
-    """Horizontal bars of ``metric`` for each top-k member, the best single model and the vote."""
+def plot_ensemble(comparison: pd.DataFrame, metric: Metric, path: Path) -> Path:
+    """Horizontal bars of test ``metric`` for each member of the ensemble, the best single model and the ensemble."""
     fig = Figure(figsize=(8, 0.45 * len(comparison) + 1.5))
     ax = fig.add_subplot()
-    colours = {"member": "tab:gray", "best single": "tab:blue", "vote": "tab:red", "other vote": "salmon"}
+    colours = {"member": "tab:gray", "best single": "tab:blue", "ensemble": "tab:red"}
     ax.barh(
         comparison["model"],
         comparison[metric.name],
@@ -159,7 +160,7 @@ def plot_vote(comparison: pd.DataFrame, metric: Metric, path: Path) -> Path:
         alpha=0.85,
     )
     for y, value in enumerate(comparison[metric.name]):
-        if np.isnan(value):  # a majority vote has no probabilities, so no roc_auc or log_loss
+        if np.isnan(value):  # a model without probabilities has no roc_auc or log_loss
             ax.annotate(
                 "n/a",
                 (0, y),
@@ -173,7 +174,7 @@ def plot_vote(comparison: pd.DataFrame, metric: Metric, path: Path) -> Path:
     _zoom(ax, comparison[metric.name], pd.Series(0.0, index=comparison.index), horizontal=True)
     ax.invert_yaxis()
     ax.set_xlabel(_direction(metric))
-    ax.set_title("Top-k vote against its members on the test split")
+    ax.set_title("The ensemble against its members on the test split (chosen on validation)")
     return _save(fig, path)
 
 
