@@ -26,6 +26,18 @@ CPU_FLEET = (
     ("gradient_boosting", 15),
     ("naive_bayes", 10),
 )
+#: the quality-first fleet (``models=portfolio``): one model of each strong family, every one on all
+#: the features, started from its known-good defaults; meant for a ``time_budget`` and an ensemble
+PORTFOLIO = (
+    ("lightgbm", 1),
+    ("xgboost", 1),
+    ("hist_gradient_boosting", 1),
+    ("extra_trees", 1),
+    ("random_forest", 1),
+    ("logistic", 1),
+)
+#: fleets by name: what ``models=NAME`` means
+NAMED_FLEETS = {"seed": CPU_FLEET, "portfolio": PORTFOLIO}
 #: the GPU fleet: 10 MLPs, ids 90-99
 GPU_FLEET = (("mlp", 10),)
 DEFAULT_GPU_FIRST_ID = 90
@@ -205,11 +217,14 @@ def logged_params(config: Any) -> dict[str, str]:
 
 
 def parse_models(text: str, known: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
-    """Parse ``"logistic:15,svm:10"`` into ``(("logistic", 15), ("svm", 10))``.
+    """Parse ``"logistic:15,svm:10"`` into ``(("logistic", 15), ("svm", 10))``; a fleet's name (``portfolio``,
+    ``seed``) into its composition.
 
     A family without a count means one model. Raises MlfleetError for an unknown family,
     a count that is not a whole number of at least 1, or an empty composition.
     """
+    if text.strip() in NAMED_FLEETS and all(name in known for name, _ in NAMED_FLEETS[text.strip()]):
+        return NAMED_FLEETS[text.strip()]
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if not parts:
         raise MlfleetError(f"models must name at least one family such as 'random_forest:5', but got models={text!r}")
@@ -232,8 +247,14 @@ def parse_models(text: str, known: tuple[str, ...]) -> tuple[tuple[str, int], ..
 
 
 def format_models(models: tuple[tuple[str, int], ...]) -> str:
-    """The inverse of :func:`parse_models`."""
+    """The inverse of :func:`parse_models` (a named fleet shows as its composition)."""
     return ",".join(f"{name}:{count}" for name, count in models)
+
+
+def fleet_strategies(models: tuple[tuple[str, int], ...]) -> tuple[str, ...] | None:
+    """The feature strategies a fleet's models go round: the portfolio's use every feature; any other fleet
+    deals the seven strategies round (None: the default)."""
+    return ("all",) if tuple(models) == PORTFOLIO else None
 
 
 def _cpu_models(text: str) -> tuple[tuple[str, int], ...]:
@@ -341,10 +362,13 @@ class FleetConfig:
         CPU_FLEET,
         parse=_cpu_models,
         show=format_models,
-        help="The fleet's composition, family:count,...",
+        help="The fleet's composition, family:count,... or a named fleet: portfolio (one model of each strong "
+        "family on every feature: for quality, with time_budget) or seed (the default 90 models).",
     )
     first_id: int = param(0, low=0, help="Id of the first model; the others follow in composition order.")
-    n_trials: int = param(10, low=1, help="Optuna TPE trials per model.")
+    n_trials: int = param(
+        10, low=1, help="Optuna TPE trials per model, the first its family's defaults (with time_budget: at most)."
+    )
     metric: str = _metric("is optimised and ranks the models")
     results: str = _results(DEFAULT_RESULTS, "Delta table of one row per model")
     address: str = _address()
@@ -365,6 +389,13 @@ class FleetConfig:
         low=0,
         help="Seconds the whole sweep may train; then queued models do not start, running ones are cancelled "
         "(FAILED), and the command exits 1 (resume trains what is not finished). 0: no limit.",
+    )
+    time_budget: float = param(
+        0.0,
+        low=0,
+        help="Seconds the fleet may take: every model gets its default trial first, then the better half more "
+        "trials, round after round; at the budget every model with a trial is refitted and logged, exit 0. "
+        "0: every model its n_trials.",
     )
     entry_point: str = "train_cpu"
     device: str = param(

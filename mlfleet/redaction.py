@@ -16,9 +16,12 @@ import re
 
 #: a URI's user information: everything up to the last ``@`` before the host, so that a
 #: password holding ``/`` or ``@`` is hidden whole (``user:p@ss@host``, ``user:pa/ss@host``)
-_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<info>[^\s?#]+)@(?=[^\s@/?#]*(?:[/?#\s'\"]|$))")
-#: a query string after a URI, or after a name or path (``table.csv?sig=...``, ``data?token=...``)
-_QUERY = re.compile(r"(?P<head>[^\s?'\"]+)\?(?P<query>[^\s'\"]+=[^\s'\"]*)")
+_USERINFO = re.compile(
+    r"(?<![A-Za-z0-9+.-])(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*+://)(?P<info>[^\s?#]+)@(?=[^\s@/?#]*(?:[/?#\s'\"]|$))"
+)
+#: a query string after a URI, or after a name or path (``table.csv?sig=...``, ``data?token=...``); both
+#: patterns start only where a word or URI can (never inside one), so a long token costs linear time
+_QUERY = re.compile(r"(?<![^\s'\"(])(?P<head>[^\s?'\"]++)\?(?P<query>[^\s'\"]+=[^\s'\"]*)")
 
 
 #: schemes whose user information names a container, not a credential (``abfss://container@account...``)

@@ -19,7 +19,7 @@ from mlfleet.data import load_dataset, split_dataset
 from mlfleet.metrics import predict_with_proba, resolve_metric
 from mlfleet.stores import model_format
 from mlfleet.training.jobs import ModelJob
-from mlfleet.training.tuning import REFIT_PARAMS, _study, balanced, fit_front, tune_and_fit
+from mlfleet.training.tuning import REFIT_PARAMS, balanced, fit_front, refit, tune, tune_and_fit
 from mlfleet.zoo import FAMILIES, family
 from mlfleet.zoo import _boosting as sklearn_boosting
 from mlfleet.zoo._registry import MAX_ROUNDS
@@ -63,7 +63,7 @@ def metric_of(split):
 @pytest.mark.parametrize("name", list(FAMILIES))
 def test_the_first_trial_is_the_familys_defaults(name, task):
     fam, split = family(name), split_for(task)
-    study, _ = _study(job(name), split, metric_of(split), 1, 1, fam.fixed_params(0))
+    study = tune(job(name), split, metric_of(split), 1)
     assert study.trials[0].params == fam.defaults(task)
     if fam.fit_early:
         found = study.trials[0].user_attrs[REFIT_PARAMS]
@@ -87,7 +87,7 @@ def test_a_study_that_tunes_class_weights_starts_without_them(name, tmp_path):
     pd.DataFrame(X, columns=[f"x{i}" for i in range(6)]).assign(target=y).to_csv(tmp_path / "rare.csv", index=False)
     split = split_dataset(load_dataset(DataConfig(source=str(tmp_path / "rare.csv"))), seed=0)
     assert split.plan.imbalanced
-    study, _ = _study(job(name), split, metric_of(split), 2, 1, {})
+    study = tune(job(name), split, metric_of(split), 2)
     assert study.trials[0].params == {**family(name).defaults("classification"), "class_weight": "none"}
 
 
@@ -177,3 +177,23 @@ def test_a_lightgbm_model_logs_pinned_and_loads_back():
     pinned = (Path(mlflow.artifacts.download_artifacts(uri)) / "requirements.txt").read_text().splitlines()
     assert any(line.startswith("lightgbm==") for line in pinned)
     sweep.close(metrics={}, failed=False)
+
+
+def test_a_study_goes_on_from_where_it_stopped_and_a_deadline_starts_no_trial():
+    """A time budget's rounds: more trials continue the study (the defaults stay its first trial, the best
+    trial's validation predictions stand until a better one), and no trial starts past the deadline."""
+    import time
+
+    split, name = split_for("classification"), "logistic"
+    first = tune(job(name), split, metric_of(split), 1)
+    assert len(first.trials) == 1 and first.val_predictions is not None
+    more = tune(job(name), split, metric_of(split), 3, previous=first)
+    assert len(more.trials) == 4 and more.trials[0].params == first.trials[0].params
+    assert more.best_value >= first.best_value and more.tuning_s > first.tuning_s
+    assert len({str(t.params) for t in more.trials}) > 1  # the next round draws new points
+    if more.best.number == 0:
+        assert np.array_equal(more.val_predictions, first.val_predictions)
+    late = tune(job(name), split, metric_of(split), 5, previous=more, deadline=time.time() - 1)
+    assert len(late.trials) == len(more.trials)  # past the deadline: no trial started
+    tuned = refit(job(name), split, metric_of(split), more)
+    assert tuned.best_val_score == more.best_value and len(tuned.trial_scores) == 4

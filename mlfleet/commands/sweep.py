@@ -25,8 +25,9 @@ from typing import Any, TextIO
 import ray
 
 from mlfleet.commands import resume
+from mlfleet.commands.budget import BudgetController, skipped_outcome
 from mlfleet.commands.skeleton import Closing, Command, Context, run_command
-from mlfleet.config import FleetConfig
+from mlfleet.config import FleetConfig, fleet_strategies
 from mlfleet.data import Dataset, Split, load_dataset, split_dataset
 from mlfleet.errors import MlfleetError, describe, full_traceback
 from mlfleet.execution import cluster as ray_cluster
@@ -42,6 +43,7 @@ from mlfleet.stores.rows import rows_to_frame
 from mlfleet.stores.tables import ResultsTable, open_results
 from mlfleet.training.jobs import ModelJob, expand_jobs, longest_first
 from mlfleet.training.outcome import Outcome, SweepSpec, failed_row
+from mlfleet.training.tuning import Tuning
 from mlfleet.training.worker import train_one
 from mlfleet.zoo import check_installed, family
 
@@ -65,7 +67,12 @@ class SweepReport:
 
     @property
     def failed(self) -> int:
-        return sum(not o.row.ok for o in self.outcomes)
+        return sum(not o.row.ok and not o.row.skipped for o in self.outcomes)
+
+    @property
+    def skipped(self) -> int:
+        """Models a time budget ended before their first trial (not a failure: the budget is the point)."""
+        return sum(o.row.skipped for o in self.outcomes)
 
     @property
     def exit_code(self) -> int:
@@ -160,6 +167,7 @@ class FleetCommand(Command):
             max_gpus=cluster.max_gpus,
             gpus_per_model=gpus,
             rows=len(plan.split.y_fit),
+            strategies=fleet_strategies(config.models),
         )
         if wants_gpus and not gpus and config.device == "auto":
             log.info("no GPU in the Ray cluster: the GPU families train on CPU (device=auto)")
@@ -217,7 +225,7 @@ class FleetCommand(Command):
         plan, recorder, cluster = opened.plan, context.recorder, context.cluster
         progress = Progress(len(opened.jobs), plan.metric, stream=context.stream)
         start, cpu0 = time.perf_counter(), time.process_time()
-        controller = FleetController(opened, recorder, progress)
+        controller = FleetController(opened, recorder, progress, cluster.total_cpus)
         try:
             controller.run() if opened.jobs else None
         finally:
@@ -307,13 +315,14 @@ class FleetController:
     through the recorder.
     """
 
-    def __init__(self, opened: _Opened, recorder: SweepRecorder, progress: Progress) -> None:
-        self.opened, self.recorder, self.progress = opened, recorder, progress
+    def __init__(self, opened: _Opened, recorder: SweepRecorder, progress: Progress, cores: float = 1.0) -> None:
+        self.opened, self.recorder, self.progress, self.cores = opened, recorder, progress, cores
         self.board = tasks.BoardView(tasks.open_board())
         self.spec_ref = ray.put(opened.spec)
         self.pending: dict[Any, ModelJob] = {}
         self.refs: dict[int, Any] = {}
         self.tries: dict[int, int] = {}
+        self.tunings: dict[int, Tuning] = {}  # a time budget's studies, refitted by the models' tasks
         self.outcomes: list[Outcome] = []
         self.finished: set[int] = set()
         self.not_started = 0
@@ -321,22 +330,59 @@ class FleetController:
         self.rows = _Rows(self.outcomes, recorder, self.died)
 
     def run(self) -> None:
-        for job in longest_first(self.opened.jobs):
-            self.submit(job)
+        """Every job as a task, longest first; under a time budget, rounds of tuning first (:mod:`.budget`)."""
         try:
-            for done in tasks.as_completed(self.pending, on_tick=self.tick):
-                self.handle(done)
-            self.rows.write()
+            budget = self.opened.plan.config.time_budget
+            if budget:
+                BudgetController(self, budget).run()
+            else:
+                for job in longest_first(self.opened.jobs):
+                    self.submit(job)
+                self.run_pending()
         finally:
             self.board.close()
 
-    def submit(self, job: ModelJob, previous_run: str = "") -> None:
-        """The model's task; the driver, not Ray, retries one whose worker died (it knows the earlier run)."""
+    def run_pending(self) -> None:
+        """Handle the tasks as they finish, and write the last rows."""
+        for done in tasks.as_completed(self.pending, on_tick=self.tick):
+            self.handle(done)
+        self.rows.write()
+
+    def submit(self, job: ModelJob, previous_run: str = "", *, tuning: Tuning | None = None) -> None:
+        """The model's task; the driver, not Ray, retries one whose worker died (it knows the earlier run).
+
+        ``tuning``: the study a time budget ran for it, which the task refits (a retry refits it too).
+        """
+        if tuning is not None:
+            self.tunings[job.model_id] = tuning
         self.tries[job.model_id] = self.tries.get(job.model_id, 0) + 1
         args = (job, self.opened.split_ref, self.spec_ref, self.board.board, self.tries[job.model_id], previous_run)
-        ref = tasks.submit(_train_task, *args, cpus=job.cpus, gpus=job.gpus, name=job.run_name, spread=True, retries=0)
+        ref = tasks.submit(
+            _train_task,
+            *args,
+            self.tunings.get(job.model_id),
+            cpus=job.cpus,
+            gpus=job.gpus,
+            name=job.run_name,
+            spread=True,
+            retries=0,
+        )
         self.pending[ref] = job
         self.refs[job.model_id] = ref
+
+    def skip(self, job: ModelJob, reason: str) -> None:
+        """A model not trained by design (a time budget ended first): its SKIPPED row, no run."""
+        self.finished.add(job.model_id)
+        self.rows.add(job, len(self.outcomes))
+        self.outcomes.append(skipped_outcome(job, self.opened.spec, self.opened.plan.split.task, reason))
+
+    def failed_before_run(self, job: ModelJob, exc: BaseException, detail: str = "") -> None:
+        """A model that failed before it had a run (a time budget's first round): its FAILED row."""
+        self.finished.add(job.model_id)
+        why = self.limits.why.get(job.model_id)
+        outcome = self.died(job, TimeoutError(why) if why else exc, "", "" if why else detail)
+        _log_outcome(outcome)
+        self.outcomes.append(outcome)
 
     def tick(self, outcome: Outcome | None = None) -> None:
         self.board.poll()
@@ -345,7 +391,7 @@ class FleetController:
         row = outcome.row if outcome else None
         self.progress.update(
             done=len(self.outcomes),
-            failed=sum(not o.row.ok for o in self.outcomes),
+            failed=sum(not o.row.ok and not o.row.skipped for o in self.outcomes),
             running=len(self.board.started() - self.finished),
             score=row.val_score if row and row.ok else None,  # the progress line's best: chosen on validation
             who=f"#{row.model_id} {row.family}" if row else "",
@@ -401,7 +447,9 @@ def record_death(
     return Outcome(built, 0.0, 0.0, now, now, detail=detail)
 
 
-def _train_task(job: ModelJob, split: Split, spec: SweepSpec, board, tries: int, previous_run: str) -> Outcome:
+def _train_task(
+    job: ModelJob, split: Split, spec: SweepSpec, board, tries: int, previous_run: str, tuning: Tuning | None
+) -> Outcome:
     """One model in its Ray task; it tells the board and never waits on it (see :class:`tasks.BoardState`)."""
     board.started.remote(job.model_id)
     try:
@@ -413,6 +461,7 @@ def _train_task(job: ModelJob, split: Split, spec: SweepSpec, board, tries: int,
             previous_run=previous_run,
             tries=tries,
             on_run=lambda run_id: board.run.remote(job.model_id, run_id),
+            tuning=tuning,
         )
     finally:
         tasks.give_back_memory(split.X_fit.size + split.X_test.size)
@@ -521,7 +570,8 @@ def sweep_figures(
     return {
         "n_models": float(len(outcomes)),
         "n_succeeded": float(len(every_ok)),
-        "n_failed": float(len(outcomes) - len(every_ok)),
+        "n_failed": float(sum(not o.row.ok and not o.row.skipped for o in outcomes)),
+        "n_skipped": float(sum(o.row.skipped for o in outcomes)),
         "n_trained": float(len(trained)),
         "best_score": best.score if best is not None and best.score is not None else float("nan"),
         "best_val_score": best.val_score if best is not None else float("nan"),
@@ -583,6 +633,8 @@ def summary_lines(report: SweepReport) -> str:
     """A few lines for the terminal: what succeeded, the best model, where to look."""
     f = report.figures
     unstarted = f", {report.not_started} did not start" if report.not_started else ""
+    if report.skipped:
+        unstarted += f", {report.skipped} not trained (the time budget ended before their first trial)"
     lines = [
         f"sweep {report.sweep_id}: {int(f['n_succeeded'])} of {int(f['n_models']) + report.not_started} models "
         f"succeeded, {int(f['n_failed'])} failed{unstarted}, in {f['wall_s']:.1f} s "
@@ -606,7 +658,9 @@ def summary_lines(report: SweepReport) -> str:
             f"model {best.model_uri}"
         )
     lines += [
-        f"failed: model {o.row.model_id} ({o.row.family}): {o.row.error}" for o in report.outcomes if not o.row.ok
+        f"failed: model {o.row.model_id} ({o.row.family}): {o.row.error}"
+        for o in report.outcomes
+        if not o.row.ok and not o.row.skipped
     ]
     lines.append(
         f"results: Delta {redact(report.results)}; "

@@ -15,6 +15,8 @@ from typing import Any
 from mlfleet.metrics import task_metrics
 from mlfleet.redaction import redact
 
+#: the status of a model a time budget ended before its first trial (neither FINISHED nor FAILED)
+SKIPPED = "SKIPPED"
 CLASSIFICATION_METRICS = task_metrics("classification")
 REGRESSION_METRICS = task_metrics("regression")
 
@@ -65,6 +67,11 @@ class ResultRow:
     @property
     def ok(self) -> bool:
         return self.status == "FINISHED"
+
+    @property
+    def skipped(self) -> bool:
+        """Not trained, by design: a time budget ended before the model's first trial."""
+        return self.status == SKIPPED
 
     @property
     def params(self) -> dict[str, Any]:

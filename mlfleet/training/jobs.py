@@ -40,10 +40,12 @@ def expand_jobs(
     max_gpus: float = 0.0,
     gpus_per_model: float | None = None,
     rows: int | None = None,
+    strategies: tuple[str, ...] | None = None,
 ) -> tuple[ModelJob, ...]:
     """Expand ``(("svm", 10), ...)`` into jobs with ids from ``first_id`` upwards.
 
-    Feature strategies go round the seven in id order, so every family meets several. A
+    Feature strategies go round ``strategies`` (default: the seven) in id order, so every family
+    meets several (the portfolio's models all use ``all``, every feature). A
     family's resources are capped to ``max_cpus``/``max_gpus`` (the largest node), so
     that no job waits for a node that does not exist; ``gpus_per_model`` replaces what GPU
     families ask for (fractions pack several models on one GPU; 0 trains them on CPUs).
@@ -62,7 +64,7 @@ def expand_jobs(
                 ModelJob(
                     model_id=model_id,
                     family=name,
-                    feature_strategy=STRATEGIES[position % len(STRATEGIES)],
+                    feature_strategy=(strategies or STRATEGIES)[position % len(strategies or STRATEGIES)],
                     cpus=cpus,
                     gpus=gpus,
                     seed=seed + model_id,

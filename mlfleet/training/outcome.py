@@ -7,7 +7,7 @@ between the two stores is rebuilt from the run), or from its failure.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from mlfleet.metrics import finite, resolve_metric
@@ -111,9 +111,10 @@ def failed_row(
     node: str = "",
     started: datetime | None = None,
     device: str = "",
+    status: str = "FAILED",
 ) -> ResultRow:
-    """The FAILED row of a model, saying ``error``."""
-    return _row(
+    """The FAILED row of a model, saying ``error`` (``status`` SKIPPED: a time budget ended before its first trial)."""
+    row = _row(
         job,
         spec,
         task,
@@ -124,6 +125,7 @@ def failed_row(
         model_type=family(job.family).model_type(task),
         error=error,
     )
+    return replace(row, status=status)
 
 
 def row_from_run(run, job: ModelJob, spec: SweepSpec, task: str, *, node: str = "") -> ResultRow:

@@ -106,23 +106,78 @@ def class_probabilities(model, pred: np.ndarray, proba: np.ndarray | None, n_cla
     return full
 
 
-def _study(job: ModelJob, split: Split, metric: Metric, n_trials: int, n_jobs: int, fixed: dict[str, Any]):
-    """The Optuna study of ``job``'s model on the training rows, scored on validation, and the best
-    trial's validation predictions (see :attr:`TunedModel.val_predictions`).
+@dataclass(frozen=True)
+class Tuning:
+    """A model's study so far: its trials, the best one's validation predictions, what it cost.
 
-    The first trial is the family's defaults. A family that stops early fits with the validation
-    rows and records the parameters that fix its refit as the trial's ``refit_params``. The trials'
-    features are this function's: they are gone before the refit makes the features of training
-    and validation together (a big table's peak memory); of the predictions, only the latest
-    trial's and the best so far are held.
+    Plain data, so that a study can go on in another task (a time budget's next round) from
+    where the last one stopped.
+    """
+
+    trials: tuple[Any, ...]  # optuna FrozenTrials, in order
+    direction: str
+    val_predictions: np.ndarray | None
+    tuning_s: float
+    cpu_s: float
+
+    @property
+    def completed(self) -> list[Any]:
+        import optuna
+
+        return [t for t in self.trials if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None]
+
+    @property
+    def best(self) -> Any:
+        """The best completed trial (the first of equals); None before any completed."""
+        done = self.completed
+        if not done:
+            return None
+        sign = 1.0 if self.direction == "maximize" else -1.0
+        return max(done, key=lambda t: (sign * t.value, -t.number))
+
+    @property
+    def best_value(self) -> float:
+        best = self.best
+        return float(best.value) if best is not None else float("nan")
+
+    @property
+    def trial_seconds(self) -> float:
+        """The mean seconds of a completed trial (what a refit costs, roughly, with more rows)."""
+        done = self.completed
+        spans = [(t.datetime_complete - t.datetime_start).total_seconds() for t in done if t.datetime_complete]
+        return float(np.mean(spans)) if spans else 0.0
+
+
+def tune(
+    job: ModelJob,
+    split: Split,
+    metric: Metric,
+    n_trials: int,
+    *,
+    n_jobs: int = 1,
+    device: str = "cpu",
+    previous: Tuning | None = None,
+    deadline: float | None = None,
+) -> Tuning:
+    """``n_trials`` more trials of ``job``'s study on the training rows, scored on validation.
+
+    The first trial of a study is the family's defaults. ``previous`` is the study so far (its
+    trials seed the sampler; its best validation predictions stand until a better trial comes).
+    With ``deadline`` (epoch seconds) no trial starts after it. A family that stops early fits
+    with the validation rows and records the parameters that fix its refit as the trial's
+    ``refit_params``. The trials' features are this function's: they are gone before a refit
+    makes the features of training and validation together (a big table's peak memory).
     """
     import optuna
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     fam = family(job.family)
+    fixed = _fixed(fam, job, device)
+    cpu0, t0 = time.process_time(), time.perf_counter()
     Xt_train, Xt_val = fit_front(job, split, n_jobs)
     balancing = balance_choice(fam, split)
     latest: dict[int, np.ndarray] = {}
-    kept: list[np.ndarray] = []
+    kept: list[np.ndarray] = [previous.val_predictions] if previous is not None else []
 
     def objective(trial: optuna.Trial) -> float:
         params = {**fixed, **fam.space(trial, split.task)}
@@ -144,38 +199,49 @@ def _study(job: ModelJob, split: Split, metric: Metric, n_trials: int, n_jobs: i
         if trial.state == optuna.trial.TrialState.COMPLETE and study.best_trial.number == trial.number:
             kept[:] = [latest[trial.number]]
 
-    study = optuna.create_study(direction=metric.direction, sampler=optuna.samplers.TPESampler(seed=job.seed))
-    study.enqueue_trial(first_trial(fam, split))
-    study.optimize(objective, n_trials=n_trials, callbacks=[keep_best])
-    return study, kept[0] if kept else None
+    done = len(previous.trials) if previous is not None else 0
+    # a sampler seeded anew each round would draw the same points again: the round moves the seed
+    sampler = optuna.samplers.TPESampler(seed=job.seed + done)
+    study = optuna.create_study(direction=metric.direction, sampler=sampler)
+    if previous is not None:
+        study.add_trials(previous.trials)
+    else:
+        study.enqueue_trial(first_trial(fam, split))
+    timeout = None if deadline is None else max(0.0, deadline - time.time())
+    study.optimize(objective, n_trials=n_trials, timeout=timeout, callbacks=[keep_best])
+    return Tuning(
+        trials=tuple(study.trials),
+        direction=metric.direction,
+        val_predictions=kept[0] if kept else None,
+        tuning_s=(previous.tuning_s if previous else 0.0) + time.perf_counter() - t0,
+        cpu_s=(previous.cpu_s if previous else 0.0) + time.process_time() - cpu0,
+    )
 
 
-def tune_and_fit(
-    job: ModelJob, split: Split, metric: Metric, n_trials: int, n_jobs: int = 1, device: str = "cpu"
-) -> TunedModel:
-    """Run a seeded TPE study of ``n_trials`` on train/validation, refit on both, score on test.
-
-    Preprocessing and feature selection do not depend on the model's parameters, so they
-    are fitted once on the training part and every trial fits only the model. A family
-    that stops early (boosting, the MLP) watches the validation split in its trials and is
-    refitted for the rounds (epochs) its best trial kept, which its logged parameters say
-    (``n_estimators``, ``max_iter``, ``epochs``). Raises whatever the estimator raises: the caller
-    records it as the model's failure. Warnings are the caller's (see
-    :func:`mlfleet.logs.recorded_warnings`).
-    """
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    fam = family(job.family)
+def _fixed(fam, job: ModelJob, device: str) -> dict[str, Any]:
     fixed = fam.fixed_params(job.variant)
     if fam.device == "gpu":
         fixed["device"] = device
+    return fixed
+
+
+def refit(
+    job: ModelJob, split: Split, metric: Metric, tuning: Tuning, *, n_jobs: int = 1, device: str = "cpu"
+) -> TunedModel:
+    """The best trial of ``tuning`` refitted on training and validation rows, scored on test.
+
+    A family that stops early grows the rounds (epochs) its best trial kept, which its logged
+    parameters say (``n_estimators``, ``max_iter``, ``epochs``). Raises ValueError when the
+    study has no completed trial.
+    """
+    fam = family(job.family)
+    trial = tuning.best
+    if trial is None:
+        raise ValueError(f"model {job.model_id} has no completed trial to refit")
+    fixed = _fixed(fam, job, device)
+    best = {**fixed, **trial.params, **trial.user_attrs.get(REFIT_PARAMS, {})}
     np.random.seed(job.seed % 2**32)
-    cpu0 = time.process_time()
-    t0 = time.perf_counter()
-    study, val_predictions = _study(job, split, metric, n_trials, n_jobs, fixed)
-    t1 = time.perf_counter()
-    best = {**fixed, **study.best_params, **study.best_trial.user_attrs.get(REFIT_PARAMS, {})}
+    cpu0, t1 = time.process_time(), time.perf_counter()
     pipeline = build_pipeline(job, split, balanced(fam, best, split), n_jobs).fit(split.X_fit, split.y_fit)
     t2 = time.perf_counter()
     pred, proba = predict_with_proba(pipeline, split.X_test, split.task)
@@ -184,19 +250,35 @@ def tune_and_fit(
     return TunedModel(
         pipeline=pipeline,
         best_params={k: v for k, v in best.items() if k != "device"},
-        trial_scores=tuple(float(t.value) for t in study.trials if t.value is not None),
-        best_val_score=float(study.best_value),
+        trial_scores=tuple(float(t.value) for t in tuning.trials if t.value is not None),
+        best_val_score=tuning.best_value,
         test_metrics=test_metrics,
         score=test_metrics[metric.name],
         n_features=int(model.n_features_in_),
         model_type=type(model).__name__,
-        tuning_s=t1 - t0,
+        tuning_s=tuning.tuning_s,
         train_s=t2 - t1,
-        cpu_s=time.process_time() - cpu0,
+        cpu_s=tuning.cpu_s + time.process_time() - cpu0,
         device=getattr(model, "device_", "cpu"),
         extra_metrics={"samples_per_s": model.samples_per_s_} if hasattr(model, "samples_per_s_") else {},
-        val_predictions=val_predictions,
+        val_predictions=tuning.val_predictions,
     )
+
+
+def tune_and_fit(
+    job: ModelJob, split: Split, metric: Metric, n_trials: int, n_jobs: int = 1, device: str = "cpu"
+) -> TunedModel:
+    """Run a seeded TPE study of ``n_trials`` on train/validation (:func:`tune`), refit on both, score on test
+    (:func:`refit`).
+
+    Preprocessing and feature selection do not depend on the model's parameters, so they are
+    fitted once on the training part and every trial fits only the model. Raises whatever the
+    estimator raises: the caller records it as the model's failure. Warnings are the caller's
+    (see :func:`mlfleet.logs.recorded_warnings`).
+    """
+    np.random.seed(job.seed % 2**32)
+    tuning = tune(job, split, metric, n_trials, n_jobs=n_jobs, device=device)
+    return refit(job, split, metric, tuning, n_jobs=n_jobs, device=device)
 
 
 def fit_defaults(job: ModelJob, split: Split, metric: Metric, n_jobs: int = 1) -> TunedModel:

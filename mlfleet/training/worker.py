@@ -16,6 +16,8 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
+from threadpoolctl import threadpool_limits
+
 from mlfleet.data import Split
 from mlfleet.errors import describe, full_traceback
 from mlfleet.logs import recorded_warnings
@@ -25,10 +27,33 @@ from mlfleet.stores.recorder import ModelRecorder
 from mlfleet.training.jobs import ModelJob
 from mlfleet.training.labels import with_labels
 from mlfleet.training.outcome import FAIL_ENV, Outcome, SweepSpec, failed_row, row_from_run, tuned_row
-from mlfleet.training.tuning import TunedModel, fit_defaults, tune_and_fit
+from mlfleet.training.tuning import TunedModel, Tuning, fit_defaults, refit, tune, tune_and_fit
 
 log = logging.getLogger(__name__)
 INPUT_EXAMPLE_ROWS = 5
+
+
+def study(
+    job: ModelJob,
+    split: Split,
+    metric: Metric,
+    n_trials: int,
+    *,
+    previous: Tuning | None,
+    deadline: float,
+    fail_ids: frozenset[int] = frozenset(),
+) -> Tuning:
+    """``n_trials`` more trials of ``job``'s study (a time budget's round), none started after ``deadline``.
+
+    Threads limited to the job's cores; raises what :func:`fit` raises.
+    """
+    from threadpoolctl import threadpool_limits
+
+    if job.model_id in fail_ids:
+        raise RuntimeError(f"injected failure of model {job.model_id} ({FAIL_ENV})")
+    device = "cuda" if job.gpus > 0 else "cpu"
+    with threadpool_limits(limits=job.cpus):
+        return tune(job, split, metric, n_trials, n_jobs=job.cpus, device=device, previous=previous, deadline=deadline)
 
 
 def fit(
@@ -95,11 +120,17 @@ def train_one(
     previous_run: str = "",
     tries: int = 1,
     on_run: Callable[[str], None] | None = None,
+    tuning: Tuning | None = None,
 ) -> Outcome:
     """Train ``job`` and log it (see :func:`_train_one`); the outcome carries the process CPU-seconds of
-    the whole of it, fitting and recording (``task_cpu_s``). Its row is the driver's to write."""
+    the whole of it, fitting and recording (``task_cpu_s``). Its row is the driver's to write.
+
+    With ``tuning`` (a study a time budget ran in earlier tasks) the model is its best trial refitted.
+    """
     cpu0 = time.process_time()
-    outcome = _train_one(job, split, spec, node=node, previous_run=previous_run, tries=tries, on_run=on_run)
+    outcome = _train_one(
+        job, split, spec, node=node, previous_run=previous_run, tries=tries, on_run=on_run, tuning=tuning
+    )
     return replace(outcome, task_cpu_s=time.process_time() - cpu0)
 
 
@@ -112,6 +143,7 @@ def _train_one(
     previous_run: str,
     tries: int,
     on_run: Callable[[str], None] | None,
+    tuning: Tuning | None = None,
 ) -> Outcome:
     """Train ``job`` and log its run; a model that raises ends its run FAILED and comes back with a FAILED row.
 
@@ -152,7 +184,12 @@ def _train_one(
     metric = resolve_metric(spec.metric, split.task)
     try:
         with recorded_warnings(notes):
-            tuned = fit(job, split, metric, spec.n_trials, fail_ids=spec.fail_ids)
+            if tuning is None:
+                tuned = fit(job, split, metric, spec.n_trials, fail_ids=spec.fail_ids)
+            else:
+                device = "cuda" if job.gpus > 0 else "cpu"
+                with threadpool_limits(limits=job.cpus):
+                    tuned = refit(job, split, metric, tuning, n_jobs=job.cpus, device=device)
     except Exception as exc:
         return failed(describe(exc), full_traceback(exc), run_id, notes=tuple(notes))
     t1 = time.perf_counter()
