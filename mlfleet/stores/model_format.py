@@ -179,7 +179,8 @@ def trusted_types(model: Any, *, cached: bool = False) -> list[str]:
     shape = _shape(model)
     if cached and shape in _TRUSTED_BY_SHAPE:
         return sorted(_TRUSTED_BY_SHAPE[shape])
-    untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    with compact_skops_schema():
+        untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
     foreign = [t for t in untrusted if not t.startswith(TRUSTED_MODULES) and t not in TRUSTED_TYPES]
     if foreign:
         raise MlfleetError(f"the pipeline holds types outside the trusted libraries: {', '.join(foreign)}")
@@ -234,3 +235,10 @@ def load(model_uri: str) -> Any:
     import mlflow.sklearn
 
     return mlflow.sklearn.load_model(model_uri)
+
+
+def trusted_of(model_uri: str) -> list[str]:
+    """The types a logged model was saved trusting (its MLmodel says): what a vote of logged models needs."""
+    from mlflow.models import Model
+
+    return list(Model.load(model_uri).flavors.get("sklearn", {}).get("skops_trusted_types") or [])

@@ -54,6 +54,7 @@ class ModelRecorder:
         input_example: Any = None,
         name: str = "model",
         validation_predictions: Any = None,
+        trusted: list[str] | None = None,
     ) -> str:
         """Log everything of a trained model (named ``name`` in the Models view), end its run FINISHED; its URI."""
         return runs.finish(
@@ -67,6 +68,7 @@ class ModelRecorder:
             input_example=input_example,
             name=name,
             validation_predictions=validation_predictions,
+            trusted=trusted,
         )
 
     def fail(self, run_id: str, error: str, detail: str = "") -> str:

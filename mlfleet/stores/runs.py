@@ -285,6 +285,7 @@ def finish(
     input_example: Any,
     name: str = "model",
     validation_predictions: np.ndarray | None = None,
+    trusted: list[str] | None = None,
 ) -> str:
     """Log a model's params, metrics, search history and pipeline (logged as ``name``); end the run FINISHED.
 
@@ -293,7 +294,8 @@ def finish(
     one batch after the model, the metrics carrying its id: logged before it, MLflow would
     read each metric's history back to attach it. ``validation_predictions`` (the model's
     predictions on the validation rows from its tuning-time fit) are kept as
-    :data:`VALIDATION_PREDICTIONS`, what ensemble selection reads.
+    :data:`VALIDATION_PREDICTIONS`, what ensemble selection reads. ``trusted``: the types the model
+    holds, when known already (a vote of logged models): neither found anew nor served again.
     """
     import mlflow
 
@@ -307,10 +309,10 @@ def finish(
         tags={"mlflow.source.name": ctx.entry_point, "mlflow.source.type": "PROJECT", "sweep_id": ctx.sweep_id},
         params={k: str(v) for k, v in params.items()},
     )
-    check = model_format.first_of_its_kind(model, input_example)
+    check = trusted is None and model_format.first_of_its_kind(model, input_example)
     with mlflow.start_run(run_id=run_id):
         try:
-            trusted = model_format.trusted_types(model, cached=True)
+            trusted = trusted or model_format.trusted_types(model, cached=True)
             info = model_format.log_pipeline(model, input_example, logged, trusted, check_serving=check)
         except mlflow.exceptions.MlflowException as exc:
             if "untrusted types" not in str(exc):

@@ -94,6 +94,7 @@ def record(
     history: dict[str, Any] | None = None,
     tags: dict[str, str] | None = None,
     validation_predictions: Any = None,
+    trusted: list[str] | None = None,
 ) -> str:
     """Log ``model`` (a fitted pipeline or vote predicting class codes) on run ``run_id`` as the model the user
     gets: one that predicts the file's labels, with the split's first test rows as its input example.
@@ -108,6 +109,7 @@ def record(
         input_example=split.X_test.head(INPUT_EXAMPLE_ROWS),
         name=name,
         validation_predictions=validation_predictions,
+        trusted=trusted,
     )
 
 

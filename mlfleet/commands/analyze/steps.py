@@ -176,7 +176,7 @@ def _ensemble(client, plan: Plan, candidates: pd.DataFrame) -> tuple[summaries.E
             continue
         label = f"#{r.model_id} {r.model_type}" + (f" ({r.sweep_id})" if len(plan.sweeps) > 1 else "")
         kept.append(r)
-        pool.append(summaries.Candidate(label, float(r.val_score), predictions, str(r.mlflow_run_id)))
+        pool.append(summaries.Candidate(label, float(r.val_score), predictions, str(r.mlflow_run_id), str(r.model_uri)))
     if not pool:
         return None, "Ensemble selection was skipped: no model kept its validation predictions.", split
     result = summaries.select(
@@ -222,6 +222,7 @@ def _log_ensemble(recorder: SweepRecorder, plan: Plan, ensemble: summaries.Ensem
             **{m: float(test[m]) for m in task_metrics(split.task) if pd.notna(test[m])},
         },
         tags={"model_type": "VotingRegressor" if split.task == "regression" else "VotingClassifier"},
+        trusted=sorted({t for uri in ensemble.member_uris for t in model_format.trusted_of(uri)}),
     )
     return _Logged(run_id, model_uri, identity)
 

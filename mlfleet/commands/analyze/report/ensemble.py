@@ -30,6 +30,7 @@ class Candidate:
     val_score: float
     predictions: np.ndarray
     run_id: str = ""
+    model_uri: str = ""
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class EnsembleResult:
     members: tuple[str, ...]
     weights: tuple[float, ...]
     member_runs: tuple[str, ...]
+    member_uris: tuple[str, ...]
     metric: str
     greater_is_better: bool
     val_score: float
@@ -124,6 +126,7 @@ def select(
         members=tuple(candidates[i].label for i in chosen),
         weights=tuple(weights),
         member_runs=tuple(candidates[i].run_id for i in chosen),
+        member_uris=tuple(candidates[i].model_uri for i in chosen),
         metric=metric.name,
         greater_is_better=metric.greater_is_better,
         val_score=float(selection.score),
