@@ -74,7 +74,7 @@ def test_cores_held_against_cores_used_per_family():
 
     def outcome(fam, cpus, fit_s, cpu_s, task_s, task_cpu_s, ok=True, resumed=False):
         row = SimpleNamespace(
-            model_id=len(fam), family=fam, cpus=cpus, tuning_s=fit_s * 0.9, train_s=fit_s * 0.1, ok=ok
+            model_id=len(fam), family=fam, cpus=cpus, tuning_s=fit_s * 0.9, train_s=fit_s * 0.1, ok=ok, skipped=False
         )
         row.score = row.val_score = 0.5 if ok else None
         return Outcome(row, 0.1, cpu_s, 100.0, 100.0 + task_s, resumed=resumed, task_cpu_s=task_cpu_s)

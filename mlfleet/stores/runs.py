@@ -263,7 +263,8 @@ def start(
         ATTEMPT_TAG: str(attempt),
         **tags,
     }
-    return client.create_run(ctx.experiment_id, run_name=run_name, tags=all_tags).info.run_id
+    made = {k: tag(k, v).value for k, v in all_tags.items()}  # text, redacted: every tag is made by tag()
+    return client.create_run(ctx.experiment_id, run_name=run_name, tags=made).info.run_id
 
 
 def _logged_anything(run) -> bool:

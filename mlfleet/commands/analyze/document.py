@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from mlfleet.commands.analyze.report import PLOTS, Document, Section
+from mlfleet.commands.analyze.report import TITLES, Document, Section
 from mlfleet.commands.analyze.types import AnalysisReport
 
 
@@ -37,7 +37,7 @@ def document(report: AnalysisReport, images: dict[str, Path]) -> Document:
     )
 
     def pictures(*names: str) -> tuple[tuple[str, Path], ...]:
-        return tuple((PLOTS.get(n, n), images[n]) for n in names if n in images)
+        return tuple((TITLES.get(n, n), images[n]) for n in names if n in images)
 
     tables = summary.tables()
     top_title = next(iter(tables))

@@ -7,7 +7,7 @@ or Delta (:mod:`mlfleet.commands.analyze` reads the stores and calls these).
 from mlfleet.commands.analyze.report.ensemble import Candidate, EnsembleResult, select
 from mlfleet.commands.analyze.report.findings import findings
 from mlfleet.commands.analyze.report.join import RUN_COLUMNS, StoreCheck, join_stores
-from mlfleet.commands.analyze.report.plots import PLOTS, plot_all, plot_ensemble
+from mlfleet.commands.analyze.report.plots import PLOTS, TITLES, plot_all, plot_ensemble
 from mlfleet.commands.analyze.report.render import Document, Section, markdown_table, render_html, render_markdown
 from mlfleet.commands.analyze.report.summary import (
     Summary,
@@ -22,6 +22,7 @@ from mlfleet.commands.analyze.report.summary import (
 
 __all__ = [
     "PLOTS",
+    "TITLES",
     "RUN_COLUMNS",
     "Candidate",
     "Document",

@@ -21,8 +21,9 @@ PLOTS = {
     "time_vs_score": "Training time against score",
     "score_by_strategy": "Score by feature strategy",
     "cpu_vs_gpu": "CPU against GPU",
-    "ensemble": "The ensemble against its members",
 }
+#: every plot's title, those of :data:`PLOTS` and the ensemble's (drawn with it, when there is one)
+TITLES = {**PLOTS, "ensemble": "The ensemble against its members"}
 
 
 def plot_all(rows: pd.DataFrame, summary: Summary, metric: Metric, folder: Path) -> dict[str, Path]:
