@@ -29,6 +29,16 @@ from mlfleet.stores.recorder import SweepRecorder
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, kw_only=True)
+class CommandReport:
+    """What every command's report says of where it went: the experiment, its parent run, its table, its metric."""
+
+    experiment_id: str
+    parent_run_id: str
+    results: str
+    metric: str
+
+
 @dataclass(frozen=True)
 class Context:
     """What the skeleton hands a command's body: its settings, the tracking store, Ray and the recorder."""
@@ -149,3 +159,44 @@ def _close(recorder: SweepRecorder, closing: Closing) -> Any:
             raise
         return closing.unclosed(describe(exc))  # the rows are in their table: resume later
     return closing.report
+
+
+def open_parent(
+    table,
+    context: tuple[str, Settings],
+    config: Any,
+    *,
+    dataset: Any,
+    metric: Any,
+    split: Any,
+    params: dict[str, str],
+    tags: dict[str, str] | None = None,
+    role: str = "sweep",
+    entity: Any = None,
+) -> SweepRecorder:
+    """The parent run of a command that trains on a dataset: its parameters, the data's tags (task, metric, name,
+    digest, split, columns) and its column plan (``columns.json``), under a new id of the command's."""
+    from mlfleet.ids import new_id
+
+    uri, settings = context
+    return SweepRecorder.open(
+        table,
+        uri=uri,
+        settings=settings,
+        experiment=config.experiment,
+        sweep_id=new_id(config.entry_point),
+        entry_point=config.entry_point,
+        params=params,
+        tags={
+            "task": dataset.task,
+            "primary_metric": metric.name,
+            "dataset": dataset.name,
+            "dataset_digest": dataset.digest,
+            "split": split.key,
+            **split.plan.tags(),
+            **(tags or {}),
+        },
+        dataset=entity,
+        documents=split.plan.documents(),
+        role=role,
+    )

@@ -26,14 +26,13 @@ import ray
 
 from mlfleet.commands import resume
 from mlfleet.commands.budget import BudgetController, skipped_outcome
-from mlfleet.commands.skeleton import Closing, Command, Context, run_command
+from mlfleet.commands.skeleton import Closing, Command, CommandReport, Context, open_parent, run_command
 from mlfleet.config import FleetConfig, fleet_strategies
 from mlfleet.data import Dataset, Split, load_dataset, split_dataset
 from mlfleet.errors import MlfleetError, describe, full_traceback
 from mlfleet.execution import cluster as ray_cluster
 from mlfleet.execution import tasks
 from mlfleet.execution.progress import Progress
-from mlfleet.ids import new_id
 from mlfleet.metrics import METRICS, Metric, resolve_metric
 from mlfleet.redaction import redact
 from mlfleet.settings import Settings
@@ -51,14 +50,10 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class SweepReport:
+class SweepReport(CommandReport):
     """What a sweep did: its ids, every model's outcome and the sweep's figures."""
 
     sweep_id: str
-    experiment_id: str
-    parent_run_id: str
-    results: str
-    metric: str
     outcomes: tuple[Outcome, ...]
     figures: dict[str, float] = field(default_factory=dict)
     unclosed: str = ""  # why the parent run could not be closed (the tracking store went away)
@@ -200,25 +195,16 @@ class FleetCommand(Command):
                 plan.table, uri, settings, parent, entry_point=config.entry_point, dataset=entity
             )
         params = config.params()
-        return SweepRecorder.open(
+        return open_parent(
             plan.table,
-            uri=uri,
-            settings=settings,
-            experiment=config.experiment,
-            sweep_id=new_id(config.entry_point),
-            entry_point=config.entry_point,
+            (uri, settings),
+            config,
+            dataset=dataset,
+            metric=plan.metric,
+            split=plan.split,
             params={**params, "n_models": str(n_jobs)},
-            tags={
-                "task": dataset.task,
-                "primary_metric": plan.metric.name,
-                "dataset": dataset.name,
-                "dataset_digest": dataset.digest,
-                "split": plan.split.key,
-                **plan.split.plan.tags(),
-                runs.CONFIG_TAG: json.dumps(params, sort_keys=True),
-            },
-            dataset=entity,
-            documents=plan.split.plan.documents(),
+            tags={runs.CONFIG_TAG: json.dumps(params, sort_keys=True)},
+            entity=entity,
         )
 
     def body(self, opened: _Opened, context: Context) -> Closing:
@@ -240,14 +226,14 @@ class FleetCommand(Command):
         ctx = recorder.tracking
         report = SweepReport(
             ctx.sweep_id,
-            ctx.experiment_id,
-            ctx.parent_run_id,
-            plan.table.uri,
-            plan.metric.name,
             tuple(outcomes),
             figures,
             stopped=controller.limits.stopped,
             not_started=controller.not_started,
+            experiment_id=ctx.experiment_id,
+            parent_run_id=ctx.parent_run_id,
+            results=plan.table.uri,
+            metric=plan.metric.name,
         )
         return Closing(
             report,

@@ -40,13 +40,12 @@ from mlfleet.commands.ensemble.rows import (
     ensemble_row,
     model_row,
 )
-from mlfleet.commands.skeleton import Closing, Command, Context, run_command
+from mlfleet.commands.skeleton import Closing, Command, CommandReport, Context, open_parent, run_command
 from mlfleet.config import WEIGHTS, EnsembleConfig
 from mlfleet.data import Dataset, Split, load_dataset, split_dataset
 from mlfleet.errors import MlfleetError
 from mlfleet.execution import cluster as ray_cluster
 from mlfleet.execution import tasks
-from mlfleet.ids import new_id
 from mlfleet.locations import store as classify_store
 from mlfleet.metrics import Metric, resolve_metric
 from mlfleet.redaction import redact
@@ -68,14 +67,10 @@ CHILD_ROLE = "ensemble_model"
 
 
 @dataclass(frozen=True)
-class EnsembleReport:
+class EnsembleReport(CommandReport):
     """What an ensemble run did: its ids, every row, the comparison and its verdict."""
 
     ensemble_id: str
-    experiment_id: str
-    parent_run_id: str
-    results: str
-    metric: str
     voting: str
     rows: tuple[EnsembleRow, ...]
     figures: dict[str, float] = field(default_factory=dict)
@@ -162,25 +157,16 @@ class EnsembleCommand(Command):
         partitioning = (
             "by_column" if config.partition_by else ("stratified" if dataset.task == "classification" else "random")
         )
-        recorder = SweepRecorder.open(
+        recorder = open_parent(
             plan.table,
-            uri=uri,
-            settings=settings,
-            experiment=config.experiment,
-            sweep_id=new_id(config.entry_point),
-            entry_point=config.entry_point,
+            (uri, settings),
+            config,
+            dataset=dataset,
+            metric=plan.metric,
+            split=split,
             params={**config.params(), "n_members": str(len(plan.shards))},
-            tags={
-                "task": dataset.task,
-                "primary_metric": plan.metric.name,
-                "dataset": dataset.name,
-                "dataset_digest": dataset.digest,
-                "split": split.key,
-                "partitioning": partitioning,
-                **split.plan.tags(),
-            },
-            documents=split.plan.documents(),
-            dataset=model_format.dataset_entity(
+            tags={"partitioning": partitioning},
+            entity=model_format.dataset_entity(
                 dataset.X, dataset.y, name=dataset.name, source=dataset.source, digest=dataset.digest,
                 target=dataset.target,
             ),
@@ -259,8 +245,9 @@ def _go(run: _Run) -> Closing:
     figures, line, files = _closing(run, rows, vote, member_wave, single_wave, problems)
     ctx = run.ctx
     report = EnsembleReport(
-        ctx.sweep_id, ctx.experiment_id, ctx.parent_run_id, run.table.uri, run.metric.name, vote.voting, tuple(rows),
-        figures, line, vote.model_uri, registered, tuple(problems),
+        ctx.sweep_id, vote.voting, tuple(rows), figures, line, vote.model_uri, registered, tuple(problems),
+        experiment_id=ctx.experiment_id, parent_run_id=ctx.parent_run_id, results=run.table.uri,
+        metric=run.metric.name,
     )  # fmt: skip
     tags = {"verdict": line, "voting": vote.voting, "registered_model": registered}
     return Closing(report, figures, files=files, failed=bool(problems), tags=tags)
