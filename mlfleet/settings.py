@@ -1,17 +1,19 @@
 """Every environment variable mlfleet reads or sets, declared once; read once per command; changed in one place.
 
 :data:`VARIABLES` is the list: ours (``MLFLEET_*``), those ``mlflow run`` sets for the run it
-created, MLflow's client settings, Ray's and Databricks'. A command reads them once, at its
-start, into a frozen :class:`Settings` (:func:`read`), which travels to the Ray workers with
-the tracking context; :func:`process_setup` makes every change this project makes to a
-process's environment; the variables given to the workers of a cluster the driver joins are
+created, MLflow's client settings, Ray's and Databricks'. A command reads what it decides with
+once, at its start, into a frozen :class:`Settings` (:func:`read`), which travels to the Ray
+workers with the tracking context; library code that also serves outside a command (a table's
+storage options, the memory a table may take, Ray's address and token) reads its variable where
+it is used, through :func:`get`. :func:`process_setup` makes every change this project makes to
+a process's environment; the variables given to the workers of a cluster the driver joins are
 those declared ``forwarded``. This module is the only one that touches ``os.environ``.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -103,18 +105,14 @@ def forwarded() -> dict[str, str]:
 class Settings:
     """What a command read of its environment, once, at its start; picklable, and free of secrets.
 
-    Credentials stay in the environment (MLflow, delta-rs and the cloud SDKs read them there);
-    ``storage_options`` is the text of ``MLFLEET_STORAGE_OPTIONS``, never shown.
+    Credentials stay in the environment (MLflow, delta-rs and the cloud SDKs read them there).
     """
 
     run_id: str = ""
     experiment_id: str = ""
     experiment_name: str = ""
-    storage_options: str = field(default="", repr=False)
     shared_storage: bool = False
     fail_model_ids: frozenset[int] = frozenset()
-    memory_bytes: str = ""
-    ray_address: str = ""
     on_databricks: bool = False
     databricks_host: str = ""
     databricks_profile: str = ""
@@ -135,11 +133,8 @@ def read() -> Settings:
         run_id=get("MLFLOW_RUN_ID"),
         experiment_id=get("MLFLOW_EXPERIMENT_ID"),
         experiment_name=get("MLFLOW_EXPERIMENT_NAME"),
-        storage_options=get("MLFLEET_STORAGE_OPTIONS"),
         shared_storage=get("MLFLEET_SHARED_STORAGE").strip().lower() in ("1", "true", "yes"),
         fail_model_ids=frozenset(int(part) for part in listed.split(",") if part.strip().isdigit()),
-        memory_bytes=get("MLFLEET_MEMORY_BYTES").strip(),
-        ray_address=get("RAY_ADDRESS"),
         on_databricks=bool(get("DATABRICKS_RUNTIME_VERSION")),
         databricks_host=get("DATABRICKS_HOST"),
         databricks_profile=get("DATABRICKS_CONFIG_PROFILE"),
