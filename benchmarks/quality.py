@@ -252,7 +252,7 @@ def run_mlfleet(files: Files, params: list[str], run: str, budget: float = float
     if codes["analyze"] != 0:
         tail = _tail(work / "train_cpu.log") if codes["train_cpu"] else _tail(work / "analyze.log")
         return Outcome(run, "failed", note=f"exit codes {codes}:\n{tail}", **common)
-    client = mlflow.MlflowClient(uri)
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)  # not the registry of a table before
     name = _registered_name(client)
     try:
         version = client.get_model_version_by_alias(name, "champion")
@@ -362,7 +362,7 @@ def bench_table(table: Table, args: argparse.Namespace, python: Path | None) -> 
     if not args.keep:
         shutil.rmtree(files.folder, ignore_errors=True)
         for o in outcomes.values():
-            if "folder" in o.details:
+            if "folder" in o.details and o.status == "ok":  # a failed run's folder stays, to be read
                 shutil.rmtree(o.details["folder"], ignore_errors=True)
     sizes = {"n_train": files.n_train, "n_test": files.n_test, "unseen_gaps": files.unseen_gaps}
     return {"task": table.task, "target": table.target, **sizes, "outcomes": outcomes}

@@ -210,6 +210,27 @@ def test_join_reports_every_kind_of_mismatch(rows):
     assert "1 row without a run" in check.sentence()
 
 
+def test_a_time_budgets_skipped_models_are_neither_failures_nor_missing_runs(rows):
+    """A SKIPPED row never had a run: the stores agree about it, and the counts say skipped, not failed."""
+    runs = pd.DataFrame(
+        {"run_id": rows["mlflow_run_id"], "sweep_id": rows["sweep_id"], "model_id": rows["model_id"],
+         "run_status": rows["status"], "run_score": rows["f1"]}
+    )  # fmt: skip
+    skipped = rows.copy()
+    skipped.loc[[2, 4], ["status", "mlflow_run_id", "f1", "val_score"]] = ["SKIPPED", "", np.nan, np.nan]
+    check = analysis.join_stores(skipped, runs[~runs["model_id"].isin(rows.loc[[2, 4], "model_id"])], "f1")
+    assert check.mismatches.empty, check.mismatches
+    before, summary = analysis.summarize(rows, F1), analysis.summarize(skipped, F1)
+    assert before.n_failed >= 1 and before.n_skipped == 0 and "skipped" not in before.counts()
+    assert (summary.n_failed, summary.n_skipped) == (before.n_failed, 2)
+    assert "SKIPPED" not in set(summary.failures.get("status", []))
+    assert len(summary.failures) == len(before.failures)
+    assert summary.counts() == f"14 models ({before.n_failed} failed, 2 skipped by the time budget)"
+    gone = rows.copy()
+    gone.loc[3, "mlflow_run_id"] = "deleted-run"  # a row naming a run MLflow lacks is still a mismatch
+    assert analysis.join_stores(gone, runs, "f1").count("row without a run") == 1
+
+
 def test_report_is_self_contained_and_markdown_matches(rows, tmp_path):
     summary = analysis.summarize(rows, F1)
     images = analysis.plot_all(rows, summary, F1, tmp_path)

@@ -181,7 +181,8 @@ def test_a_lightgbm_model_logs_pinned_and_loads_back():
 
 def test_a_study_goes_on_from_where_it_stopped_and_a_deadline_starts_no_trial():
     """A time budget's rounds: more trials continue the study (the defaults stay its first trial, the best
-    trial's validation predictions stand until a better one), and no trial starts past the deadline."""
+    trial's validation predictions stand until a better one), and no trial starts past the deadline but
+    a study's defaults, which may start until the budget's end."""
     import time
 
     split, name = split_for("classification"), "logistic"
@@ -195,5 +196,12 @@ def test_a_study_goes_on_from_where_it_stopped_and_a_deadline_starts_no_trial():
         assert np.array_equal(more.val_predictions, first.val_predictions)
     late = tune(job(name), split, metric_of(split), 5, previous=more, deadline=time.time() - 1)
     assert len(late.trials) == len(more.trials)  # past the deadline: no trial started
+    # a first round that Ray started past the tuning deadline still fits the defaults until the budget's end
+    now = time.time()
+    started_late = tune(job(name), split, metric_of(split), 5, deadline=now - 1, first_by=now + 60)
+    assert len(started_late.trials) == 1 and started_late.best is not None
+    assert started_late.trials[0].params == first.trials[0].params  # the defaults, nothing else
+    assert tune(job(name), split, metric_of(split), 5, deadline=now - 1, first_by=now - 1).trials == ()
+    assert tune(job(name), split, metric_of(split), 5, deadline=now - 1).trials == ()
     tuned = refit(job(name), split, metric_of(split), more)
     assert tuned.best_val_score == more.best_value and len(tuned.trial_scores) == 4

@@ -5,7 +5,8 @@ halving across the whole fleet, asynchronously (ASHA, Li et al. 2020): a model t
 round ``r`` goes on to round ``r + 1`` (twice the trials of the round before) when its best
 validation score is in the better half of the models that have done round ``r``; the others
 are closed with what they have. No round starts a trial past the tuning deadline: the budget
-less what refitting and logging every model is expected to take (from the trials' own times).
+less what refitting and logging every model is expected to take (from the trials' own times);
+only a model's defaults may start later, until the budget's end (Ray's workers may start late).
 Should a round still run a little past it, it is cancelled and the model keeps its earlier
 rounds. Then every model with a trial is refitted on training and validation rows and logged
 (FINISHED); a model the budget reached before its first trial gets a SKIPPED row saying so.
@@ -164,7 +165,7 @@ class BudgetController:
         log.info(
             "time budget: %.0f of %.0f s tuned, %d trials over %d models; refitting the %d with a trial",
             used, self.budget_s, sum(len(t.trials) for t in self.rounds.tunings.values()), len(self.rounds.jobs),
-            len(self.rounds.tunings),
+            sum(t.best is not None for t in self.rounds.tunings.values()),
         )  # fmt: skip
         self._finish()
 
@@ -194,11 +195,12 @@ class BudgetController:
     def _submit(self, planned: _Round) -> None:
         job = planned.job
         previous = self.rounds.tunings.get(job.model_id)
-        epoch_deadline = time.time() + (self.deadline() - time.monotonic())
+        now = time.monotonic()
+        deadline, budget_end = time.time() + (self.deadline() - now), time.time() + (self.start + self.budget_s - now)
         args = (job, self.fleet.opened.split_ref, self.fleet.spec_ref, self.fleet.board.board)
         trials = self.rounds.trials(planned.level, job.model_id)
         ref = tasks.submit(
-            _round_task, *args, trials, previous, epoch_deadline, cpus=job.cpus, gpus=job.gpus, name=job.run_name
+            _round_task, *args, trials, previous, deadline, budget_end, cpus=job.cpus, gpus=job.gpus, name=job.run_name
         )
         self.pending[ref] = planned
         self.fleet.refs[job.model_id] = ref
@@ -206,11 +208,12 @@ class BudgetController:
     def _tick(self) -> None:
         self.fleet.board.poll()
         self.fleet.limits.check(set())
-        if time.monotonic() > self.deadline() + GRACE_S:  # a round running long past the deadline: stop it
-            for ref, planned in self.pending.items():
-                if planned.job.model_id not in self.cancelled:
-                    self.cancelled.add(planned.job.model_id)
-                    tasks.cancel(ref)
+        now, deadline, budget_end = time.monotonic(), self.deadline(), self.start + self.budget_s
+        for ref, planned in self.pending.items():  # a round long past its deadline (a first round's: the budget's end)
+            late = now > (budget_end if planned.level == 0 else deadline) + GRACE_S
+            if late and planned.job.model_id not in self.cancelled:
+                self.cancelled.add(planned.job.model_id)
+                tasks.cancel(ref)
         best = [t.best_value for t in self.rounds.tunings.values() if not math.isnan(t.best_value)]
         top = (max if self.metric.greater_is_better else min)(best) if best else None
         self.progress.update(done=0, failed=0, running=len(self.pending), score=top, who="tuning")
@@ -241,11 +244,19 @@ class BudgetController:
         fleet.run_pending()
 
 
-def _round_task(job: ModelJob, split, spec, board, trials: int, previous: Tuning | None, deadline: float) -> Tuning:
-    """One round of a model's study in its Ray task (it tells the board it started, never waits on it)."""
+def _round_task(
+    job: ModelJob, split, spec, board, trials: int, previous: Tuning | None, deadline: float, budget_end: float
+) -> Tuning:
+    """One round of a model's study in its Ray task (it tells the board it started, never waits on it).
+
+    A first round's defaults trial may start until the budget's end: on a small budget Ray's
+    workers can start after the tuning deadline, and a model fitted late beats none.
+    """
     board.started.remote(job.model_id)
     metric = resolve_metric(spec.metric, split.task)
-    return study(job, split, metric, trials, previous=previous, deadline=deadline, fail_ids=spec.fail_ids)
+    return study(
+        job, split, metric, trials, previous=previous, deadline=deadline, first_by=budget_end, fail_ids=spec.fail_ids
+    )
 
 
 def skipped_outcome(job: ModelJob, spec, task: str, reason: str) -> Outcome:

@@ -158,12 +158,15 @@ def tune(
     device: str = "cpu",
     previous: Tuning | None = None,
     deadline: float | None = None,
+    first_by: float | None = None,
 ) -> Tuning:
     """``n_trials`` more trials of ``job``'s study on the training rows, scored on validation.
 
     The first trial of a study is the family's defaults. ``previous`` is the study so far (its
     trials seed the sampler; its best validation predictions stand until a better trial comes).
-    With ``deadline`` (epoch seconds) no trial starts after it. A family that stops early fits
+    With ``deadline`` (epoch seconds) no trial starts after it; a study's first trial (its defaults)
+    may start until ``first_by`` (default: ``deadline``), so that a budget's first round that Ray
+    started late still leaves its model something to refit. A family that stops early fits
     with the validation rows and records the parameters that fix its refit as the trial's
     ``refit_params``. The trials' features are this function's: they are gone before a refit
     makes the features of training and validation together (a big table's peak memory).
@@ -207,10 +210,15 @@ def tune(
         study.add_trials(previous.trials)
     else:
         study.enqueue_trial(first_trial(fam, split))
-    timeout = None if deadline is None else max(0.0, deadline - time.time())
-    study.optimize(objective, n_trials=n_trials, timeout=timeout, callbacks=[keep_best])
+        first_by = deadline if first_by is None else first_by
+        if first_by is None or time.time() < first_by:
+            study.optimize(objective, n_trials=1, callbacks=[keep_best])
+            n_trials -= 1
+    if n_trials > 0:
+        timeout = None if deadline is None else max(0.0, deadline - time.time())
+        study.optimize(objective, n_trials=n_trials, timeout=timeout, callbacks=[keep_best])
     return Tuning(
-        trials=tuple(study.trials),
+        trials=tuple(t for t in study.trials if t.state != optuna.trial.TrialState.WAITING),  # ran, or failed
         direction=metric.direction,
         val_predictions=kept[0] if kept else None,
         tuning_s=(previous.tuning_s if previous else 0.0) + time.perf_counter() - t0,

@@ -41,9 +41,11 @@ def study(
     *,
     previous: Tuning | None,
     deadline: float,
+    first_by: float | None = None,
     fail_ids: frozenset[int] = frozenset(),
 ) -> Tuning:
-    """``n_trials`` more trials of ``job``'s study (a time budget's round), none started after ``deadline``.
+    """``n_trials`` more trials of ``job``'s study (a time budget's round), none started after ``deadline``
+    (the study's first, its defaults, until ``first_by``: see :func:`~mlfleet.training.tuning.tune`).
 
     Threads limited to the job's cores; raises what :func:`fit` raises.
     """
@@ -53,7 +55,10 @@ def study(
         raise RuntimeError(f"injected failure of model {job.model_id} ({FAIL_ENV})")
     device = "cuda" if job.gpus > 0 else "cpu"
     with threadpool_limits(limits=job.cpus):
-        return tune(job, split, metric, n_trials, n_jobs=job.cpus, device=device, previous=previous, deadline=deadline)
+        return tune(
+            job, split, metric, n_trials, n_jobs=job.cpus, device=device, previous=previous, deadline=deadline,
+            first_by=first_by,
+        )  # fmt: skip
 
 
 def fit(

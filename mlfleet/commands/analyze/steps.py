@@ -371,6 +371,7 @@ def _metrics(report: AnalysisReport) -> dict[str, float]:
     values = {
         "n_models": summary.n_models,
         "n_failed": summary.n_failed,
+        "n_skipped": summary.n_skipped,
         "n_sweeps": len(report.plan.sweeps),
         "n_model_types": len(summary.by_type),
         "best_score": float(best[report.plan.metric.name].iloc[0]) if len(best) else math.nan,
@@ -412,7 +413,7 @@ def summary_lines(report: AnalysisReport) -> str:
     """A few lines for the terminal: what was analysed, the best model, the ensemble, the champion, where to look."""
     plan, summary = report.plan, report.summary
     lines = [
-        f"analysis {plan.analysis_id}: {summary.n_models} models ({summary.n_failed} failed) "
+        f"analysis {plan.analysis_id}: {summary.counts()} "
         f"of sweep(s) {', '.join(plan.sweep_ids)}, "
         f"metric {plan.metric.name}; {report.check.sentence()}",
         *(f"- {line}" for line in report.findings),

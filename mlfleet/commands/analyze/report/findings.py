@@ -22,10 +22,7 @@ def findings(rows: pd.DataFrame, summary: Summary, metric: Metric) -> list[str]:
     """
     good = ranked(rows, metric)
     if good.empty:
-        return [
-            f"No model finished with a value of {metric.name}: nothing to compare "
-            f"({summary.n_failed} of {summary.n_models} failed)."
-        ]
+        return [f"No model finished with a value of {metric.name}: nothing to compare ({summary.counts()})."]
     out = [
         _best_model(good, metric),
         _winning_type(summary, metric),

@@ -50,8 +50,9 @@ def join_stores(rows: pd.DataFrame, runs: pd.DataFrame, metric: str) -> StoreChe
         runs[["run_id", "run_status", "run_score"]], left_on="mlflow_run_id", right_on="run_id", how="left"
     )
     found = left["run_id"].notna()
+    never = left["mlflow_run_id"].fillna("").astype(str) == ""  # a model skipped or failed before its run opened
     problems: list[dict] = []
-    for r in left[~found].itertuples():
+    for r in left[~found & ~never].itertuples():
         problems.append(
             _problem(
                 "row without a run",

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mlfleet.metrics import Metric
+from mlfleet.stores.rows import SKIPPED
 
 TOP = 10
 
@@ -25,10 +26,16 @@ TOP = 10
 class Summary:
     """Every summary table of one analysis, each a DataFrame ordered best first."""
 
+    def counts(self) -> str:
+        """``6 models (1 failed, 2 skipped by the time budget)``."""
+        skipped = f", {self.n_skipped} skipped by the time budget" if self.n_skipped else ""
+        return f"{self.n_models} models ({self.n_failed} failed{skipped})"
+
     metric: str
     greater_is_better: bool
     n_models: int
-    n_failed: int
+    n_failed: int  # FAILED (or never started): a time budget's SKIPPED models are not failures
+    n_skipped: int
     top: pd.DataFrame
     by_type: pd.DataFrame
     by_device: pd.DataFrame
@@ -78,12 +85,13 @@ def summarize(rows: pd.DataFrame, metric: Metric, top: int = TOP) -> Summary:
     """All summary tables of ``rows`` (results rows, failed ones included) on ``metric``."""
     good = ranked(rows, metric)
     timed = with_time(rows)
-    failed = timed[timed["status"] != "FINISHED"]
+    failed = timed[~timed["status"].isin(["FINISHED", SKIPPED])]
     return Summary(
         metric=metric.name,
         greater_is_better=metric.greater_is_better,
         n_models=len(rows),
         n_failed=len(failed),
+        n_skipped=int((rows["status"] == SKIPPED).sum()),
         top=good.head(top)[
             [
                 "rank",
@@ -179,7 +187,7 @@ def _grouped(timed: pd.DataFrame, good: pd.DataFrame, keys: list[str], metric: M
     made on test.
     """
     counts = timed.groupby(keys).agg(
-        n_models=("model_id", "size"), n_failed=("status", lambda s: int((s != "FINISHED").sum()))
+        n_models=("model_id", "size"), n_failed=("status", lambda s: int((~s.isin(["FINISHED", SKIPPED])).sum()))
     )
     scores = good.groupby(keys)[metric.name]
     best, worst = scores.first(), scores.last()  # ranked best first on validation
