@@ -397,6 +397,13 @@ class FleetConfig:
         "trials, round after round; at the budget every model with a trial is refitted and logged, exit 0. "
         "0: every model its n_trials.",
     )
+    ensemble: int = param(
+        0,
+        low=0,
+        help="At the sweep's close, build the fleet's ensemble of at most this many models: greedy selection "
+        "over the finished models' validation predictions, logged as a run of its own. 0: none (analyze builds "
+        "one over every comparable sweep anyway).",
+    )
     entry_point: str = "train_cpu"
     device: str = param(
         "cpu",

@@ -42,7 +42,7 @@ def test_train_cpu_end_to_end(project, mixed_csv):
     proc = mlflow_run(
         project,
         "train_cpu",
-        {"data": mixed_csv.name, "target": "churn", "models": ONE_PER_FAMILY, "n_trials": "2"},
+        {"data": mixed_csv.name, "target": "churn", "models": ONE_PER_FAMILY, "n_trials": "2", "ensemble": "4"},
         env=SECRETS,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -66,7 +66,8 @@ def test_train_cpu_end_to_end(project, mixed_csv):
     assert {c["name"]: c["role"] for c in columns["columns"]}["segment"] == "categorical"
     assert "columns: " in proc.stderr and parent.data.tags["columns"].startswith("numeric=")
 
-    children = children_of(client, parent)
+    everything = children_of(client, parent)
+    children = [c for c in everything if c.data.tags["mlfleet.role"] == "model"]
     assert sorted(int(c.data.params["model_id"]) for c in children) == list(range(n))
     file = pd.read_csv(mixed_csv)
     raw = file.drop(columns=["churn"])
@@ -82,6 +83,13 @@ def test_train_cpu_end_to_end(project, mixed_csv):
         assert figures[f"cores_held/{family}"] == float(child.data.tags["cpus"])
         assert 0 < figures[f"cores_used/{family}"] and 0 < figures[f"task_cores_used/{family}"]
     assert "cores per model, held / used fitting / used over the task: " in proc.stderr
+
+    # ensemble=4: the sweep's close selected an ensemble over its models, logged as a run of its own
+    (ensemble,) = [c for c in everything if c.data.tags["mlfleet.role"] == "selected_ensemble"]
+    assert ensemble.info.status == "FINISHED" and 2 <= int(ensemble.data.params["n_members"]) <= 4
+    assert parent.data.tags["ensemble_model_uri"] in proc.stderr and "ensemble: The ensemble of" in proc.stderr
+    assert parent.data.metrics["ensemble_members"] == int(ensemble.data.params["n_members"])
+    assert ensemble.data.metrics["val_f1"] == pytest.approx(parent.data.metrics["ensemble_val_score"])
 
     table = read_results(str(project / "lakehouse" / "model_training_results"))
     assert len(table) == n and table["model_id"].is_unique
@@ -101,6 +109,7 @@ def test_train_cpu_end_to_end(project, mixed_csv):
         assert row.score == pytest.approx(by_run[row.mlflow_run_id].data.metrics["f1"])
         # every family serves exactly what was scored, in the file's labels (issues 15 and 30)
         assert_serves_what_was_scored(row.model_uri, raw, file["churn"], min_accuracy=0.6)
+    assert_serves_what_was_scored(parent.data.tags["ensemble_model_uri"], raw, file["churn"], min_accuracy=0.6)
 
     # writing a model's row again leaves one row
     again = rows.ResultRow(**{k: getattr(row, k) for k in rows.schema().names})

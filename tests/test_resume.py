@@ -108,6 +108,19 @@ def test_resume_with_another_configuration_is_refused_and_changes_nothing(ray_lo
     assert client.get_run(first.parent_run_id).info.status == "FINISHED"
 
 
+def test_a_sweep_recorded_before_a_parameter_existed_resumes_with_its_default(ray_local, tmp_path):
+    one = (("naive_bayes", 1),)
+    first = run_sweep(config(tmp_path, models=one), stream=io.StringIO())
+    client = mlflow.MlflowClient()
+    recorded = json.loads(client.get_run(first.parent_run_id).data.tags[runs.CONFIG_TAG])
+    for key in ("drop", "time_budget", "ensemble"):  # parameters later than the sweep
+        recorded.pop(key)
+    client.set_tag(first.parent_run_id, runs.CONFIG_TAG, json.dumps(recorded))
+    assert run_sweep(config(tmp_path, models=one, resume=first.sweep_id), stream=io.StringIO()).exit_code == 0
+    with pytest.raises(MlfleetError, match=r"was run with time_budget='0.0' \(now '5.0'\)"):
+        run_sweep(config(tmp_path, models=one, time_budget=5.0, resume=first.sweep_id), stream=io.StringIO())
+
+
 def test_resume_of_an_unknown_sweep_is_one_line(ray_local, tmp_path):
     with pytest.raises(
         MlfleetError,

@@ -22,7 +22,7 @@ from mlfleet.training.jobs import ModelJob
 from mlfleet.training.outcome import Outcome, SweepSpec, row_from_run
 
 #: parameters a sweep may be resumed with a different value of: where it runs, not what it trains
-MAY_DIFFER = frozenset({"address", "experiment"})
+MAY_DIFFER = frozenset({"address", "experiment", "ensemble"})  # ensemble: what the close builds, not the models
 
 
 @dataclass(frozen=True)
@@ -52,11 +52,13 @@ def check_config(parent, config: FleetConfig, dataset_digest: str) -> None:
             f"resume={sweep_id}: the sweep did not record its configuration (an earlier mlfleet wrote it); "
             "start a new sweep"
         )
-    recorded, current = json.loads(recorded_text), config.params()
+    recorded, current, defaults = json.loads(recorded_text), config.params(), type(config)().params()
+    # a parameter added after the sweep ran meant its default then
+    was = {key: recorded.get(key, defaults.get(key)) for key in set(recorded) | set(current)}
     differences = [
-        f"{key}={recorded.get(key)!r} (now {current.get(key)!r})"
-        for key in sorted(set(recorded) | set(current))
-        if key not in MAY_DIFFER and recorded.get(key, _added_later(key, current)) != current.get(key)
+        f"{key}={was[key]!r} (now {current.get(key)!r})"
+        for key in sorted(was)
+        if key not in MAY_DIFFER and was[key] != current.get(key)
     ]
     recorded_digest = parent.data.tags.get("dataset_digest", "")
     if recorded_digest and recorded_digest != dataset_digest:
@@ -66,11 +68,6 @@ def check_config(parent, config: FleetConfig, dataset_digest: str) -> None:
             f"resume={sweep_id} was run with {', '.join(differences)}; "
             "resume with the sweep's own parameters, or start a new sweep"
         )
-
-
-def _added_later(key: str, current: dict) -> object:
-    """What a sweep recorded before parameter ``key`` existed meant: its default, empty (``drop``)."""
-    return "" if current.get(key) == "" else None
 
 
 def plan(recorder: SweepRecorder, spec: SweepSpec, jobs: tuple[ModelJob, ...], task: str) -> Plan:

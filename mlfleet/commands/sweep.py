@@ -24,12 +24,12 @@ from typing import Any, TextIO
 
 import ray
 
-from mlfleet.commands import resume
+from mlfleet.commands import resume, selected
 from mlfleet.commands.budget import BudgetController, skipped_outcome
 from mlfleet.commands.skeleton import Closing, Command, CommandReport, Context, open_parent, run_command
 from mlfleet.config import FleetConfig, fleet_strategies
 from mlfleet.data import Dataset, Split, load_dataset, split_dataset
-from mlfleet.errors import MlfleetError, describe, full_traceback
+from mlfleet.errors import MlfleetError, describe, first_line, full_traceback
 from mlfleet.execution import cluster as ray_cluster
 from mlfleet.execution import tasks
 from mlfleet.execution.progress import Progress
@@ -59,6 +59,8 @@ class SweepReport(CommandReport):
     unclosed: str = ""  # why the parent run could not be closed (the tracking store went away)
     stopped: str = ""  # why the sweep stopped before every model ran (its timeout passed)
     not_started: int = 0  # models the sweep stopped before they started: no run, no row
+    ensemble: str = ""  # what the sweep's ensemble (ensemble=N) came to, in a sentence
+    ensemble_model_uri: str = ""
 
     @property
     def failed(self) -> int:
@@ -223,6 +225,9 @@ class FleetCommand(Command):
         )
         figures["n_not_started"] = float(controller.not_started)
         _compact(plan.table)
+        ensemble, ensemble_uri = ("", "")
+        if plan.config.ensemble:
+            ensemble, ensemble_uri = _close_ensemble(recorder, plan, outcomes, figures)
         ctx = recorder.tracking
         report = SweepReport(
             ctx.sweep_id,
@@ -230,6 +235,8 @@ class FleetCommand(Command):
             figures,
             stopped=controller.limits.stopped,
             not_started=controller.not_started,
+            ensemble=ensemble,
+            ensemble_model_uri=ensemble_uri,
             experiment_id=ctx.experiment_id,
             parent_run_id=ctx.parent_run_id,
             results=plan.table.uri,
@@ -238,6 +245,7 @@ class FleetCommand(Command):
         return Closing(
             report,
             figures,
+            tags={selected.MODEL_TAG: ensemble_uri} if ensemble_uri else None,
             files={"results.csv": lambda path: rows_to_frame([o.row for o in outcomes]).to_csv(path, index=False)},
             failed=figures["n_failed"] > 0 or figures["n_not_started"] > 0,
             tolerate=True,  # the tracking store went away: the rows are in Delta, resume later
@@ -245,6 +253,40 @@ class FleetCommand(Command):
 
     def summary(self, report: SweepReport) -> str:
         return summary_lines(report)
+
+
+def _close_ensemble(recorder: SweepRecorder, plan: _Plan, outcomes: list[Outcome], figures: dict) -> tuple[str, str]:
+    """The sweep's own ensemble (``ensemble=N``) over its finished models, logged under its parent run.
+
+    Returns what it came to and its model's URI (empty when none was logged). A failure here is
+    a warning: the models stand, and analyze builds an ensemble of its own.
+    """
+    from mlflow import MlflowClient
+
+    from mlfleet.commands.analyze.report.summary import ranked
+
+    candidates = ranked(rows_to_frame([o.row for o in outcomes]), plan.metric)
+    if len(candidates) < 2:
+        return "Ensemble selection was skipped: fewer than two models finished.", ""
+    sweep_id = recorder.tracking.sweep_id
+    try:
+        client = MlflowClient(recorder.tracking.tracking_uri)
+        result, note = selected.build(client, candidates, plan.split, plan.metric, max_members=plan.config.ensemble)
+        if result is None or len(result.members) < 2:
+            return note, ""
+        logged = selected.log(
+            recorder, result, plan.split, plan.metric, name=f"ensemble-{sweep_id}", tags={"sweep_id": sweep_id}
+        )
+    except Exception as exc:  # the sweep's models are recorded: its ensemble is an extra
+        log.warning("the sweep's ensemble failed: %s", describe(exc))
+        return f"Ensemble selection failed ({first_line(exc)}); the models stand, and analyze builds one.", ""
+    figures.update(
+        ensemble_val_score=result.val_score,
+        ensemble_test_score=result.test_score,
+        ensemble_gain=result.gain,
+        ensemble_members=float(len(result.members)),
+    )
+    return f"{note} It is logged as {logged.model_uri}.", logged.model_uri
 
 
 def _opening_line(plan: _Plan, cluster: ray_cluster.Cluster, recorder: SweepRecorder, n_jobs: int) -> str:
@@ -643,6 +685,8 @@ def summary_lines(report: SweepReport) -> str:
             f"val {report.metric}={best.val_score:.4f}, test {report.metric}={best.score:.4f}, "
             f"model {best.model_uri}"
         )
+    if report.ensemble:
+        lines.append(f"ensemble: {report.ensemble}")
     lines += [
         f"failed: model {o.row.model_id} ({o.row.family}): {o.row.error}"
         for o in report.outcomes

@@ -9,7 +9,6 @@ import json
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -17,18 +16,19 @@ from typing import Any
 import pandas as pd
 
 from mlfleet import champion
+from mlfleet.commands import selected
 from mlfleet.commands.analyze import readback
 from mlfleet.commands.analyze import report as summaries
 from mlfleet.commands.analyze.document import document, facts
 from mlfleet.commands.analyze.types import REPORT_FILES, AnalysisReport, Clock, Plan
 from mlfleet.config import AnalysisConfig, DataConfig
 from mlfleet.errors import MlfleetError, first_line
-from mlfleet.metrics import Comparison, finite, finite_only, task_metrics
+from mlfleet.metrics import Comparison, finite, finite_only
 from mlfleet.redaction import redact, redact_frame
 from mlfleet.settings import Settings
-from mlfleet.stores import model_format, registry, runs
+from mlfleet.stores import registry
 from mlfleet.stores.recorder import SweepRecorder
-from mlfleet.training.labels import codes_model, label_array
+from mlfleet.training.labels import label_array
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def analyse(recorder: SweepRecorder, plan: Plan, clock: Clock) -> tuple[Analysis
             logged = _log_ensemble(recorder, plan, ensemble, split) if len(ensemble.members) > 1 else None
             if logged is not None:
                 ensemble_note += f" It is logged as {logged.model_uri}."
-                recorder.model.figures(run_id, tags={"ensemble_model_uri": logged.model_uri})
+                recorder.model.figures(run_id, tags={selected.MODEL_TAG: logged.model_uri})
         else:
             logged = None
     with clock("registry"):
@@ -145,20 +145,10 @@ def reproduce_split(sweep: readback.SweepInfo, digest: str):
     return split_dataset(dataset, test_size=config.test_size, val_size=config.val_size, seed=config.seed)
 
 
-@dataclass(frozen=True)
-class _Logged:
-    """Where the ensemble went: its run and its model."""
-
-    run_id: str
-    model_uri: str
-    identity: str  # its members (their runs) and weights
-
-
 def _ensemble(client, plan: Plan, candidates: pd.DataFrame) -> tuple[summaries.EnsembleResult | None, str, Any]:
     """The ensemble selected over every finished model's validation predictions (and the split), or None and why.
 
-    ``candidates`` are ranked best first on validation. Models that kept no validation
-    predictions (logged by an mlfleet before it kept them) are left out, said in the note.
+    ``candidates`` are ranked best first on validation.
     """
     if candidates.empty:
         return None, "Ensemble selection was skipped: no finished model has both a run and a row.", None
@@ -168,67 +158,16 @@ def _ensemble(client, plan: Plan, candidates: pd.DataFrame) -> tuple[summaries.E
         split = reproduce_split(sweeps[first.sweep_id], str(first.dataset_digest))
     except MlfleetError as exc:
         return None, f"Ensemble selection was skipped: {exc}.", None
-    kept, pool, missing = [], [], 0
-    for r in candidates.itertuples():
-        predictions = runs.validation_predictions(client, r.mlflow_run_id)
-        if predictions is None or len(predictions) != len(split.y_val):
-            missing += 1
-            continue
-        label = f"#{r.model_id} {r.model_type}" + (f" ({r.sweep_id})" if len(plan.sweeps) > 1 else "")
-        kept.append(r)
-        pool.append(summaries.Candidate(label, float(r.val_score), predictions, str(r.mlflow_run_id), str(r.model_uri)))
-    if not pool:
-        return None, "Ensemble selection was skipped: no model kept its validation predictions.", split
-    result = summaries.select(
-        pool,
-        lambda i: codes_model(model_format.load(kept[i].model_uri)),
-        split,
-        plan.metric,
-        max_members=plan.k,
+    result, note = selected.build(
+        client, candidates, split, plan.metric, max_members=plan.k, name_sweeps=len(plan.sweeps) > 1
     )
-    note = result.verdict()
-    if missing:
-        note += f" {missing} model(s) kept no validation predictions and were left out."
     return result, note, split
 
 
-def _log_ensemble(recorder: SweepRecorder, plan: Plan, ensemble: summaries.EnsembleResult, split) -> _Logged:
-    """The ensemble as a run of its own under the analysis run, its model predicting labels."""
-    from mlfleet.training.worker import record
-
-    metric = plan.metric
-    tags = {"analysis_id": plan.analysis_id, "sweep_ids": ",".join(plan.sweep_ids), "n_members": len(ensemble.members)}
-    identity = "ensemble:" + ",".join(
-        f"{run}={weight:.6f}" for run, weight in sorted(zip(ensemble.member_runs, ensemble.weights, strict=True))
-    )
-    run_id = recorder.start("ensemble-selection", tags, role=ENSEMBLE_ROLE)
-    test = ensemble.comparison.loc[ensemble.comparison["role"] == "ensemble"].iloc[0]
-    model_uri = record(
-        recorder.model,
-        run_id,
-        model=ensemble.model,
-        split=split,
-        name=f"ensemble-{plan.analysis_id}",
-        params={
-            "members": " | ".join(ensemble.members),
-            "member_weights": ",".join(f"{w:.4f}" for w in ensemble.weights),
-            "n_members": len(ensemble.members),
-            "primary_metric": metric.name,
-            "selection": "greedy forward selection with replacement over validation predictions",
-        },
-        metrics={
-            f"val_{metric.name}": ensemble.val_score,
-            "score": ensemble.test_score,
-            **{m: float(test[m]) for m in task_metrics(split.task) if pd.notna(test[m])},
-        },
-        tags={"model_type": "VotingRegressor" if split.task == "regression" else "VotingClassifier"},
-        trusted=sorted({t for uri in ensemble.member_uris for t in model_format.trusted_of(uri)}),
-    )
-    return _Logged(run_id, model_uri, identity)
-
-
-#: ``mlfleet.role`` of the ensemble's run (not ``model``: analyses read a sweep's models by that role)
-ENSEMBLE_ROLE = "selected_ensemble"
+def _log_ensemble(recorder: SweepRecorder, plan: Plan, ensemble: summaries.EnsembleResult, split) -> selected.Logged:
+    """The ensemble as a run of its own under the analysis run."""
+    tags = {"analysis_id": plan.analysis_id, "sweep_ids": ",".join(plan.sweep_ids)}
+    return selected.log(recorder, ensemble, split, plan.metric, name=f"ensemble-{plan.analysis_id}", tags=tags)
 
 
 def _evaluate(recorder: SweepRecorder, plan: Plan, decision, candidates: pd.DataFrame, split) -> str:
@@ -273,7 +212,11 @@ def _evaluate(recorder: SweepRecorder, plan: Plan, decision, candidates: pd.Data
 
 
 def _crown(
-    client, plan: Plan, candidates: pd.DataFrame, ensemble: summaries.EnsembleResult | None, logged: _Logged | None
+    client,
+    plan: Plan,
+    candidates: pd.DataFrame,
+    ensemble: summaries.EnsembleResult | None,
+    logged: selected.Logged | None,
 ) -> tuple[champion.Decision | None, str]:
     """Register the best of the analysis on validation: the ensemble when it beats the best single model there."""
     if candidates.empty:
