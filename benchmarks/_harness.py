@@ -16,18 +16,27 @@ REPO = Path(__file__).resolve().parents[1]
 TABLE = "lakehouse/model_training_results"
 
 
-def workspace(prefix: str = "mlfleet-bench-") -> Path:
-    """A fresh folder with the project's MLproject and a snapshot of the library.
+def workspace(prefix: str = "mlfleet-bench-", repo: Path = REPO) -> Path:
+    """A fresh folder with the project's MLproject and a snapshot of the library (of ``repo``: this
+    checkout, or an earlier commit's files, see :func:`checkout`).
 
     Ray starts workers during a run, and an editable install would hand them whatever the
     working tree holds by then: the snapshot pins the code measured to the code at launch.
     """
     work = Path(tempfile.mkdtemp(prefix=prefix))
     for name in ("MLproject", "conda.yaml"):
-        shutil.copy(REPO / name, work / name)
-    shutil.copytree(REPO / "entrypoints", work / "entrypoints", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(REPO / "mlfleet", work / "snapshot" / "mlfleet", ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copy(repo / name, work / name)
+    shutil.copytree(repo / "entrypoints", work / "entrypoints", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(repo / "mlfleet", work / "snapshot" / "mlfleet", ignore=shutil.ignore_patterns("__pycache__"))
     return work
+
+
+def checkout(ref: str) -> Path:
+    """The project's files at git ``ref`` (a commit, a tag) in a temporary folder, to measure earlier code."""
+    folder = Path(tempfile.mkdtemp(prefix="mlfleet-at-"))
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", ref], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
 
 
 def command(work: Path, entry_point: str, params: list[str], experiment: str = "") -> tuple[list[str], dict[str, str]]:

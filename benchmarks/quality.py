@@ -15,6 +15,9 @@ written to ``train.csv`` in a temporary folder, the user's training file; the 20
 * ``flaml``: ``AutoML().fit(X, y, task=..., time_budget=`` mlfleet's wall (or ``--budget``)).
 * with ``--x-medium 3``, ``mlfleet_x_medium``: mlfleet again with ``-P time_budget=`` 3x
   AutoGluon medium_quality's fit seconds, to set beside medium_quality's score.
+* with ``--today REF``, ``mlfleet_today``: the default ``train_cpu`` (no ``-P``) and analyze of
+  the code at git ``REF`` (the commit before a change), then ``mlfleet_at_today``: this code
+  with the ``-P`` given and ``-P time_budget=`` that run's wall (train_cpu's, analyze's apart).
 
 AutoGluon and FLAML run in their own venv (``benchmarks/.peers-venv``, created on first use
 with the ``bench`` extra of pyproject.toml) as a subprocess (``_peer.py``), each saving its
@@ -230,12 +233,14 @@ def _tail(log: Path, lines: int = 25) -> str:
     return "\n".join(text[-lines:])
 
 
-def run_mlfleet(files: Files, params: list[str], run: str, budget: float = float("nan")) -> Outcome:
-    """train_cpu then analyze in a fresh folder; the champion predicts the outer 20%."""
+def run_mlfleet(
+    files: Files, params: list[str], run: str, budget: float = float("nan"), repo: Path = _harness.REPO
+) -> Outcome:
+    """train_cpu then analyze in a fresh folder (the code of ``repo``); the champion predicts the outer 20%."""
     import mlflow
 
     load = os.getloadavg()[0]
-    work = _harness.workspace("quality-mlfleet-")
+    work = _harness.workspace("quality-mlfleet-", repo)
     uri = f"sqlite:///{work / 'mlflow.db'}"
     walls, codes = {}, {}
     for entry, ps in (("train_cpu", [f"data={files.train}", f"target={files.target}", *params]), ("analyze", [])):
@@ -359,6 +364,18 @@ def bench_table(table: Table, args: argparse.Namespace, python: Path | None) -> 
             lambda: run_mlfleet(files, params, "mlfleet_x_medium", x_budget),
             f"-P {args.budget_param}={x_budget}, {args.x_medium:g}x medium_quality's {medium.wall_s:.1f} s",
         )
+    if args.today:
+        step("mlfleet_today", lambda: run_mlfleet(files, [], "mlfleet_today", repo=args.today_files), f"{args.today}")
+        today = outcomes["mlfleet_today"]
+        if today.status == "ok":
+            t_budget = round(today.details["walls_s"]["train_cpu"])
+            params = [p for p in args.param if not p.startswith(args.budget_param + "=")]
+            params.append(f"{args.budget_param}={t_budget}")
+            step(
+                "mlfleet_at_today",
+                lambda: run_mlfleet(files, params, "mlfleet_at_today", t_budget),
+                f"-P {args.budget_param}={t_budget}, the train_cpu wall of {args.today}'s default",
+            )
     if not args.keep:
         shutil.rmtree(files.folder, ignore_errors=True)
         for o in outcomes.values():
@@ -403,6 +420,9 @@ def markdown(results: dict[str, dict], x_medium: float) -> str:
     ]
     if x_medium:
         head += [f"mlfleet at {x_medium:g}x medium's wall", "wall"]
+    today = any("mlfleet_today" in r["outcomes"] for r in results.values())
+    if today:
+        head += ["default of before", "wall", "mlfleet at its wall", "wall"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for name, r in results.items():
         o = r["outcomes"]
@@ -412,6 +432,9 @@ def markdown(results: dict[str, dict], x_medium: float) -> str:
         row += [_cell(o.get("autogluon_best")), _cell(o.get("flaml"))]
         if x_medium:
             row += [_cell(o.get("mlfleet_x_medium")), _cell(o.get("mlfleet_x_medium"), wall=True)]
+        if today:
+            row += [_cell(o.get("mlfleet_today")), _cell(o.get("mlfleet_today"), wall=True)]
+            row += [_cell(o.get("mlfleet_at_today")), _cell(o.get("mlfleet_at_today"), wall=True)]
         lines.append("| " + " | ".join(row) + " |")
     notes = [
         f"{name}: `{column}` has {n} missing values in the scored rows and none in the training rows."
@@ -455,6 +478,9 @@ def main() -> None:
         help="also run mlfleet with -P <budget-param>= this many times medium_quality's fit seconds",
     )
     parser.add_argument("--budget-param", default="time_budget", help="mlfleet's parameter for --x-medium")
+    parser.add_argument(
+        "--today", default="", metavar="REF", help="also run the default train_cpu of git REF and this code at its wall"
+    )
     parser.add_argument("--messy-rows", type=int, default=20_000)
     parser.add_argument("--datasets", default=str(SHARED), help="the folder of the Wine Quality and housing CSVs")
     parser.add_argument("--seed", type=int, default=42, help="the outer split's seed")
@@ -478,6 +504,7 @@ def main() -> None:
     if args.x_medium and "autogluon_medium" not in args.runs:
         parser.error("--x-medium needs autogluon_medium in --runs (its fit seconds set the budget)")
     python = peers_python(args.peers_venv) if set(args.runs) - {"mlfleet"} else None
+    args.today_files = _harness.checkout(args.today) if args.today else None
     results: dict[str, dict] = {}
     for name in args.tables.split(","):
         results[name] = bench_table(TABLES[name], args, python)
