@@ -154,7 +154,8 @@ def plan_parts(
 ) -> PartPlan:
     """Plan ``partitions`` shards of a Parquet file or folder or a Delta table from its metadata alone.
 
-    Without ``partition_by`` the row groups, ordered by a hash of the seed and each row group's
+    ``target`` empty means the column ``target`` if there is one, else the last column. Without
+    ``partition_by`` the row groups, ordered by a hash of the seed and each row group's
     footer statistics (its rows and every column's nulls, minimum and maximum, so the order
     does not depend on file names), are laid end to end and cut into ``partitions`` runs of
     rows that differ by at most one row. With ``partition_by=COLUMN`` shard ``i`` is the rows
@@ -183,6 +184,7 @@ def plan_parts(
             ) from None
     schema = _schema(footers, [p for p, _ in listed], location)
     names = [n for n, _ in schema]
+    target = target or ("target" if "target" in names else names[-1])  # as the driver's own read picks it
     keys = tuple(dict.fromkeys(k.strip() for k in (key.split(",") if isinstance(key, str) else key) if k.strip()))
     _check_columns(names, target, keys, partition_by, location)
     row_groups = tuple(tuple(md.row_group(r).num_rows for r in range(md.num_row_groups)) for md in footers)
