@@ -38,7 +38,6 @@ import hashlib
 import logging
 import math
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -182,11 +181,9 @@ def _plan(config: EnsembleConfig, reader: Reader) -> PartPlan:
 
 
 def _is_table(source: str) -> bool:
-    """Whether ``source`` may be a Parquet or Delta table: no built-in name, Spark table or CSV; a path that exists."""
-    where = place(source)
-    if source in BUILTINS or where.kind == SPARK_TABLE or source.split("?", 1)[0].lower().endswith(".csv"):
-        return False
-    return where.is_remote or Path(source.removeprefix("file://")).exists()
+    """Whether ``source`` may be a Parquet or Delta table: not a built-in name, a Spark table or a CSV."""
+    csv = source.split("?", 1)[0].lower().endswith(".csv")
+    return not (source in BUILTINS or place(source).kind == SPARK_TABLE or csv)
 
 
 def _is_local_csv(source: str) -> bool:
