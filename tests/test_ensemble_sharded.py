@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 import mlflow
 import numpy as np
@@ -143,6 +144,11 @@ def test_a_table_over_the_memory_limit_is_sharded_by_itself_and_its_vote_registe
     frame = pd.read_parquet(folder).head(200)
     served = mlflow.pyfunc.load_model("models:/big/1").predict(frame.drop(columns=["label"]))
     assert set(np.unique(served)) <= {"no", "yes"} and np.mean(np.asarray(served) == frame["label"]) > 0.7
+    # a second vote of the same table faces the champion at the gate, on the test rows a worker holds
+    again = run_ensemble(replace(config, n_trials=0, partition_by=""))
+    assert again.exit_code == 0 and again.registered == "big/2", again.problems
+    tags = mlflow.MlflowClient().get_model_version("big", "2").tags
+    assert "gate.diff" in tags and "could not be compared" not in tags["mlfleet.decision"], tags
 
 
 @pytest.mark.parametrize(
