@@ -168,17 +168,20 @@ def rule(
     )
 
 
-def compare_models(metric: Metric, split: Any, challenger_uri: str, champion_uri: str) -> Comparison:
+def compare_models(
+    metric: Metric, split: Any, challenger_uri: str, champion_uri: str, tracking_uri: str = ""
+) -> Comparison:
     """The gate's comparison: both logged models predict the gate's half of ``split``'s test rows
-    (:meth:`~mlfleet.data.Split.test_halves`); a paired bootstrap of the two."""
+    (:meth:`~mlfleet.data.Split.test_halves`); a paired bootstrap of the two. ``tracking_uri``: where the
+    models' URIs resolve (in a Ray task; by default the store in force)."""
     from mlfleet.metrics import paired_bootstrap, predict_with_proba
     from mlfleet.stores.model_format import load
     from mlfleet.training.labels import codes_model
 
     gate, _ = split.test_halves()
     X, y = split.X_test.iloc[gate], split.y_test[gate]
-    challenger = codes_model(load(challenger_uri))
-    current = codes_model(load(champion_uri))
+    challenger = codes_model(load(challenger_uri, tracking_uri))
+    current = codes_model(load(champion_uri, tracking_uri))
     return paired_bootstrap(
         metric,
         y,

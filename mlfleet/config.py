@@ -46,6 +46,8 @@ TASKS = ("auto", "classification", "regression")
 DEVICES = ("auto", "cuda", "cpu")
 #: how an ensemble's members' votes are weighted: equally, or by each member's validation score
 WEIGHTS = ("equal", "validation")
+#: where an ensemble's shards of a Parquet or Delta table are read: on the workers when it is big (auto), always, never
+SHARDING = ("auto", "on", "off")
 MODES = ("sequential", "ray", "joblib")
 
 
@@ -471,7 +473,8 @@ class EnsembleConfig:
 
     ``partition_by`` (a feature column) replaces ``partitions``: one shard per value of the
     column. ``n_trials`` 0 fits the family's default parameters; above 0 each member (and the
-    single all-data model) runs its own Optuna study on its own rows.
+    single all-data model) runs its own Optuna study on its own rows. ``sharded`` decides whether
+    a Parquet or Delta table's shards are read on the workers (see :mod:`mlfleet.commands.ensemble.sharded`).
     """
 
     NOT_LOGGED: ClassVar[tuple[str, ...]] = ("address", "experiment")
@@ -479,7 +482,22 @@ class EnsembleConfig:
     data: DataConfig = field(default_factory=DataConfig)
     partitions: int = param(4, help="Shards of the training split, one member each (stratified for classification).")
     partition_by: str = param(
-        "", help="A feature column: one shard per value of it instead of random shards (partitions is then not used)."
+        "",
+        help="A feature column: one shard per value of it instead of random shards (partitions is then not used); "
+        "with a sharded table, partitions shards by a hash of its values.",
+    )
+    sharded: str = param(
+        "auto",
+        choices=SHARDING,
+        help="A Parquet or Delta table read on the workers, each member reading only its shard: auto when its "
+        "estimated size in pandas, 3 times over, is more than the memory available (MLFLEET_MEMORY_BYTES, else "
+        "the machine's); on always; off never (the driver reads it whole).",
+    )
+    single_rows: int = param(
+        0,
+        low=0,
+        help="With a sharded table, the training rows the single model learns from: a sample, stratified by "
+        "class; 0: as many as one member's shard.",
     )
     model: str = param(
         "random_forest", help="Zoo family of the members and of the single all-data model (a CPU family)."

@@ -82,14 +82,17 @@ class RayCluster:
     nodes: int
     token_path: str = ""  # the cluster's token, when it was started with token authentication
     tmpdir: str = ""  # as RAY_TMPDIR, it makes this cluster the one `ray.init()` finds on the machine
+    pids: tuple[int, ...] = ()  # each node's `ray start --block` process: the node's processes descend from it
+    metrics_ports: tuple[int, ...] = ()  # each node's Prometheus metrics (http://127.0.0.1:PORT/metrics)
 
 
 @contextmanager
-def ray_cluster(cpus_per_node: tuple[int, ...] = (2,), *, token: bool = False):
+def ray_cluster(cpus_per_node: tuple[int, ...] = (2,), *, token: bool = False, memory: int = 0):
     """A Ray cluster on 127.0.0.1: one node per entry of ``cpus_per_node`` (the first is the head).
 
     With ``token`` it demands Ray's token authentication, with a token of its own in a file
-    (``token_path``), not the machine's ``~/.ray/auth_token``.
+    (``token_path``), not the machine's ``~/.ray/auth_token``. ``memory``: each node's ``--memory``
+    (bytes Ray may schedule there), when given.
     """
     temp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))  # short: Ray's socket paths must fit 107 bytes
     port, client_port = free_port(), free_port()
@@ -100,6 +103,7 @@ def ray_cluster(cpus_per_node: tuple[int, ...] = (2,), *, token: bool = False):
         {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token_path)} if token else {"RAY_AUTH_MODE": "disabled"}
     )
     procs: list[subprocess.Popen] = []
+    metrics_ports = [free_port() for _ in cpus_per_node]
     try:
         for i, cpus in enumerate(cpus_per_node):
             log = temp / f"node{i}.log"
@@ -126,7 +130,8 @@ def ray_cluster(cpus_per_node: tuple[int, ...] = (2,), *, token: bool = False):
                 f"--dashboard-agent-listen-port={free_port()}",
                 f"--dashboard-agent-grpc-port={free_port()}",
                 f"--runtime-env-agent-port={free_port()}",
-                f"--metrics-export-port={free_port()}",
+                f"--metrics-export-port={metrics_ports[i]}",
+                *([f"--memory={memory}"] if memory else []),
             ]
             with open(log, "w") as out:
                 # without it, `ray start` turns token authentication on wherever ~/.ray/auth_token exists
@@ -144,6 +149,8 @@ def ray_cluster(cpus_per_node: tuple[int, ...] = (2,), *, token: bool = False):
             len(cpus_per_node),
             str(token_path) if token else "",
             str(temp),
+            tuple(p.pid for p in procs),
+            tuple(metrics_ports),
         )
     finally:
         for proc in reversed(procs):

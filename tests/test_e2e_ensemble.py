@@ -159,3 +159,44 @@ def test_a_failing_member_is_recorded_and_the_others_vote(project):
     assert rows.loc[("member", 1), "status"] == "FAILED" and "injected failure" in rows.loc[("member", 1), "error"]
     assert rows.loc[("ensemble", -1), "n_members"] == 2 and rows.loc[("ensemble", -1), "status"] == "FINISHED"
     assert json.loads(rows.loc[("ensemble", -1), "params_json"])["members"] == [0, 2]
+
+
+def test_a_sharded_parquet_folder_end_to_end(project):
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    X = rng.normal(size=(n, 5))
+    label = np.where(X[:, 0] - X[:, 2] + rng.normal(0, 0.5, n) > 0, "churn", "stay")
+    table = pa.table({**{f"x{i}": X[:, i] for i in range(5)}, "label": label})
+    (project / "events").mkdir()
+    for i, start in enumerate(range(0, n, 1000)):
+        pq.write_table(table.slice(start, 1000), project / "events" / f"part-{i}.parquet", row_group_size=200)
+    params = {"data": "events", "target": "label", "partitions": "4", "model": "logistic", "sharded": "on",
+              "register": "events-ensemble"}  # fmt: skip
+    proc = mlflow_run(project, "ensemble", params)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "the table is sharded: each member read its own shard" in proc.stderr
+
+    client, parent, by_kind = read_back(project)
+    assert parent.info.status == "FINISHED" and parent.data.tags["sharded"] == "true"
+    assert parent.data.tags["partitioning"] == "row_groups" and "parquet" in parent.data.tags["sharding"]
+    assert {"ensemble_f1", "single_f1", "driver_rows_kept", "scoring_rows", "driver_peak_rss_bytes"} <= set(
+        parent.data.metrics
+    )
+    members = sorted(by_kind["member"], key=lambda r: int(r.data.tags["member"]))
+    assert [r.info.status for r in members] == ["FINISHED"] * 4
+    assert sum(r.data.metrics["read_rows"] for r in members) == n  # the table read once, shard by shard
+    rows = read_rows(str(project / TABLE))
+    assert sorted(rows["kind"]) == ["ensemble", "member", "member", "member", "member", "single"]
+    assert (rows["status"] == "FINISHED").all() and set(rows["partitioning"]) == {"row_groups", "all"}
+    ensemble = rows[rows["kind"] == "ensemble"].iloc[0]
+    assert ensemble["score"] == pytest.approx(parent.data.metrics["ensemble_f1"])
+
+    version = client.get_model_version("events-ensemble", "1")
+    assert version.run_id == ensemble["mlflow_run_id"]
+    frame = pd.read_parquet(project / "events")
+    served = np.asarray(mlflow.pyfunc.load_model("models:/events-ensemble/1").predict(frame.drop(columns=["label"])))
+    assert set(np.unique(served)) <= {"churn", "stay"} and np.mean(served == frame["label"].to_numpy()) > 0.8

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from helpers import REPO
 
-from mlfleet.data import Reader, check_csv_size, plan_parts, read_holdout, read_part
+from mlfleet.data import Reader, check_csv_size, plan_parts, read_holdout, read_part, read_sample, table_bytes
 from mlfleet.data._parts import row_buckets, row_parts
 from mlfleet.errors import MlfleetError
 
@@ -205,6 +205,36 @@ def test_partition_by_keeps_exactly_its_hash_bucket(tables, kind):
         for value in got["seg"].astype(object).where(got["seg"].notna(), None).unique():
             assert owner.setdefault(value, index) == index  # every value, and the missing one, in one shard
     assert len(owner) == 8
+
+
+@pytest.mark.parametrize("partition_by", ["", "seg"])
+def test_a_sample_is_training_rows_stratified_and_the_same_from_parquet_and_delta(tables, partition_by):
+    parquet = _plan(tables["parquet"], partition_by=partition_by)
+    delta = _plan(tables["delta"], partition_by=partition_by)
+    train = set(np.concatenate([_ids(read_part(parquet, i, columns=["id"])) for i in range(PARTITIONS)]).tolist())
+    sample = read_sample(parquet, 300)
+    assert len(sample) == 300 and set(sample["id"]) <= train  # never a validation or test row
+    assert list(sample.columns) == list(parquet.columns)
+    # the same rows in the same order from Delta, whose files are named otherwise
+    assert read_sample(delta, 300)["id"].tolist() == sample["id"].tolist()
+    # stratified: each class its share of the training rows, to a row
+    rows = _table().filter(pa.array(np.isin(np.arange(ROWS), sorted(train)))).to_pandas()
+    shares = rows["y"].value_counts(normalize=True)
+    assert (sample["y"].value_counts() - 300 * shares).abs().max() <= 1
+    assert read_sample(parquet, 120, columns=["id"]).columns.tolist() == ["id"]
+    assert sorted(read_sample(parquet, 10_000, columns=["id"])["id"]) == sorted(train)  # fewer: all of them
+    assert read_sample(_plan(tables["parquet"], seed=8), 300)["id"].tolist() != sample["id"].tolist()
+
+
+def test_table_bytes_estimates_pandas_memory_from_the_footers_and_one_batch(tables):
+    reader = Reader()
+    plan = _plan(tables["parquet"], reader=reader)
+    before = reader.bytes_read
+    estimate = table_bytes(plan, reader=reader)
+    actual = _table().to_pandas().memory_usage(deep=True, index=False).sum()
+    assert 0.8 * actual < estimate < 1.25 * actual
+    assert reader.bytes_read - before < sum(plan.file_bytes) / FILES  # a footer and one row group's text
+    assert table_bytes(_plan(tables["delta"])) == estimate
 
 
 def test_a_csv_too_big_is_refused_with_a_conversion_that_works(tmp_path):

@@ -55,6 +55,17 @@ def load_dataset(config: DataConfig) -> Dataset:
     frame, default_target = read_source(
         config.source, task=config.task, n_samples=config.n_samples, n_features=config.n_features, seed=config.seed
     )
+    return dataset_of(frame, config, default_target)
+
+
+def dataset_of(frame: pd.DataFrame, config: DataConfig, default_target: str) -> Dataset:
+    """The dataset of rows read already (a whole table, or the validation rows of one too big to read whole).
+
+    Picks the target (``config.target``, else ``default_target``), resolves the task from it and
+    encodes class labels; raises what :func:`load_dataset` raises.
+    """
+    if config.task not in ("auto", "classification", "regression"):
+        raise MlfleetError(f"task must be auto, classification or regression, but got task={config.task!r}")
     target = config.target or default_target
     frame, target = _apply_target_rule(frame, target)
     if target not in frame.columns:
@@ -93,6 +104,28 @@ def load_dataset(config: DataConfig) -> Dataset:
         digest=_digest(X, y),
         drop=drop,
     )
+
+
+def target_column(target: str) -> str:
+    """The table's column a target names: the column itself, or the one a rule such as ``quality>=6`` reads."""
+    match = _RULE.match(target)
+    return match.group(1) if match else target
+
+
+def model_rows(frame: pd.DataFrame, *, target: str, task: str, classes: tuple) -> tuple[pd.DataFrame, np.ndarray]:
+    """Rows of a table as a dataset of its ``task`` and ``classes`` holds them: ``(all the other columns, y)``.
+
+    ``target`` is a column or a rule such as ``quality>=6``; for classification ``y`` holds the
+    codes of ``classes`` and a row of a label not among them gets -1 (the caller decides what
+    to do with it); for regression ``y`` is float. Rows without a target are the caller's to leave
+    out before (they have none to encode).
+    """
+    frame, name = _apply_target_rule(frame, target)
+    raw = frame[name]
+    X = frame.drop(columns=[name])
+    if task == "regression":
+        return X, raw.to_numpy(dtype=float)
+    return X, pd.Index(list(classes)).get_indexer(raw.to_numpy()).astype(np.int64)
 
 
 def _dropped(text: str, frame: pd.DataFrame, target: str, source: str) -> tuple[str, ...]:

@@ -6,7 +6,11 @@ file's footer (row groups, their rows and statistics, the schema). Every process
 what is its own:
 
 - ``read_part(plan, i)``: the training rows of shard ``i`` (a member's task, on a worker);
-- ``read_holdout(plan, "val" | "test")``: the validation or test rows (the driver, or a scorer).
+- ``read_holdout(plan, "val" | "test")``: the validation or test rows (the driver, or a scorer);
+- ``read_sample(plan, rows)``: a stratified sample of the training rows (a model on a sample).
+
+``table_bytes(plan)`` estimates what the whole table would take in pandas, from the footers and
+one batch of its text columns.
 
 Which rows validate and test is decided by a stable hash of each row (of the ``key`` columns the
 user names, else of every column), so every process, in any order and on Parquet or Delta alike,
@@ -23,7 +27,7 @@ What each mode costs in I/O (bytes of the columns read; Parquet reads whole colu
 - hash-bucket shards (``partition_by=COLUMN``): every member reads every row group, in batches,
   and keeps its bucket: ``partitions`` tables of I/O in all, memory bounded by one batch plus
   the member's own rows.
-- the holdouts: one pass over the table per call, in batches; memory is the rows kept.
+- the holdouts and a sample: one pass over the table per call, in batches; memory is the rows kept.
 
 A read holds one row group's compressed column chunks and one batch of :data:`BATCH_ROWS`
 decoded rows at a time, besides the rows it keeps.
@@ -47,6 +51,7 @@ from urllib.parse import unquote
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mlfleet.data._reader import Reader
@@ -63,6 +68,9 @@ PARTS = ("train", "val", "test")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 _HOLDOUT_SALT = 0x1234_5678_9ABC_DEF1
 _BUCKET_SALT = 0x0FED_CBA9_8765_4321
+_SAMPLE_SALT = 0x5A4D_1E5A_4D1E_5A4D
+#: rows read to measure the in-memory width of text columns (:func:`table_bytes`)
+WIDTH_SAMPLE_ROWS = 10_000
 
 
 class Piece(NamedTuple):
@@ -146,7 +154,8 @@ def plan_parts(
 ) -> PartPlan:
     """Plan ``partitions`` shards of a Parquet file or folder or a Delta table from its metadata alone.
 
-    Without ``partition_by`` the row groups, ordered by a hash of the seed and each row group's
+    ``target`` empty means the column ``target`` if there is one, else the last column. Without
+    ``partition_by`` the row groups, ordered by a hash of the seed and each row group's
     footer statistics (its rows and every column's nulls, minimum and maximum, so the order
     does not depend on file names), are laid end to end and cut into ``partitions`` runs of
     rows that differ by at most one row. With ``partition_by=COLUMN`` shard ``i`` is the rows
@@ -175,6 +184,7 @@ def plan_parts(
             ) from None
     schema = _schema(footers, [p for p, _ in listed], location)
     names = [n for n, _ in schema]
+    target = target or ("target" if "target" in names else names[-1])  # as the driver's own read picks it
     keys = tuple(dict.fromkeys(k.strip() for k in (key.split(",") if isinstance(key, str) else key) if k.strip()))
     _check_columns(names, target, keys, partition_by, location)
     row_groups = tuple(tuple(md.row_group(r).num_rows for r in range(md.num_row_groups)) for md in footers)
@@ -407,8 +417,7 @@ def row_parts(batch: pa.RecordBatch | pa.Table, plan: PartPlan) -> np.ndarray:
     The row hash, mapped to [0, 1), below ``test_size`` tests, below ``test_size + val_size``
     validates, and trains otherwise. A row without a target or a key is left out (-1).
     """
-    h = row_hash(batch, plan.hashed, salt=_HOLDOUT_SALT ^ (plan.seed * 0x9E3779B97F4A7C15))
-    u = (h >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    u = _unit(row_hash(batch, plan.hashed, salt=_HOLDOUT_SALT ^ (plan.seed * 0x9E3779B97F4A7C15)))
     parts = np.where(u < plan.test_size, 2, np.where(u < plan.test_size + plan.val_size, 1, 0)).astype(np.int8)
     for name in (plan.target, *plan.key):
         parts[~np.asarray(batch.column(name).is_valid())] = -1
@@ -455,6 +464,105 @@ def read_holdout(plan: PartPlan, which: str, *, columns: Sequence[str] | None = 
         raise MlfleetError(f"which must be val or test, but got which={which!r}")
     code = PARTS.index(which)
     return _scan(plan, _all_pieces(plan), columns, lambda batch: row_parts(batch, plan) == code, reader)
+
+
+def read_sample(
+    plan: PartPlan,
+    rows: int,
+    *,
+    stratify: bool = True,
+    columns: Sequence[str] | None = None,
+    reader: Reader | None = None,
+) -> pd.DataFrame:
+    """About ``rows`` of the training rows (never a validation or test row), the same in every process.
+
+    Each training row gets a draw from a hash of its values (of the key, else of every column)
+    and the seed; the rows with the smallest draws are kept, ``stratify``: within each value of
+    the target, every value getting its share of ``rows`` (largest remainders). One pass over
+    the table in batches, keeping about 1.2 x ``rows`` candidates: memory is those and one batch.
+    The rows come in the order of their draws, so a Parquet folder and a Delta table of the same
+    rows give the same frame. All the training rows when there are fewer than ``rows``.
+    """
+    if isinstance(rows, bool) or not isinstance(rows, (int, np.integer)) or rows < 1:
+        raise MlfleetError(f"a sample must have at least 1 row, but got rows={rows}")
+    wanted = list(columns) if columns is not None else list(plan.columns)
+    read = wanted + ([plan.target] if stratify and plan.target not in wanted else [])
+    training = max(1.0, (plan.total_rows - max(plan.missing_target, 0)) * (1 - plan.test_size - plan.val_size))
+    share = min(1.0, (1.2 * rows + 100) / training)
+    draws: list[np.ndarray] = []
+    counts: dict = {}  # every training row's target value, counted: the shares to stratify by
+
+    def keep(batch):
+        drawn = _unit(row_hash(batch, plan.hashed, salt=_SAMPLE_SALT ^ (plan.seed * 0x9E3779B97F4A7C15)))
+        training = row_parts(batch, plan) == 0
+        if stratify:
+            values = pc.value_counts(batch.column(plan.target).filter(pa.array(training)))
+            for value, n in zip(values.field("values").to_pylist(), values.field("counts").to_pylist(), strict=True):
+                counts[value] = counts.get(value, 0) + n
+        mask = training & (drawn < share)
+        draws.append(drawn[mask])
+        return mask
+
+    frame = _scan(plan, _all_pieces(plan), read, keep, reader)
+    drawn = np.concatenate(draws) if draws else np.zeros(0)
+    if stratify and len(frame) > rows:
+        codes, values = pd.factorize(frame[plan.target], use_na_sentinel=True)
+        quotas = _quotas(rows, np.array([counts[v] for v in values], dtype=float), np.bincount(codes))
+        chosen = np.concatenate(
+            [group[np.argsort(drawn[group], kind="stable")[:q]] for group, q in _groups_of(codes, quotas)]
+        )
+    else:
+        chosen = np.argsort(drawn, kind="stable")[:rows]
+    chosen = chosen[np.argsort(drawn[chosen], kind="stable")]
+    return frame.iloc[chosen][wanted].reset_index(drop=True)
+
+
+def _quotas(rows: int, counts: np.ndarray, available: np.ndarray) -> np.ndarray:
+    """``rows`` dealt over the classes by their ``counts`` (largest remainders), none above what is ``available``."""
+    exact = rows * counts / counts.sum()
+    quotas = np.minimum(np.floor(exact).astype(int), available)
+    while quotas.sum() < min(rows, available.sum()):
+        spare = np.flatnonzero(quotas < available)
+        quotas[spare[np.argmax((exact - quotas)[spare])]] += 1
+    return quotas
+
+
+def _groups_of(codes: np.ndarray, quotas: np.ndarray):
+    for code, quota in enumerate(quotas):
+        yield np.flatnonzero(codes == code), int(quota)
+
+
+def _unit(h: np.ndarray) -> np.ndarray:
+    """uint64 hashes as draws in [0, 1)."""
+    return (h >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+def table_bytes(plan: PartPlan, *, reader: Reader | None = None) -> int:
+    """The bytes the table will take in pandas, estimated from its metadata and one batch of its text columns.
+
+    Numbers, dates and booleans by their width in the schema; a column of varying width (text,
+    bytes, lists) measured on the first :data:`WIDTH_SAMPLE_ROWS` rows of the first row group,
+    read alone and converted as the readers convert it. The footers' uncompressed sizes are no
+    guide: a dictionary-encoded column is a fraction of its width in memory.
+    """
+    options = dict(plan.storage_options) if plan.storage_options is not None else None
+    reader = reader or Reader(options)
+    metadata = reader.footer(plan.location, plan.files[0])
+    schema = metadata.schema.to_arrow_schema()
+    per_row, varying = 0.0, []
+    for f in schema:
+        try:
+            per_row += max(1, f.type.bit_width // 8)
+        except ValueError:  # strings, lists, structs: no fixed width
+            varying.append(f.name)
+    if varying and metadata.num_row_groups:
+        with reader.open(plan.location, plan.files[0]) as handle:
+            parquet = pq.ParquetFile(handle, metadata=metadata, pre_buffer=False)
+            batch = next(parquet.iter_batches(WIDTH_SAMPLE_ROWS, row_groups=[0], columns=varying), None)
+        if batch is not None and batch.num_rows:
+            head = batch.to_pandas()
+            per_row += head.memory_usage(deep=True, index=False).sum() / len(head)
+    return int(plan.total_rows * per_row)
 
 
 def _all_pieces(plan: PartPlan) -> list[Piece]:
@@ -518,15 +626,22 @@ def check_csv_size(path: str, limit_bytes: int) -> int:
         raise MlfleetError(f"cannot read data={path}: {first_line(exc)}") from None
     estimate = _csv_bytes(head, size)
     if limit_bytes and estimate > limit_bytes:
-        out = str(Path(local).with_suffix("")) + "_parquet"
-        code = (
-            f'import pyarrow.dataset as ds; ds.write_dataset(ds.dataset({json.dumps(local)}, format="csv"), '
-            f'{json.dumps(out)}, format="parquet", min_rows_per_group=100_000)'
-        )
-        command = f"python -c {shlex.quote(code)}"
+        command, out = csv_conversion(path)
         raise MlfleetError(
             f"data={path} takes about {_size(estimate)} in memory, more than the {_size(limit_bytes)} the driver may "
             f"hold; convert it to Parquet without loading it whole: {command} and pass data={out}, "
             "or give a Parquet folder or a Delta table"
         )
     return estimate
+
+
+def csv_conversion(path: str) -> tuple[str, str]:
+    """``(command, folder)``: a shell command that converts a local CSV to a Parquet folder without loading it
+    whole (pyarrow streams it block by block), and the folder it writes."""
+    local = path.removeprefix("file://")
+    out = str(Path(local).with_suffix("")) + "_parquet"
+    code = (
+        f'import pyarrow.dataset as ds; ds.write_dataset(ds.dataset({json.dumps(local)}, format="csv"), '
+        f'{json.dumps(out)}, format="parquet", min_rows_per_group=100_000)'
+    )
+    return f"python -c {shlex.quote(code)}", out

@@ -84,11 +84,14 @@ def submit(
     name: str = "",
     spread: bool = False,
     retries: int = MAX_RETRIES,
+    returns: int = 1,
 ):
     """``fn(*args)`` as a Ray task asking for ``cpus``/``gpus``; returns its object reference.
 
     A task whose worker dies is retried ``retries`` times by Ray; one that raises is not.
-    ``spread`` places tasks over a cluster's nodes instead of filling the first.
+    ``spread`` places tasks over a cluster's nodes instead of filling the first. ``returns``
+    above 1: ``fn`` returns that many values, each its own reference (a list of them), so the
+    driver can fetch a small one and leave a big one in the object store for other tasks.
     """
     options: dict[str, Any] = {
         "num_cpus": cpus,
@@ -96,6 +99,8 @@ def submit(
         "max_retries": retries,
         "retry_exceptions": False,
     }
+    if returns != 1:
+        options["num_returns"] = returns
     if name:
         options["name"] = name
     if spread:

@@ -230,10 +230,16 @@ def dataset_entity(X, y, *, name: str, source: str, digest: str, target: str):
         return dataset._to_mlflow_entity()
 
 
-def load(model_uri: str) -> Any:
-    """A logged pipeline as scikit-learn loads it (the label decoder around the pipeline, or the vote)."""
+def load(model_uri: str, tracking_uri: str = "") -> Any:
+    """A logged pipeline as scikit-learn loads it (the label decoder around the pipeline, or the vote).
+
+    ``tracking_uri``: the store a ``models:/`` or ``runs:/`` URI is resolved in (a Ray worker's process
+    has none of its own); by default the one in force.
+    """
     import mlflow.sklearn
 
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
     return mlflow.sklearn.load_model(model_uri)
 
 

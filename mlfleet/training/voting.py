@@ -16,9 +16,14 @@ from mlfleet.errors import MlfleetError
 
 def voting_kind(task: str, members: Sequence[Any]) -> str:
     """``soft`` when every classifier gives probabilities, ``hard`` otherwise; ``mean`` for regressors."""
+    return voting_of(task, [hasattr(m, "predict_proba") for m in members])
+
+
+def voting_of(task: str, probabilities: Sequence[bool]) -> str:
+    """:func:`voting_kind` of members known by whether each gives probabilities (models that are elsewhere)."""
     if task == "regression":
         return "mean"
-    return "soft" if all(hasattr(m, "predict_proba") for m in members) else "hard"
+    return "soft" if all(probabilities) else "hard"
 
 
 def build_vote(

@@ -3,7 +3,9 @@
 The training split is cut into shards (random, stratified by class, or one per value of a
 column), one model of a zoo family is fitted per shard as a Ray task, and scikit-learn's
 voting estimators combine them. The same family fitted once on all the training rows is the
-yardstick: test scores, training wall time and a one-line verdict.
+yardstick: test scores, training wall time and a one-line verdict. A Parquet or Delta table too
+big for the driver is read where it trains: each member's task reads its own shard
+(:mod:`mlfleet.commands.ensemble.sharded`).
 """
 
 from mlfleet.commands.ensemble.compare import comparison_figures, member_weights, plot_comparison, verdict

@@ -41,7 +41,7 @@ class EnsembleRow:
     family: str
     model_type: str
     task: str
-    partitioning: str  # random | stratified | by_column
+    partitioning: str  # random | stratified | by_column; a sharded table's: row_groups | column_hash
     shard: str  # "stratified 2/4", "segment='online'", "all training rows", "vote of 4 members"
     shard_rows: int  # training rows the model learnt from (the ensemble: its members' together)
     class_counts_json: str  # {"no": 120, "yes": 118} of those rows; "{}" for regression
@@ -141,16 +141,29 @@ class RowContext:
     y_train: np.ndarray
 
 
+def trained_on(ctx: RowContext, model: Model) -> tuple[int, dict[str, int]]:
+    """The rows ``model`` learnt from and their class counts ({} for regression): as its task read them from a
+    sharded table, else its shard's rows of the training split."""
+    facts = model.fitted.facts if model.fitted is not None else None
+    if facts is not None:
+        return facts.rows, dict(facts.class_counts)
+    counts = class_counts(ctx.y_train[model.shard.rows], ctx.classes) if ctx.task == "classification" else {}
+    return model.shard.size, counts
+
+
 def model_row(ctx: RowContext, model: Model, *, model_type: str, wall_s: float | None = None) -> EnsembleRow:
     """The row of a member or of the single model (failed or not); ``model_type`` stands in when it never fitted."""
     fitted = model.fitted
     now = time_of(None)
+    rows, counts = trained_on(ctx, model)
     return _row(
         ctx,
         kind=model.kind,
         member=model.member if model.kind == "member" else NOT_A_MEMBER,
         model_type=fitted.model_type if fitted else model_type,
-        shard=model.shard,
+        shard=model.shard.label,
+        shard_rows=rows,
+        counts=counts,
         weight=model.weight,
         n_members=None,
         voting="",
@@ -174,13 +187,19 @@ def ensemble_row(
 ) -> EnsembleRow:
     """The ensemble's row: its members' rows together (shard, fit and CPU seconds), the vote's scores."""
     fits = [m.fitted for m in voters if m.fitted]
-    rows = np.concatenate([m.shard.rows for m in voters]) if voters else np.array([], dtype=int)
+    rows, counts = 0, {}
+    for m in voters:
+        n, each = trained_on(ctx, m)
+        rows += n
+        counts = {label: counts.get(label, 0) + c for label, c in each.items()}
     return _row(
         ctx,
         kind="ensemble",
         member=NOT_A_MEMBER,
         model_type=model_type,
-        shard=Shard(NOT_A_MEMBER, rows, f"vote of {len(voters)} members"),
+        shard=f"vote of {len(voters)} members",
+        shard_rows=rows,
+        counts=counts if ctx.task == "classification" else {},
         weight=None,
         n_members=len(voters),
         voting=vote.voting,
@@ -206,6 +225,8 @@ def _row(
     member,
     model_type,
     shard,
+    shard_rows,
+    counts,
     weight,
     n_members,
     voting,
@@ -223,7 +244,6 @@ def _row(
     node,
 ) -> EnsembleRow:
     test = {k: finite(v) for k, v in (scores.test if scores else {}).items()}
-    counts = class_counts(ctx.y_train[shard.rows], ctx.classes) if ctx.task == "classification" else {}
     return EnsembleRow(
         ensemble_id=ctx.ensemble_id,
         kind=kind,
@@ -232,8 +252,8 @@ def _row(
         model_type=model_type,
         task=ctx.task,
         partitioning=ctx.partitioning if kind != "single" else "all",
-        shard=shard.label,
-        shard_rows=shard.size,
+        shard=shard,
+        shard_rows=shard_rows,
         class_counts_json=json.dumps(counts),
         voting=voting,
         weight=weight,

@@ -4,7 +4,9 @@ The command skeleton (:mod:`mlfleet.commands.skeleton`) does what every command 
 ensemble gives its own parts (:class:`EnsembleCommand`). Its plan checks everything the user
 can get wrong before anything is created: the model family, partitions, weights, the registry
 name, the data, target, metric and split, the shards (partition_by, their sizes and classes)
-and the results location. Its body, in order:
+and the results location. A Parquet or Delta table too big for the driver (``sharded``) is
+planned from its metadata and its validation rows instead, and every task reads its own rows
+(:mod:`mlfleet.commands.ensemble.sharded`). Its body, in order:
 
 1. one child run per member and one for the single model (RUNNING while they train);
 2. warm Ray workers (charged to neither side), the members' fits all at once, then the single
@@ -28,8 +30,9 @@ import ray
 
 from mlfleet import champion
 from mlfleet.commands.ensemble import members as waves
+from mlfleet.commands.ensemble import sharded
 from mlfleet.commands.ensemble.compare import comparison_figures, member_weights, plot_comparison, verdict
-from mlfleet.commands.ensemble.partition import Shard, check_partitions, class_counts, make_shards
+from mlfleet.commands.ensemble.partition import Shard, check_partitions, make_shards
 from mlfleet.commands.ensemble.rows import (
     ENSEMBLES,
     NOT_A_MEMBER,
@@ -39,10 +42,11 @@ from mlfleet.commands.ensemble.rows import (
     Vote,
     ensemble_row,
     model_row,
+    trained_on,
 )
 from mlfleet.commands.skeleton import Closing, Command, CommandReport, Context, open_parent, run_command
 from mlfleet.config import WEIGHTS, EnsembleConfig
-from mlfleet.data import Dataset, Split, load_dataset, split_dataset
+from mlfleet.data import Dataset, Reader, Split, load_dataset, split_dataset
 from mlfleet.errors import MlfleetError
 from mlfleet.execution import cluster as ray_cluster
 from mlfleet.execution import tasks
@@ -56,7 +60,7 @@ from mlfleet.stores.rows import rows_to_frame
 from mlfleet.stores.store import tracking_uri
 from mlfleet.stores.tables import ResultsTable, open_results
 from mlfleet.training.jobs import ModelJob
-from mlfleet.training.voting import build_vote, voting_kind
+from mlfleet.training.voting import voting_of
 from mlfleet.zoo import FAMILIES, cpu_families, family
 
 log = logging.getLogger("mlfleet.ensembles")
@@ -78,6 +82,7 @@ class EnsembleReport(CommandReport):
     model_uri: str = ""  # the ensemble's MLflow model
     registered: str = ""  # name/version when registered
     problems: tuple[str, ...] = ()  # what failed: a member, the single model, the vote, the registration
+    sharded: bool = False  # whether each task read its own rows of the table (the driver only the validation rows)
 
     @property
     def exit_code(self) -> int:
@@ -98,6 +103,8 @@ class _Plan:
     split: Split
     shards: tuple[Shard, ...]
     table: ResultsTable
+    source: sharded.Sharded | None = None  # a table whose rows each task reads itself
+    read: sharded.DriverRead | None = None  # what the driver read of it
 
 
 @dataclass
@@ -113,7 +120,11 @@ class _Run:
     rows_ctx: RowContext
     table: ResultsTable
     member_cpus: int = 1
-    split_ref: Any = None
+    split_ref: Any = None  # what the fit tasks read their rows from: the split in the object store, or the table
+    score_ref: Any = None  # the split the models are scored and logged with (its validation and test rows)
+    source: sharded.Sharded | None = None
+    read: sharded.DriverRead | None = None
+    scoring: sharded.Facts | None = None  # what the scoring task read
 
     @property
     def ctx(self):
@@ -144,11 +155,18 @@ class EnsembleCommand(Command):
     def plan(self, settings: Settings) -> _Plan:
         config = self.config
         _check(config)
-        dataset, metric, split, shards = _prepare(config)
+        reader = Reader()
+        table_plan = sharded.choose(config, reader)
+        source = read = None
+        if table_plan is None:
+            dataset, metric, split, shards = _prepare(config)
+        else:
+            dataset, split, source, shards, read = sharded.prepare(config, table_plan, reader)
+            metric = resolve_metric(config.metric, dataset.task)
         table = open_results(config.results, ENSEMBLES)
         table.check_takes("ensemble")
         table.check_writable()
-        return _Plan(config, dataset, metric, split, shards, table)
+        return _Plan(config, dataset, metric, split, shards, table, source, read)
 
     def open(self, plan: _Plan, settings: Settings, uri: str, cluster) -> tuple[_Run, SweepRecorder]:
         config, dataset, split = plan.config, plan.dataset, plan.split
@@ -157,6 +175,10 @@ class EnsembleCommand(Command):
         partitioning = (
             "by_column" if config.partition_by else ("stratified" if dataset.task == "classification" else "random")
         )
+        sharding = {}
+        if plan.source is not None:
+            partitioning = "column_hash" if config.partition_by else "row_groups"
+            sharding = {"sharding": redact(plan.source.plan.describe())}
         recorder = open_parent(
             plan.table,
             (uri, settings),
@@ -165,11 +187,12 @@ class EnsembleCommand(Command):
             metric=plan.metric,
             split=split,
             params={**config.params(), "n_members": str(len(plan.shards))},
-            tags={"partitioning": partitioning},
+            tags={"partitioning": partitioning, "sharded": str(plan.source is not None).lower(), **sharding},
+            # a sharded table's rows are not here to describe (its digest is of its metadata)
             entity=model_format.dataset_entity(
                 dataset.X, dataset.y, name=dataset.name, source=dataset.source, digest=dataset.digest,
                 target=dataset.target,
-            ),
+            ) if plan.source is None else None,
             role=ROLE,  # not "sweep": analyze reads sweeps of the fleet's table, and this is none
         )  # fmt: skip
         ctx = recorder.tracking
@@ -179,6 +202,7 @@ class EnsembleCommand(Command):
             split.y_train,
         )  # fmt: skip
         run = _Run(config, split, plan.shards, plan.metric, cluster, recorder, rows_ctx, plan.table)
+        run.source, run.read = plan.source, plan.read
         return run, recorder
 
     def body(self, run: _Run, context: Context) -> Closing:
@@ -246,8 +270,8 @@ def _go(run: _Run) -> Closing:
     ctx = run.ctx
     report = EnsembleReport(
         ctx.sweep_id, vote.voting, tuple(rows), figures, line, vote.model_uri, registered, tuple(problems),
-        experiment_id=ctx.experiment_id, parent_run_id=ctx.parent_run_id, results=run.table.uri,
-        metric=run.metric.name,
+        sharded=run.source is not None, experiment_id=ctx.experiment_id, parent_run_id=ctx.parent_run_id,
+        results=run.table.uri, metric=run.metric.name,
     )  # fmt: skip
     tags = {"verdict": line, "voting": vote.voting, "registered_model": registered}
     return Closing(report, figures, files=files, failed=bool(problems), tags=tags)
@@ -262,6 +286,12 @@ def _plan_models(run: _Run) -> tuple[list[Model], Model]:
     run.member_cpus = max(1, min(fam.cpus, cluster.max_cpus, int(cluster.total_cpus // n)))
     single_cpus = max(1, min(fam.cpus, cluster.max_cpus))
     everything = Shard(NOT_A_MEMBER, np.arange(len(split.y_train)), "all training rows")
+    sizes = sorted(s.size for s in shards)
+    single_rows = everything.size
+    if run.source is not None:  # the rows are the tasks' to read: sizes from the table's metadata
+        single_rows = _sample_rows(run)
+        everything = Shard(NOT_A_MEMBER, np.zeros(0, dtype=np.int64), f"a sample of {single_rows} training rows")
+        sizes = [run.source.training_rows // n] * 2
     members = [
         Model(
             "member",
@@ -273,18 +303,18 @@ def _plan_models(run: _Run) -> tuple[list[Model], Model]:
     single = Model(
         "single", everything, ModelJob(NOT_A_MEMBER, config.model, "all", single_cpus, 0.0, config.seed, fam.cost)
     )
-    sizes = sorted(s.size for s in shards)
     tuning = f"{config.n_trials} Optuna trials each" if config.n_trials else "family defaults, no tuning"
     log.info(
         f"ensemble {run.ctx.sweep_id}: {n} {config.model} members on {run.rows_ctx.partitioning} shards of "
-        f"{sizes[0]}{'' if sizes[0] == sizes[-1] else f'-{sizes[-1]}'} rows vs one {config.model} on all "
-        f"{everything.size} training rows ({tuning}); {split.task} on {run.rows_ctx.dataset}, "
+        f"{'about ' if run.source else ''}{sizes[0]}{'' if sizes[0] == sizes[-1] else f'-{sizes[-1]}'} rows vs one "
+        f"{config.model} on {'a sample of ' if run.source else 'all '}{single_rows} training rows ({tuning}); "
+        f"{split.task} on {run.rows_ctx.dataset}, "
         f"metric {run.metric.name}; "
         f"Ray {cluster.address} with {cluster.total_cpus:g} CPUs ({run.member_cpus} per member, {single_cpus} for the "
         f"single model); MLflow {redact(run.ctx.tracking_uri)} run {run.ctx.parent_run_id}; "
         f"Delta {redact(run.table.uri)}"
     )
-    if config.partition_by and config.partitions != n:
+    if config.partition_by and config.partitions != n and run.source is None:
         log.info(
             f"partition_by={config.partition_by}: {n} shards, one per value "
             f"(partitions={config.partitions} is not used)"
@@ -312,7 +342,8 @@ def _train(run: _Run, members: list[Model], single: Model) -> tuple[waves.Wave, 
     """Warm the workers, fit the members together, then the single model alone; score and log them all."""
     n = len(members)
     warm_s = tasks.warm(min(n, max(1, int(run.cluster.total_cpus // run.member_cpus))), hold_s=0.5, wait=True)
-    run.split_ref = ray.put(run.split)
+    # a sharded table's rows are read by each task itself: what travels is the small plan
+    run.split_ref = ray.put(run.split) if run.source is None else run.source
     member_wave = _fit(run, members)
     log.info(
         f"members: {sum(m.ok for m in members)} of {n} fitted in {member_wave.wall_s:.1f} s "
@@ -328,7 +359,7 @@ def _fit(run: _Run, models: list[Model]) -> waves.Wave:
     wave = waves.fit_wave(
         [m.job for m in models],
         run.split_ref,
-        [m.shard.rows for m in models],
+        [m.shard.rows if run.source is None else m.member for m in models],
         run.metric.name,
         run.config.n_trials,
         run.ctx.settings.fail_model_ids,
@@ -345,13 +376,19 @@ def _fit(run: _Run, models: list[Model]) -> waves.Wave:
 
 def _record(run: _Run, models: list[Model]) -> None:
     """Score and log the fitted members and single model in parallel."""
+    _scoring(run)
     requests = []
     for m in models:
-        counts = (
-            class_counts(run.split.y_train[m.shard.rows], run.rows_ctx.classes)
-            if run.split.task == "classification"
-            else {}
-        )
+        rows, counts = trained_on(run.rows_ctx, m)
+        facts = m.fitted.facts
+        read = (
+            {"read_bytes": float(facts.bytes_read), "read_rows": float(facts.rows_read),
+             "rows_of_unknown_class": float(facts.unknown)} if facts else {}
+        )  # fmt: skip
+        if facts and facts.unknown:
+            log.warning(
+                f"{m.kind} {m.member}: {facts.unknown} training rows of a class the validation rows lack, left out"
+            )
         requests.append(
             {
                 "run_id": m.run_id,
@@ -362,24 +399,43 @@ def _record(run: _Run, models: list[Model]) -> None:
                     "family": run.config.model,
                     "model_type": m.fitted.model_type,
                     "shard": m.shard.label,
-                    "shard_rows": m.shard.size,
+                    "shard_rows": rows,
                     "class_counts": json.dumps(counts),
+                    **({"shard_digest": facts.digest} if facts else {}),
                     "n_trials": run.config.n_trials,
                     "primary_metric": run.metric.name,
                     **m.fitted.params,
                 },
                 "metrics": {
-                    "shard_rows": float(m.shard.size),
+                    "shard_rows": float(rows),
                     "fit_s": m.fitted.fit_s,
                     "cpu_s": m.fitted.cpu_s,
-                    **{f"class_share_{_metric_key(label)}": count / m.shard.size for label, count in counts.items()},
+                    **read,
+                    **{f"class_share_{_metric_key(label)}": count / max(rows, 1) for label, count in counts.items()},
                 },
                 "tags": {"node": m.fitted.node, "model_type": m.fitted.model_type},
                 "history": {f"trial_val_{run.metric.name}": m.fitted.trial_scores} if m.fitted.trial_scores else {},
             }
         )
-    for m, recorded in zip(models, waves.record_wave(requests, run.split_ref, run.recorder.model), strict=True):
+    for m, recorded in zip(models, waves.record_wave(requests, run.score_ref, run.recorder.model), strict=True):
         m.scores, m.model_uri, m.error = recorded.scores, recorded.model_uri, recorded.error
+
+
+def _scoring(run: _Run) -> None:
+    """The split the models are scored on: the one in the object store, or for a sharded table the validation and
+    test rows that one task reads and leaves in the object store (the driver is told only what it read)."""
+    if run.source is None:
+        run.score_ref = run.split_ref
+        return
+    run.score_ref, told = tasks.submit(sharded.scoring_split, run.source, name="scoring-rows", returns=2)
+    (done,) = tasks.gather([told])
+    if done.error is not None:
+        raise done.error  # no model can be scored: the command fails, and its runs end FAILED
+    run.scoring = done.value
+    log.info(
+        f"scoring rows: {run.scoring.rows:,} validation and test rows read by a worker "
+        f"({run.scoring.bytes_read / 2**20:.1f} MiB), kept in the object store"
+    )
 
 
 def _vote(run: _Run, voters: list[Model], members_wall_s: float) -> Vote:
@@ -391,16 +447,15 @@ def _vote(run: _Run, voters: list[Model], members_wall_s: float) -> Vote:
     for m, w in zip(voters, weights, strict=True):
         m.weight = w
         run.recorder.model.figures(m.run_id, metrics={"weight": w})
-    pipelines = [(f"member_{m.member}", m.fitted.pipeline) for m in voters]
-    vote = Vote(voting_kind(task, [p for _, p in pipelines]), tuple(m.member for m in voters), tuple(weights))
+    pipelines = [(f"member_{m.member}", m.ref) for m in voters]  # references: the pipelines stay in the object store
+    vote = Vote(voting_of(task, [m.fitted.has_proba for m in voters]), tuple(m.member for m in voters), tuple(weights))
     vote.run_id = _start(run, f"ensemble-{vote.voting}", "ensemble", NOT_A_MEMBER, f"vote of {len(voters)} members")
-    voting = vote.voting if vote.voting != "mean" else ""
-    model = build_vote(pipelines, task, run.split.X_train, run.split.y_train, weights=weights, voting=voting)
-    # Scored and logged by a warm worker, like the members: the driver never loads the model-logging code.
+    model_type = "VotingRegressor" if task == "regression" else "VotingClassifier"
+    # Built, scored and logged by a warm worker, like the members: the driver never loads the model-logging code.
     request = {
         "run_id": vote.run_id,
         "name": f"ensemble-{vote.voting}",
-        "fitted": model,
+        "fitted": None,  # the vote is built in the task that logs it
         "params": {
             "kind": "ensemble",
             "family": run.config.model,
@@ -412,10 +467,12 @@ def _vote(run: _Run, voters: list[Model], members_wall_s: float) -> Vote:
             "primary_metric": metric.name,
         },
         "metrics": {"n_members": float(len(voters)), "train_wall_s": members_wall_s},
-        "tags": {"model_type": type(model).__name__, "voting": vote.voting},
+        "tags": {"model_type": model_type, "voting": vote.voting},
         "history": {},
     }
-    (recorded,) = waves.record_wave([request], run.split_ref, run.recorder.model)
+    recorded = waves.record_vote(
+        request, run.score_ref, run.recorder.model, pipelines, voting=vote.voting, weights=weights
+    )
     vote.scores, vote.model_uri, vote.error = recorded.scores, recorded.model_uri, recorded.error
     return vote
 
@@ -455,11 +512,23 @@ def _register(run: _Run, vote: Vote, problems: list[str]) -> str:
 
 
 def _gate(run: _Run, vote: Vote):
-    """The promotion gate of the registered ensemble: against the champion on this run's test rows."""
-
+    """The promotion gate of the registered ensemble: against the champion on this run's test rows (for a sharded
+    table, in a Ray task that holds them)."""
+    if run.source is not None:
+        return lambda champion_version: _remote_gate(run, vote.model_uri, champion_version.source)
     return lambda champion_version: champion.compare_models(
         run.metric, run.split, vote.model_uri, champion_version.source
     )
+
+
+def _remote_gate(run: _Run, challenger: str, current: str):
+    ref = tasks.submit(
+        champion.compare_models, run.metric, run.score_ref, challenger, current, run.ctx.tracking_uri, name="gate"
+    )
+    (done,) = tasks.gather([ref])
+    if done.error is not None:
+        raise done.error
+    return done.value
 
 
 def _closing(run: _Run, rows: list[EnsembleRow], vote: Vote, member_wave, single_wave, problems: list[str]):
@@ -488,10 +557,17 @@ def _closing(run: _Run, rows: list[EnsembleRow], vote: Vote, member_wave, single
         ensemble_wall_s=member_wave.wall_s,
         single_wall_s=single_wave.wall_s,
     )
+    if run.source is not None:
+        figures.update(_sharded_figures(run))
+        line += (
+            f"; the table is sharded: each member read its own shard, and the single model learnt from a stratified "
+            f"sample of {by_kind['single'].shard_rows or _sample_rows(run):,} of about {run.source.training_rows:,} "
+            "training rows"
+        )
     log.info(f"verdict: {line}")
     title = (
-        f"{run.config.model}: {n_voters}-member {vote.voting} vote vs one model on all training rows "
-        f"({run.rows_ctx.dataset})"
+        f"{run.config.model}: {n_voters}-member {vote.voting} vote vs one model on "
+        f"{'a sample of the' if run.source is not None else 'all'} training rows ({run.rows_ctx.dataset})"
     )
     files = {
         "comparison.png": lambda path: plot_comparison(
@@ -505,6 +581,31 @@ def _closing(run: _Run, rows: list[EnsembleRow], vote: Vote, member_wave, single
         "ensemble_results.csv": lambda path: rows_to_frame(rows, EnsembleRow).to_csv(path, index=False),
     }
     return figures, line, files
+
+
+def _sample_rows(run: _Run) -> int:
+    """The single model's rows when the table is sharded (about: the training rows are known from metadata)."""
+    return min(run.source.sample_rows, run.source.training_rows)
+
+
+def _sharded_figures(run: _Run) -> dict[str, float]:
+    """What the driver and the scoring task read of a sharded table, and the driver's peak memory."""
+    figures = run.read.figures() if run.read else {}
+    if run.scoring is not None:
+        figures.update(scoring_rows=float(run.scoring.rows), scoring_read_bytes=float(run.scoring.bytes_read))
+    peak = driver_peak_rss()
+    if peak:
+        figures["driver_peak_rss_bytes"] = float(peak)
+    return figures
+
+
+def driver_peak_rss() -> int:
+    """This process's peak resident memory in bytes (``VmHWM`` of ``/proc/self/status``); 0 where there is none."""
+    try:
+        with open("/proc/self/status") as f:
+            return next((int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:")), 0)
+    except OSError:
+        return 0
 
 
 def summary_lines(report: EnsembleReport) -> str:
