@@ -216,3 +216,25 @@ def test_a_sweep_past_its_timeout_stops_and_resume_finishes_it(ray_local, tmp_pa
     trained_again = {o.row.model_id for o in resumed.outcomes if not o.resumed}
     assert trained_again == set(range(8)) - {i for i, r in rows.items() if r.ok}  # only what had not finished
     assert_sweep_complete(client, str(tmp_path / "results"), stopped.sweep_id, range(8))
+
+
+def test_a_forgotten_try_is_not_brought_back_by_an_answer_asked_before_it(ray_local):
+    """The driver forgets a model's try (a retry, a time budget's next round): an answer of the board asked
+    before that still holds the old start, and taking it would cancel the new try early."""
+    import time
+
+    import ray
+
+    view = tasks.BoardView(tasks.open_board(answer_delay_s=1.0))
+    ray.get(view.board.started.remote(7))
+    view.poll()
+    time.sleep(1.5)
+    view.poll()  # the first answer taken (7 started), the next question asked
+    assert 7 in view.started()
+    view.forget(7)  # before that question's answer, which still holds 7's earlier try
+    time.sleep(1.5)
+    view.poll()
+    assert 7 not in view.started() and view.overdue(0.0) == set()
+    time.sleep(1.5)
+    view.poll()  # asked after the forget: the board forgot it too
+    assert 7 not in view.started()
