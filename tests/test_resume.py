@@ -238,3 +238,22 @@ def test_a_forgotten_try_is_not_brought_back_by_an_answer_asked_before_it(ray_lo
     time.sleep(1.5)
     view.poll()  # asked after the forget: the board forgot it too
     assert 7 not in view.started()
+
+
+def test_a_file_the_close_cannot_write_ends_the_parent_run_failed_not_running(ray_local, tmp_path, monkeypatch):
+    """The disk fills as the sweep writes results.csv for its parent run: the command fails, and the parent
+    run says so (FAILED), where it was left RUNNING."""
+    import mlfleet.commands.sweep as sweep
+
+    def disk_full(rows):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(sweep, "rows_to_frame", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        run_sweep(config(tmp_path, models=(("naive_bayes", 1),)), stream=io.StringIO())
+    client = mlflow.MlflowClient()
+    (parent,) = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()], "tags.`mlfleet.role` = 'sweep'"
+    )
+    assert parent.info.status == "FAILED"
+    assert all(r.info.status != "RUNNING" for r in client.search_runs([parent.info.experiment_id]))
