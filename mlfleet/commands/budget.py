@@ -6,7 +6,8 @@ round ``r`` goes on to round ``r + 1`` (twice the trials of the round before) wh
 validation score is in the better half of the models that have done round ``r``; the others
 are closed with what they have. No round starts a trial past the tuning deadline: the budget
 less what refitting and logging every model is expected to take (from the trials' own times);
-only a model's defaults may start later, until the budget's end (Ray's workers may start late).
+only a model's defaults may start later, until the budget's end (Ray's workers may start late),
+and the cheapest model's defaults run however late: a budget never ends with no model.
 Should a round still run a little past it, it is cancelled and the model keeps its earlier
 rounds. Then every model with a trial is refitted on training and validation rows and logged
 (FINISHED); a model the budget reached before its first trial gets a SKIPPED row saying so.
@@ -140,6 +141,14 @@ class BudgetController:
         self.start = time.monotonic()
         self.pending: dict[Any, _Round] = {}
         self.cancelled: set[int] = set()
+        # the cheapest model's defaults run however late Ray starts its task: a budget never ends with nothing
+        self.sure = min(opened.jobs, key=lambda j: (j.cost, j.model_id)).model_id if opened.jobs else None
+
+    def _first_by(self, planned: _Round) -> float:
+        """Until when (monotonic) a round's defaults may start: the budget's end, never for the sure model's."""
+        if planned.level == 0 and planned.job.model_id == self.sure:
+            return math.inf
+        return self.start + self.budget_s
 
     @property
     def progress(self) -> Progress:
@@ -189,7 +198,7 @@ class BudgetController:
         job = planned.job
         previous = self.rounds.tunings.get(job.model_id)
         now = time.monotonic()
-        deadline, budget_end = time.time() + (self.deadline() - now), time.time() + (self.start + self.budget_s - now)
+        deadline, budget_end = time.time() + (self.deadline() - now), time.time() + (self._first_by(planned) - now)
         args = (job, self.fleet.opened.split_ref, self.fleet.spec_ref, self.fleet.board.board)
         trials = self.rounds.trials(planned.level, job.model_id)
         ref = tasks.submit(
@@ -202,9 +211,9 @@ class BudgetController:
         self.fleet.board.poll()
         in_flight = {p.job.model_id for p in self.pending.values()}
         self.fleet.limits.check(set(self.rounds.jobs) - in_flight)  # model_timeout limits each round
-        now, deadline, budget_end = time.monotonic(), self.deadline(), self.start + self.budget_s
+        now, deadline = time.monotonic(), self.deadline()
         for ref, planned in self.pending.items():  # a round long past its deadline (a first round's: the budget's end)
-            late = now > (budget_end if planned.level == 0 else deadline) + GRACE_S
+            late = now > (self._first_by(planned) if planned.level == 0 else deadline) + GRACE_S
             if late and planned.job.model_id not in self.cancelled:
                 self.cancelled.add(planned.job.model_id)
                 tasks.cancel(ref)
