@@ -1,4 +1,4 @@
-"""analyze: read the fleet back from MLflow and Delta; summary, plots, report, top-k vote, champion.
+"""analyze: read the fleet back from MLflow and Delta; summary, plots, report, ensemble selection, champion.
 
 The same as ``mlfleet analyze``; kept for ``python entrypoints/analyze.py --help`` from a checkout.
 """

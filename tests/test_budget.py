@@ -3,7 +3,6 @@
 import io
 import math
 import time
-from dataclasses import replace
 
 import mlflow
 import pytest
@@ -99,26 +98,69 @@ def test_a_time_budget_ends_a_sweep_of_slow_models_within_the_budget_and_one_ref
     trials = {int(r.data.tags["model_id"]): len(mlflow.MlflowClient().get_metric_history(r.info.run_id, "val_f1"))
               for r in runs}  # fmt: skip
     assert all(n >= 1 for n in trials.values()) and sum(trials.values()) < 180  # the budget cut the search short
+    assert {int(r.data.tags["model_id"]): int(r.data.metrics["n_trials_run"]) for r in runs} == trials
     assert all(r.info.status == "FINISHED" for r in runs) and len(runs) == 3
     print(f"budget {budget} s: wall {wall:.1f} s, longest refit {refit_s:.1f} s, trials {trials}")
 
 
 def test_a_budget_that_ends_before_a_models_first_trial_says_so_and_exits_0(ray_local, tmp_path):
-    # three SVMs of seconds each on two cores: the third starts after the budget's tuning deadline
+    # a budget of 1 ms ends before any Ray task can start its defaults: only the cheapest model's run anyway
     config = FleetConfig(
-        data=DataConfig(n_samples=5000),
+        data=DataConfig(n_samples=500),
         models=(("svm", 3),),
         n_trials=5,
-        time_budget=0.5,
+        time_budget=0.001,
         results=str(tmp_path / "results"),
         experiment="tiny",
     )
     report = run_sweep(config, stream=io.StringIO())
     rows = read_results(str(tmp_path / "results")).set_index("model_id")
     assert report.exit_code == 0 and report.failed == 0 and len(rows) == 3
-    skipped = rows[rows["status"] == "SKIPPED"]
-    assert len(skipped) + int((rows["status"] == "FINISHED").sum()) == 3 and len(skipped) >= 1
-    assert skipped["error"].str.startswith("not trained: the time budget of 0.5 s ended before its first trial").all()
+    assert rows.loc[0, "status"] == "FINISHED"  # the sure model: a budget never ends with nothing
+    skipped = rows.loc[[1, 2]]
+    assert (skipped["status"] == "SKIPPED").all()
+    assert skipped["error"].str.startswith("not trained: the time budget of 0.001 s ended before its first trial").all()
     assert (skipped["mlflow_run_id"] == "").all()  # no run for a model that never trained
-    assert math.isclose(report.figures["n_skipped"], len(skipped))
-    assert replace(config, time_budget=0.0).time_budget == 0.0
+    assert report.skipped == 2 and math.isclose(report.figures["n_skipped"], 2)
+    runs = mlflow.MlflowClient().search_runs([report.experiment_id], "tags.`mlfleet.role` = 'model'")
+    assert [r.data.tags["model_id"] for r in runs] == ["0"] and runs[0].data.metrics["n_trials_run"] == 1
+    assert mlflow.MlflowClient().get_run(report.parent_run_id).info.status == "FINISHED"
+
+
+def test_model_timeout_under_a_time_budget_limits_each_round_not_the_wait_between_them(ray_local, tmp_path):
+    """Rounds of fast models go on well past model_timeout in all: each round, and the refit, has its own clock."""
+    config = FleetConfig(
+        data=DataConfig(n_samples=400),
+        models=(("logistic", 2), ("naive_bayes", 1)),
+        n_trials=400,
+        time_budget=12.0,
+        model_timeout=4.0,
+        results=str(tmp_path / "results"),
+        experiment="budget-limits",
+    )
+    report = run_sweep(config, stream=io.StringIO())
+    rows = read_results(str(tmp_path / "results"))
+    assert report.exit_code == 0 and report.failed == 0, [o.row.error for o in report.outcomes]
+    assert len(rows) == 3 and (rows["status"] == "FINISHED").all()
+    assert report.figures["wall_s"] > config.model_timeout  # the rounds went on past one model_timeout
+
+
+def test_a_sweeps_timeout_under_a_time_budget_stops_everything_and_refits_nothing(ray_local, tmp_path):
+    config = FleetConfig(
+        data=DataConfig(n_samples=8000),
+        models=(("random_forest", 2),),
+        n_trials=60,
+        time_budget=60.0,
+        timeout=4.0,
+        results=str(tmp_path / "results"),
+        experiment="budget-timeout",
+    )
+    t0 = time.perf_counter()
+    report = run_sweep(config, stream=io.StringIO())
+    assert time.perf_counter() - t0 < 40  # not the budget's 60 s: the timeout stopped it
+    assert report.exit_code == 1 and report.stopped.startswith("the sweep's timeout of 4 s passed")
+    client = mlflow.MlflowClient()
+    model_runs = client.search_runs([report.experiment_id], "tags.`mlfleet.role` = 'model'")
+    assert all(r.info.status != "RUNNING" for r in model_runs)
+    assert client.get_run(report.parent_run_id).info.status != "RUNNING"
+    assert report.not_started + sum(not o.row.ok for o in report.outcomes) == 2  # resume trains them

@@ -216,3 +216,44 @@ def test_a_sweep_past_its_timeout_stops_and_resume_finishes_it(ray_local, tmp_pa
     trained_again = {o.row.model_id for o in resumed.outcomes if not o.resumed}
     assert trained_again == set(range(8)) - {i for i, r in rows.items() if r.ok}  # only what had not finished
     assert_sweep_complete(client, str(tmp_path / "results"), stopped.sweep_id, range(8))
+
+
+def test_a_forgotten_try_is_not_brought_back_by_an_answer_asked_before_it(ray_local):
+    """The driver forgets a model's try (a retry, a time budget's next round): an answer of the board asked
+    before that still holds the old start, and taking it would cancel the new try early."""
+    import time
+
+    import ray
+
+    view = tasks.BoardView(tasks.open_board(answer_delay_s=1.0))
+    ray.get(view.board.started.remote(7))
+    view.poll()
+    time.sleep(1.5)
+    view.poll()  # the first answer taken (7 started), the next question asked
+    assert 7 in view.started()
+    view.forget(7)  # before that question's answer, which still holds 7's earlier try
+    time.sleep(1.5)
+    view.poll()
+    assert 7 not in view.started() and view.overdue(0.0) == set()
+    time.sleep(1.5)
+    view.poll()  # asked after the forget: the board forgot it too
+    assert 7 not in view.started()
+
+
+def test_a_file_the_close_cannot_write_ends_the_parent_run_failed_not_running(ray_local, tmp_path, monkeypatch):
+    """The disk fills as the sweep writes results.csv for its parent run: the command fails, and the parent
+    run says so (FAILED), where it was left RUNNING."""
+    import mlfleet.commands.sweep as sweep
+
+    def disk_full(rows):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(sweep, "rows_to_frame", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        run_sweep(config(tmp_path, models=(("naive_bayes", 1),)), stream=io.StringIO())
+    client = mlflow.MlflowClient()
+    (parent,) = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()], "tags.`mlfleet.role` = 'sweep'"
+    )
+    assert parent.info.status == "FAILED"
+    assert all(r.info.status != "RUNNING" for r in client.search_runs([parent.info.experiment_id]))

@@ -6,7 +6,8 @@ round ``r`` goes on to round ``r + 1`` (twice the trials of the round before) wh
 validation score is in the better half of the models that have done round ``r``; the others
 are closed with what they have. No round starts a trial past the tuning deadline: the budget
 less what refitting and logging every model is expected to take (from the trials' own times);
-only a model's defaults may start later, until the budget's end (Ray's workers may start late).
+only a model's defaults may start later, until the budget's end (Ray's workers may start late),
+and the cheapest model's defaults run however late: a budget never ends with no model.
 Should a round still run a little past it, it is cancelled and the model keeps its earlier
 rounds. Then every model with a trial is refitted on training and validation rows and logged
 (FINISHED); a model the budget reached before its first trial gets a SKIPPED row saying so.
@@ -28,7 +29,6 @@ from mlfleet.errors import describe
 from mlfleet.execution import tasks
 from mlfleet.execution.progress import Progress
 from mlfleet.metrics import resolve_metric
-from mlfleet.stores.recorder import SweepRecorder
 from mlfleet.training.jobs import ModelJob, longest_first
 from mlfleet.training.outcome import Outcome, failed_row
 from mlfleet.training.tuning import Tuning
@@ -125,10 +125,6 @@ class Rounds:
         done = len(self.tunings[model_id].trials) if model_id in self.tunings else 0
         return max(1, min(round_trials(level), self.n_trials - done))
 
-    @property
-    def idle(self) -> bool:
-        return not self.busy
-
 
 class BudgetController:
     """The fleet's loop under a time budget: the rounds of :class:`Rounds` as Ray tasks, then the refits.
@@ -145,10 +141,14 @@ class BudgetController:
         self.start = time.monotonic()
         self.pending: dict[Any, _Round] = {}
         self.cancelled: set[int] = set()
+        # the cheapest model's defaults run however late Ray starts its task: a budget never ends with nothing
+        self.sure = min(opened.jobs, key=lambda j: (j.cost, j.model_id)).model_id if opened.jobs else None
 
-    @property
-    def recorder(self) -> SweepRecorder:
-        return self.fleet.recorder
+    def _first_by(self, planned: _Round) -> float:
+        """Until when (monotonic) a round's defaults may start: the budget's end, never for the sure model's."""
+        if planned.level == 0 and planned.job.model_id == self.sure:
+            return math.inf
+        return self.start + self.budget_s
 
     @property
     def progress(self) -> Progress:
@@ -176,17 +176,19 @@ class BudgetController:
             reserve = FIRST_RESERVE * self.budget_s
         else:
             typical = sorted(timed)[len(timed) // 2]
-            each = [
-                REFIT_FACTOR * (self.rounds.tunings[m].trial_seconds if m in self.rounds.tunings else typical) + LOG_S
+            tunings = self.rounds.tunings
+            each = {
+                m: REFIT_FACTOR * (tunings[m].trial_seconds if m in tunings else typical) + LOG_S
                 for m in self.rounds.jobs
-            ]
-            cpus = max(1.0, self.fleet.cores)
-            reserve = max(max(each), sum(each) / cpus)
+            }
+            # a refit holds its job's cores: the refits' core-seconds over the cores
+            core_s = sum(each[m] * job.cpus for m, job in self.rounds.jobs.items())
+            reserve = max(max(each.values()), core_s / max(1.0, self.fleet.cores))
         return self.start + max(0.0, self.budget_s - reserve)
 
     def _fill(self) -> None:
         """Start every round that may run now (each a task; Ray queues what the cores cannot take yet)."""
-        while time.monotonic() < self.deadline():
+        while time.monotonic() < self.deadline() and not self.fleet.limits.stopped:
             planned = self.rounds.next()
             if planned is None:
                 return
@@ -196,7 +198,7 @@ class BudgetController:
         job = planned.job
         previous = self.rounds.tunings.get(job.model_id)
         now = time.monotonic()
-        deadline, budget_end = time.time() + (self.deadline() - now), time.time() + (self.start + self.budget_s - now)
+        deadline, budget_end = time.time() + (self.deadline() - now), time.time() + (self._first_by(planned) - now)
         args = (job, self.fleet.opened.split_ref, self.fleet.spec_ref, self.fleet.board.board)
         trials = self.rounds.trials(planned.level, job.model_id)
         ref = tasks.submit(
@@ -207,10 +209,11 @@ class BudgetController:
 
     def _tick(self) -> None:
         self.fleet.board.poll()
-        self.fleet.limits.check(set())
-        now, deadline, budget_end = time.monotonic(), self.deadline(), self.start + self.budget_s
+        in_flight = {p.job.model_id for p in self.pending.values()}
+        self.fleet.limits.check(set(self.rounds.jobs) - in_flight)  # model_timeout limits each round
+        now, deadline = time.monotonic(), self.deadline()
         for ref, planned in self.pending.items():  # a round long past its deadline (a first round's: the budget's end)
-            late = now > (budget_end if planned.level == 0 else deadline) + GRACE_S
+            late = now > (self._first_by(planned) if planned.level == 0 else deadline) + GRACE_S
             if late and planned.job.model_id not in self.cancelled:
                 self.cancelled.add(planned.job.model_id)
                 tasks.cancel(ref)
@@ -220,6 +223,7 @@ class BudgetController:
 
     def _handle(self, done: tasks.Done) -> None:
         planned, model_id = done.item, done.item.job.model_id
+        self.fleet.board.forget(model_id)  # the next round (or the refit) starts model_timeout's clock anew
         if done.error is None:
             self.rounds.done(model_id, done.value)
             return
@@ -229,13 +233,19 @@ class BudgetController:
             self.fleet.failed_before_run(planned.job, done.error, done.detail)
         elif not cut:
             log.warning("model %s: round %d failed (%s); it keeps its earlier rounds", model_id, planned.level,
-                        describe(done.error))  # fmt: skip
+                        describe(self.fleet.limits.why.get(model_id) or done.error))  # fmt: skip
+        if model_id not in self.fleet.finished:
+            self.fleet.limits.why.pop(model_id, None)  # a round cut by model_timeout: its refit is limited anew
 
     def _finish(self) -> None:
         """Refit and log every model with a completed trial; a SKIPPED row for those the budget reached first."""
         fleet, reason = self.fleet, f"not trained: the time budget of {self.budget_s:g} s ended before its first trial"
         trained = {m for m, t in self.rounds.tunings.items() if t.best is not None}
         failed = {o.row.model_id for o in fleet.outcomes}
+        if fleet.limits.stopped:  # the sweep's timeout passed: nothing more starts, resume trains the rest
+            fleet.not_started += len(set(self.rounds.jobs) - failed)
+            fleet.rows.write()
+            return
         for model_id, job in self.rounds.jobs.items():
             if model_id in trained:
                 fleet.submit(job, tuning=self.rounds.tunings[model_id])

@@ -15,6 +15,7 @@ import pandas as pd
 
 from mlfleet.commands.analyze.report.ensemble import Candidate as Member
 from mlfleet.commands.analyze.report.ensemble import EnsembleResult, select
+from mlfleet.errors import describe, full_traceback
 from mlfleet.metrics import Metric, task_metrics
 from mlfleet.stores import model_format, runs
 from mlfleet.stores.recorder import SweepRecorder
@@ -60,20 +61,32 @@ def build(
     )
     note = result.verdict()
     if missing:
-        note += f" {missing} model(s) kept no validation predictions and were left out."
+        note += f" {missing} model(s) kept no validation predictions and were left out"
+        top = candidates.iloc[0]
+        left_out = str(top.mlflow_run_id) not in {m.run_id for m in pool}
+        note += f", the best on validation (#{top.model_id}) among them." if left_out else "."
     return result, note
 
 
 def log(recorder: SweepRecorder, ensemble: EnsembleResult, split, metric: Metric, *, name: str, tags: dict) -> Logged:
     """The ensemble as a run of its own under ``recorder``'s parent run, its model predicting labels."""
-    from mlfleet.training.worker import record
-
     identity = "ensemble:" + ",".join(
         f"{run}={weight:.6f}" for run, weight in sorted(zip(ensemble.member_runs, ensemble.weights, strict=True))
     )
     run_id = recorder.start("ensemble-selection", {**tags, "n_members": len(ensemble.members)}, role=ROLE)
     test = ensemble.comparison.loc[ensemble.comparison["role"] == "ensemble"].iloc[0]
-    model_uri = record(
+    try:
+        model_uri = _record(recorder, run_id, ensemble, split, metric, name, test)
+    except Exception as exc:  # its run ends FAILED, saying why, never left RUNNING
+        recorder.model.fail(run_id, describe(exc), full_traceback(exc))
+        raise
+    return Logged(run_id, model_uri, identity)
+
+
+def _record(recorder: SweepRecorder, run_id: str, ensemble: EnsembleResult, split, metric: Metric, name: str, test):
+    from mlfleet.training.worker import record
+
+    return record(
         recorder.model,
         run_id,
         model=ensemble.model,
@@ -94,4 +107,3 @@ def log(recorder: SweepRecorder, ensemble: EnsembleResult, split, metric: Metric
         tags={"model_type": "VotingRegressor" if split.task == "regression" else "VotingClassifier"},
         trusted=sorted({t for uri in ensemble.member_uris for t in model_format.trusted_of(uri)}),
     )
-    return Logged(run_id, model_uri, identity)

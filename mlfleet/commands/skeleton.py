@@ -147,17 +147,27 @@ def run_command(command: Command, *, stream: TextIO | None = None) -> Any:
 
 
 def _close(recorder: SweepRecorder, closing: Closing) -> Any:
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            paths = []
+    """The parent run closed with the body's figures and files.
+
+    A file that cannot be written is the command's error: the parent is aborted (FAILED), not
+    left RUNNING. A store that refuses the close is the report's news when ``tolerate``.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        try:
             for name, write in closing.files.items():
                 paths.append(Path(tmp) / name)
                 write(paths[-1])
-            recorder.close(metrics=closing.metrics, artifacts=paths, failed=closing.failed, tags=closing.tags)
-    except Exception as exc:
-        if not closing.tolerate:
+        except BaseException as exc:
+            recorder.abort(f"driver error: {exc!r}")
             raise
-        return closing.unclosed(describe(exc))  # the rows are in their table: resume later
+        try:
+            recorder.close(metrics=closing.metrics, artifacts=paths, failed=closing.failed, tags=closing.tags)
+        except Exception as exc:
+            if not closing.tolerate:
+                recorder.abort(f"driver error: {exc!r}")  # best effort: the store may be what failed
+                raise
+            return closing.unclosed(describe(exc))  # the rows are in their table: resume later
     return closing.report
 
 

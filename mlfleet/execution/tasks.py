@@ -279,6 +279,7 @@ class BoardView:
         self._asked = None
         self._asked_at = 0.0
         self._known_at = -math.inf  # when the question behind the last answer taken was asked
+        self._forgotten: dict[int, float] = {}  # when a key's earlier try was forgotten (monotonic)
 
     def poll(self) -> None:
         """Take in the board's last answer, if it came, and ask again (never blocks)."""
@@ -292,11 +293,14 @@ class BoardView:
 
     def _take(self, ages: dict[int, float], asked_at: float) -> None:
         now = time.monotonic()
-        self._started_at.update({key: now - age for key, age in ages.items()})
+        # an answer asked before a key was forgotten may still carry its earlier try's start
+        fresh = {key: age for key, age in ages.items() if self._forgotten.get(key, -math.inf) < asked_at}
+        self._started_at.update({key: now - age for key, age in fresh.items()})
         self._known_at = max(self._known_at, asked_at)
 
     def forget(self, key: int) -> None:
         """``key`` is tried again: its new try starts the clock anew."""
+        self._forgotten[key] = time.monotonic()
         self._started_at.pop(key, None)
         self.board.forget.remote(key)
 

@@ -95,10 +95,6 @@ class ModelRecorder:
         """A finished nested run of figures only (a benchmark's mode); returns its id."""
         return runs.log_nested(self.tracking, name=name, tags=tags, metrics=metrics, history=history)
 
-    def log_model(self, run_id: str, *, model: Any, input_example: Any, name: str, tags: dict[str, str]) -> str:
-        """Log one more model on a run (an analysis's votes); returns its URI."""
-        return runs.log_model(self.tracking, run_id, model=model, input_example=input_example, name=name, tags=tags)
-
     def evaluate(self, run_id: str, model_uri: str, data: Any, *, targets: str, model_type: str) -> dict:
         """``mlflow.models.evaluate`` of a logged model into a run; its metrics."""
         return runs.evaluate(self.tracking, run_id, model_uri, data, targets=targets, model_type=model_type)

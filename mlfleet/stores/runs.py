@@ -336,17 +336,6 @@ def finish(
     return info.model_uri
 
 
-def log_model(ctx: TrackingContext, run_id: str, *, model: Any, input_example: Any, name: str, tags: dict) -> str:
-    """Log ``model`` on run ``run_id`` (which stays as it is, RUNNING or not); returns the logged model's URI."""
-    import mlflow
-
-    mlflow.set_tracking_uri(ctx.tracking_uri)
-    logged = model_format.LoggedAs(name=name, tags={k: str(v) for k, v in tags.items()}, params={})
-    with mlflow.start_run(run_id=run_id):
-        trusted = model_format.trusted_types(model)
-        return model_format.log_pipeline(model, input_example, logged, trusted).model_uri
-
-
 def evaluate(ctx: TrackingContext, run_id: str, model_uri: str, data, *, targets: str, model_type: str) -> dict:
     """``mlflow.models.evaluate`` of ``model_uri`` on ``data`` into run ``run_id``; returns its metrics."""
     import mlflow

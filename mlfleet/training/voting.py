@@ -3,7 +3,8 @@
 :class:`sklearn.frozen.FrozenEstimator` keeps each prefit pipeline as it is, so the voting
 estimator's ``fit`` only learns the class labels and refits nothing. The result holds
 scikit-learn types alone: it saves with skops and loads where scikit-learn does. Used by the
-ensemble (its members fitted on shards) and by analyze (the top-k models of a sweep).
+ensemble command (its members fitted on shards) and by ensemble selection (the weighted mix of a
+fleet's models, in analyze and at a sweep's close).
 """
 
 from __future__ import annotations

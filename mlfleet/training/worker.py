@@ -194,9 +194,9 @@ def _train_one(
             if tuning is None:
                 tuned = fit(job, split, metric, spec.n_trials, fail_ids=spec.fail_ids)
             else:
-                device = "cuda" if job.gpus > 0 else "cpu"
+                fit_device = "cuda" if job.gpus > 0 else "cpu"  # not ``device``: the failed row's says gpu or cpu
                 with threadpool_limits(limits=job.cpus):
-                    tuned = refit(job, split, metric, tuning, n_jobs=job.cpus, device=device)
+                    tuned = refit(job, split, metric, tuning, n_jobs=job.cpus, device=fit_device)
     except Exception as exc:
         return failed(describe(exc), full_traceback(exc), run_id, notes=tuple(notes))
     t1 = time.perf_counter()
@@ -234,6 +234,7 @@ def _log(recorder, run_id: str, job: ModelJob, split: Split, spec: SweepSpec, tu
             **tuned.test_metrics,
             "score": tuned.score,
             f"best_val_{metric.name}": tuned.best_val_score,
+            "n_trials_run": len(tuned.trial_scores),  # n_trials is the most; a time budget decides how many
             "tuning_s": tuned.tuning_s,
             "train_s": tuned.train_s,
             "cpu_s": tuned.cpu_s,

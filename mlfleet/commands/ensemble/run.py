@@ -495,7 +495,6 @@ def _register(run: _Run, vote: Vote, problems: list[str]) -> str:
     )
     try:
         client = MlflowClient(tracking_uri=run.ctx.tracking_uri)
-        registry.check_model_name(run.config.register)
         decision = registry.crown(
             client,
             run.config.register,
