@@ -11,8 +11,9 @@ runs, every ``--interval`` seconds, it reads each process's peak resident memory
 PSS (``smaps_rollup``: a shared page counted once) under the command, and prints:
 
 - the table's size in pandas and on disk, and the limit given to the driver;
-- the driver's peak RSS (``VmHWM``, also the parent run's ``driver_peak_rss_bytes``), and what
-  it read of the table (its Reader's counters: bytes, rows decoded, rows kept);
+- the driver's peak RSS (``VmHWM``, also the parent run's ``driver_peak_rss_bytes``), what it
+  read of the table (its Reader's counters: bytes and rows decoded; metadata only), and what the
+  holdout task read for the validation rows (bytes, rows decoded, rows kept);
 - each Ray worker's peak RSS, and the whole process tree's peak summed PSS;
 - the wall time, and the verdict.
 
@@ -230,7 +231,9 @@ def report(args, rows: int, table: int, disk: int, limit: int, done: dict, paren
     print(
         f"driver: peak RSS {gib(m.get('driver_peak_rss_bytes', 0))} (VmHWM, its own figure; sampled {gib(sampled)}) "
         f"= {m.get('driver_peak_rss_bytes', 0) / table:.2f}x the table; read {gib(m.get('driver_bytes_read', 0))}, "
-        f"{m.get('driver_rows_read', 0):,.0f} rows decoded, {m.get('driver_rows_kept', 0):,.0f} kept (validation)"
+        f"{m.get('driver_rows_read', 0):,.0f} rows decoded (metadata only); the holdout task read "
+        f"{gib(m.get('holdout_bytes_read', 0))}, {m.get('holdout_rows_read', 0):,.0f} rows decoded, "
+        f"{m.get('holdout_rows_kept', 0):,.0f} kept (validation)"
     )
     workers = sorted(((s.hwm, s.title, pid) for pid, s in sampler.seen.items() if s.title.startswith("ray::")))
     for hwm, title, pid in workers[::-1]:

@@ -7,7 +7,7 @@ its wall time, the bytes it read from the files and the rows it kept:
 
 - ``imports``: the libraries alone (what every process pays);
 - ``plan``: ``plan_parts`` alone (footers only);
-- ``plan + val``: the driver's part, the plan and the validation rows;
+- ``plan + val``: the plan and the validation rows (the ensemble's holdout task reads them);
 - ``plan + shard``: a member's, the plan and one of 8 shards;
 - ``read whole``: ``pd.read_parquet`` of the table, what the driver does today.
 

@@ -183,9 +183,11 @@ def test_a_sharded_parquet_folder_end_to_end(project):
     client, parent, by_kind = read_back(project)
     assert parent.info.status == "FINISHED" and parent.data.tags["sharded"] == "true"
     assert parent.data.tags["partitioning"] == "row_groups" and "parquet" in parent.data.tags["sharding"]
-    assert {"ensemble_f1", "single_f1", "driver_rows_kept", "scoring_rows", "driver_peak_rss_bytes"} <= set(
-        parent.data.metrics
-    )
+    metrics = parent.data.metrics
+    assert {"ensemble_f1", "single_f1", "holdout_rows_kept", "scoring_rows", "driver_peak_rss_bytes"} <= set(metrics)
+    # the driver read metadata only; the validation rows were the holdout task's, on a worker
+    assert metrics["driver_rows_read"] == 0 and metrics["driver_bytes_read"] < 0.15 * metrics["file_bytes"]
+    assert metrics["holdout_rows_read"] == n
     members = sorted(by_kind["member"], key=lambda r: int(r.data.tags["member"]))
     assert [r.info.status for r in members] == ["FINISHED"] * 4
     assert sum(r.data.metrics["read_rows"] for r in members) == n  # the table read once, shard by shard

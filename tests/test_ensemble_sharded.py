@@ -87,9 +87,11 @@ def test_parquet_and_delta_give_members_the_same_rows_each_read_on_its_worker(ra
     for kind, report in reports.items():
         assert report.exit_code == 0 and report.sharded, report.problems
         figures = report.figures
-        # the driver: footers, one pass for the validation rows (kept), nothing of any shard kept
-        assert figures["driver_rows_read"] == ROWS and figures["driver_rows_kept"] == len(val)
-        assert figures["driver_bytes_read"] < 1.1 * figures["file_bytes"]
+        # the driver: metadata only (the footers, one batch of the text columns), no row of the table decoded;
+        # the validation rows are a worker's: the holdout task's one pass, where the columns were decided
+        assert figures["driver_rows_read"] == 0 and figures["driver_bytes_read"] < 0.15 * figures["file_bytes"]
+        assert figures["holdout_rows_read"] == ROWS and figures["holdout_rows_kept"] == len(val)
+        assert figures["holdout_bytes_read"] > figures["driver_bytes_read"]
         assert figures["scoring_rows"] == len(val) + len(test)  # read by the scoring task, not the driver
         runs = [client.get_run(m.mlflow_run_id) for m in _members(report)]
         assert [r.data.tags["shard"] for r in runs] == [f"row groups {i}/4" for i in range(1, 5)]
@@ -134,7 +136,9 @@ def test_a_table_over_the_memory_limit_is_sharded_by_itself_and_its_vote_registe
     assert report.exit_code == 0 and report.sharded and report.registered == "big/1", report.problems
     parent = mlflow.MlflowClient().get_run(report.parent_run_id)
     assert parent.data.tags["sharded"] == "true" and parent.data.tags["partitioning"] == "column_hash"
-    assert parent.data.metrics["driver_rows_kept"] < ROWS / 4 and parent.data.metrics["driver_peak_rss_bytes"] > 0
+    metrics = parent.data.metrics
+    assert metrics["driver_rows_read"] == 0 and metrics["driver_bytes_read"] < 0.15 * metrics["file_bytes"]
+    assert metrics["holdout_rows_kept"] < ROWS / 4 and metrics["driver_peak_rss_bytes"] > 0
     rows = read_results(report.results, spec=ENSEMBLES)
     assert sorted(rows["kind"]) == ["ensemble"] + ["member"] * 8 + ["single"] and (rows["status"] == "FINISHED").all()
     members = rows[rows["kind"] == "member"]
@@ -173,3 +177,30 @@ def test_what_cannot_be_sharded_is_refused_in_one_line_exit_2_and_nothing_writte
     assert re.search(message, lines[0]), lines[0]
     assert_nothing_written(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv"]  # nor a converted copy
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("few", r"leaves \d validation rows and the ensemble decides the columns and classes on them, which needs "
+         r"at least 10; use more data or a larger val_size"),
+        ("one class", r"target 'label' has a single class \('yes'\); classification needs at least two"),
+        ("no column", r"has no usable feature columns: id is"),
+    ],
+)  # fmt: skip
+def test_bad_validation_rows_stop_in_one_line_exit_2_nothing_written_ray_as_found(ray_local, tmp_path, kind, message):
+    """Decided in a Ray task (the driver reads no row), before any run or table exists; Ray left running."""
+    table = _table(60 if kind == "few" else 400)
+    if kind == "one class":
+        table = table.set_column(table.schema.get_field_index("label"), "label", pa.array(["yes"] * table.num_rows))
+    if kind == "no column":
+        table = table.select(["id", "label"])
+    folder = _write(table, tmp_path / "table", delta=False)
+    args = ["--data", folder, "--target", "label", "--sharded", "on", "--partitions", "2"]
+    result = CliRunner().invoke(load_entrypoint("ensemble"), args + (["--val-size", "0.1"] if kind == "few" else []))
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert re.search(message, lines[0]), lines[0]
+    assert_nothing_written(tmp_path)
+    assert ray_local.is_initialized()  # a Ray the command found running is left running

@@ -2,7 +2,8 @@
 
 :func:`run_command` is the template, as scikit-learn's ``BaseSearchCV.fit`` is one: the
 console, the settings read once, the command's plan (every check, nothing written), the
-checked tracking store, Ray, the multi-node guard, the store made ready, the parent run, the
+checked tracking store, Ray, the multi-node guard, the command's checks with Ray up (what Ray
+tasks read and decide, still nothing written), the store made ready, the parent run, the
 command's body, the parent closed or aborted, Ray left as it was found, the summary lines.
 A command gives only what is its own (:class:`Command`): its plan, how its parent run opens,
 its body and its summary.
@@ -93,8 +94,10 @@ class Command:
         """Check everything the user can get wrong and read what the command needs; write nothing."""
         raise NotImplementedError
 
-    def check(self, plan: Any, cluster: ray_cluster.Cluster) -> None:
-        """What can only be checked with Ray up (its GPUs), before anything is written."""
+    def check(self, plan: Any, cluster: ray_cluster.Cluster) -> Any:
+        """What can only be checked or read with Ray up (its GPUs; rows read in a Ray task), before anything is
+        written; returns the plan, with what it learnt (the plan itself by default)."""
+        return plan
 
     def worker_tables(self, plan: Any) -> tuple:
         """The tables Ray tasks write themselves (the guard asks they be shared): none, the driver writes rows."""
@@ -131,7 +134,7 @@ def run_command(command: Command, *, stream: TextIO | None = None) -> Any:
                 tracking_uri=uri if command.workers_log else "",
                 tables=command.worker_tables(plan),
             )
-            command.check(plan, cluster)
+            plan = command.check(plan, cluster)
             store.prepare(uri, settings)
             plan, recorder = command.open(plan, settings, uri, cluster)
             try:

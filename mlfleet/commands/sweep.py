@@ -136,8 +136,9 @@ class FleetCommand(Command):
     def worker_tables(self, plan: _Plan) -> tuple:
         return (plan.table,)
 
-    def check(self, plan: _Plan, cluster) -> None:
+    def check(self, plan: _Plan, cluster) -> _Plan:
         self._gpus(plan, cluster)
+        return plan
 
     def _gpus(self, plan: _Plan, cluster) -> float:
         """What each GPU-family model asks Ray for (MlfleetError when the config asks for GPUs there are not)."""

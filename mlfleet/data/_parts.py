@@ -6,7 +6,7 @@ file's footer (row groups, their rows and statistics, the schema). Every process
 what is its own:
 
 - ``read_part(plan, i)``: the training rows of shard ``i`` (a member's task, on a worker);
-- ``read_holdout(plan, "val" | "test")``: the validation or test rows (the driver, or a scorer);
+- ``read_holdout(plan, "val" | "test")``: the validation or test rows (a task that decides or scores);
 - ``read_sample(plan, rows)``: a stratified sample of the training rows (a model on a sample).
 
 ``table_bytes(plan)`` estimates what the whole table would take in pandas, from the footers and

@@ -5,8 +5,10 @@ ensemble gives its own parts (:class:`EnsembleCommand`). Its plan checks everyth
 can get wrong before anything is created: the model family, partitions, weights, the registry
 name, the data, target, metric and split, the shards (partition_by, their sizes and classes)
 and the results location. A Parquet or Delta table too big for the driver (``sharded``) is
-planned from its metadata and its validation rows instead, and every task reads its own rows
-(:mod:`mlfleet.commands.ensemble.sharded`). Its body, in order:
+planned from its metadata alone; its check (with Ray up, before anything is written) has one
+Ray task read the validation rows and decide the task, classes and columns on them, and every
+task reads its own rows: the driver reads no row (:mod:`mlfleet.commands.ensemble.sharded`).
+Its body, in order:
 
 1. one child run per member and one for the single model (RUNNING while they train);
 2. warm Ray workers (charged to neither side), the members' fits all at once, then the single
@@ -46,7 +48,7 @@ from mlfleet.commands.ensemble.rows import (
 )
 from mlfleet.commands.skeleton import Closing, Command, CommandReport, Context, open_parent, run_command
 from mlfleet.config import WEIGHTS, EnsembleConfig
-from mlfleet.data import Dataset, Reader, Split, load_dataset, split_dataset
+from mlfleet.data import Dataset, PartPlan, Reader, Split, load_dataset, split_dataset
 from mlfleet.errors import MlfleetError
 from mlfleet.execution import cluster as ray_cluster
 from mlfleet.execution import tasks
@@ -82,7 +84,7 @@ class EnsembleReport(CommandReport):
     model_uri: str = ""  # the ensemble's MLflow model
     registered: str = ""  # name/version when registered
     problems: tuple[str, ...] = ()  # what failed: a member, the single model, the vote, the registration
-    sharded: bool = False  # whether each task read its own rows of the table (the driver only the validation rows)
+    sharded: bool = False  # whether each task read its own rows of the table (the driver only its metadata)
 
     @property
     def exit_code(self) -> int:
@@ -104,7 +106,18 @@ class _Plan:
     shards: tuple[Shard, ...]
     table: ResultsTable
     source: sharded.Sharded | None = None  # a table whose rows each task reads itself
-    read: sharded.DriverRead | None = None  # what the driver read of it
+    read: sharded.PlanReads | None = None  # what the driver and the holdout task read of it
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A sharded table planned from its metadata, its validation rows not read yet: ``check`` has a Ray task read
+    them and decide the task, classes and columns (:func:`~mlfleet.commands.ensemble.sharded.prepare`)."""
+
+    config: EnsembleConfig
+    parts: PartPlan
+    table: ResultsTable
+    reader: Reader  # the driver's, which read the metadata: it counts what the driver read
 
 
 @dataclass
@@ -123,7 +136,7 @@ class _Run:
     split_ref: Any = None  # what the fit tasks read their rows from: the split in the object store, or the table
     score_ref: Any = None  # the split the models are scored and logged with (its validation and test rows)
     source: sharded.Sharded | None = None
-    read: sharded.DriverRead | None = None
+    read: sharded.PlanReads | None = None
     scoring: sharded.Facts | None = None  # what the scoring task read
 
     @property
@@ -152,21 +165,28 @@ def run_ensemble(config: EnsembleConfig, *, stream: TextIO | None = None) -> Ens
 class EnsembleCommand(Command):
     """An ensemble's own parts of the command skeleton (see the module's docstring); its members log their runs."""
 
-    def plan(self, settings: Settings) -> _Plan:
+    def plan(self, settings: Settings) -> _Plan | _Pending:
         config = self.config
         _check(config)
         reader = Reader()
         table_plan = sharded.choose(config, reader)
-        source = read = None
         if table_plan is None:
             dataset, metric, split, shards = _prepare(config)
-        else:
-            dataset, split, source, shards, read = sharded.prepare(config, table_plan, reader)
-            metric = resolve_metric(config.metric, dataset.task)
         table = open_results(config.results, ENSEMBLES)
         table.check_takes("ensemble")
         table.check_writable()
-        return _Plan(config, dataset, metric, split, shards, table, source, read)
+        if table_plan is not None:  # its validation rows are read in a Ray task, once Ray is up (check)
+            return _Pending(config, table_plan, table, reader)
+        return _Plan(config, dataset, metric, split, shards, table)
+
+    def check(self, plan: _Plan | _Pending, cluster) -> _Plan:
+        """A sharded table's task, classes and columns, decided in a Ray task on its validation rows (the driver
+        gets the decisions and what the task read); MlfleetError for bad input, before anything is written."""
+        if not isinstance(plan, _Pending):
+            return plan
+        dataset, split, source, shards, read = sharded.prepare(plan.config, plan.parts, plan.reader)
+        metric = resolve_metric(plan.config.metric, dataset.task)
+        return _Plan(plan.config, dataset, metric, split, shards, plan.table, source, read)
 
     def open(self, plan: _Plan, settings: Settings, uri: str, cluster) -> tuple[_Run, SweepRecorder]:
         config, dataset, split = plan.config, plan.dataset, plan.split
@@ -588,7 +608,8 @@ def _sample_rows(run: _Run) -> int:
 
 
 def _sharded_figures(run: _Run) -> dict[str, float]:
-    """What the driver and the scoring task read of a sharded table, and the driver's peak memory."""
+    """What the driver, the holdout task and the scoring task read of a sharded table, and the driver's peak
+    memory."""
     figures = run.read.figures() if run.read else {}
     if run.scoring is not None:
         figures.update(scoring_rows=float(run.scoring.rows), scoring_read_bytes=float(run.scoring.bytes_read))

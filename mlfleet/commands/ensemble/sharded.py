@@ -10,18 +10,23 @@ that converts it to Parquet without loading it (:func:`~mlfleet.data.check_csv_s
 
 What each process reads (:mod:`mlfleet.data._parts` plans and reads, every byte counted):
 
-- the driver: the footers (``plan_parts``), one batch of the text columns (the estimate) and the
-  validation rows (``read_holdout(plan, "val")``, one pass over the table in batches). The task,
-  the classes and the column plan are decided on the validation rows, once, for every model
-  (:func:`prepare`). It keeps no other row of the table;
+- the driver: metadata only: the footers (``plan_parts``; a Delta table's log) and one batch of
+  the text columns (the size estimate). It reads no row of the table, and holds none;
+- one holdout task (:func:`decide`, run from the command's ``check``, with Ray up and before
+  anything is written): the validation rows (``read_holdout(plan, "val")``, one pass over the
+  table in batches), on which the task, the classes and the column plan are decided, once, for
+  every model. It returns those decisions and what it read (:class:`Decided`), no row; its bad
+  input (too few validation rows, one class, no usable column) stops the command in one line;
 - member ``i``'s task: its shard, ``read_part(plan, i)``: its share of the row groups, or with
   ``partition_by`` the rows whose value of that column hashes to ``i`` (``partitions`` shards);
 - the single model's task: a sample of the training rows stratified by class (``read_sample``,
   ``single_rows`` of them, by default as many as one member's shard): so it fits a worker as a
   member does, and the verdict says it learnt from a sample;
-- one scoring task: the validation and test rows, left in Ray's object store for the tasks that
-  score and log the members, the single model and the vote, and for the registry's gate. The
-  driver never holds the test rows.
+- one scoring task, once the members are fitted: the validation and test rows, left in Ray's
+  object store for the tasks that score and log the members, the single model and the vote, and
+  for the registry's gate. The driver never holds them. It reads the validation rows again
+  rather than take them from the holdout task: kept from the start, they would sit in the
+  object store through the members' training, the wave whose memory the table's size bounds.
 
 Limits, said out loud: the column roles (an identifier, a constant, levels) come from the
 validation rows, not the training rows; a class the validation rows do not have is unknown to
@@ -43,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 from mlfleet.commands.ensemble.partition import MIN_SHARD_ROWS, Shard, class_counts
-from mlfleet.config import EnsembleConfig
+from mlfleet.config import DataConfig, EnsembleConfig
 from mlfleet.data import (
     BUILTINS,
     ColumnPlan,
@@ -65,6 +70,7 @@ from mlfleet.data._dataset import dataset_of, model_rows, target_column
 from mlfleet.data._sources import MEMORY_MULTIPLE, _size, available_memory
 from mlfleet.data._split import MIN_ROWS
 from mlfleet.errors import MlfleetError
+from mlfleet.execution import tasks
 from mlfleet.locations import SPARK_TABLE, place
 from mlfleet.redaction import redact
 
@@ -113,18 +119,37 @@ class Facts:
 
 
 @dataclass(frozen=True)
-class DriverRead:
-    """What the driver read of a sharded table: counted by its :class:`~mlfleet.data.Reader`."""
+class Decided:
+    """What the holdout task decided on the validation rows, and what it read: small, no row of the table."""
 
+    dataset: Dataset  # no rows: the name, the target, the task and classes, the features' columns and types
+    columns: ColumnPlan  # the roles, decided on the validation rows
+    target: str  # as the user gave it, else the plan's default
+    rows_kept: int  # the validation rows
     bytes_read: int
     requests: int
     rows_read: int  # rows decoded (the validation pass decodes every row, in batches)
-    rows_kept: int  # the validation rows
+
+
+@dataclass(frozen=True)
+class PlanReads:
+    """What deciding on a sharded table read: the driver's own reads (metadata: the footers, one batch of the text
+    columns) counted by its :class:`~mlfleet.data.Reader`, and the holdout task's pass for the validation rows."""
+
+    bytes_read: int
+    requests: int
+    rows_read: int
     table_bytes: int  # the table's estimated size in pandas
     file_bytes: int  # the table's files on disk
+    holdout_bytes_read: int
+    holdout_requests: int
+    holdout_rows_read: int
+    holdout_rows_kept: int  # the validation rows
 
     def figures(self) -> dict[str, float]:
-        return {f"driver_{k}" if k not in ("table_bytes", "file_bytes") else k: float(v) for k, v in vars(self).items()}
+        """The parent run's metrics: ``driver_*`` for the driver's reads, ``holdout_*`` for the task's."""
+        plain = ("table_bytes", "file_bytes")
+        return {k if k in plain or k.startswith("holdout_") else f"driver_{k}": float(v) for k, v in vars(self).items()}
 
 
 def choose(config: EnsembleConfig, reader: Reader) -> PartPlan | None:
@@ -192,15 +217,55 @@ def _is_local_csv(source: str) -> bool:
 
 def prepare(
     config: EnsembleConfig, plan: PartPlan, reader: Reader
-) -> tuple[Dataset, Split, Sharded, tuple[Shard, ...], DriverRead]:
-    """What the driver decides for every model from the validation rows: the dataset (no rows), a split that
-    holds none but knows the task, classes, column plan and key, what the tasks read, the members' shards
-    (labels only: their rows are the members' to read), and what the driver read.
+) -> tuple[Dataset, Split, Sharded, tuple[Shard, ...], PlanReads]:
+    """What every model is given, decided on the validation rows by one Ray task (:func:`decide`; Ray is up): the
+    dataset (no rows), a split that holds none but knows the task, classes, column plan and key, what the tasks
+    read, the members' shards (labels only: their rows are the members' to read), and what was read.
+
+    The driver reads metadata only (through ``reader``: the footers, one batch of the text columns for the size
+    estimate) and gets back the task's decisions and counters, never a row. Raises MlfleetError for what
+    :func:`decide` raises; writes nothing.
+    """
+    data = config.data
+    decided = _decided(data, plan)
+    held, columns = decided.dataset, decided.columns
+    size = table_bytes(plan, reader=reader)
+    read = PlanReads(
+        reader.bytes_read, reader.requests, reader.rows_read, size, sum(plan.file_bytes), decided.bytes_read,
+        decided.requests, decided.rows_read, decided.rows_kept,
+    )  # fmt: skip
+    key = split_key(test_size=data.test_size, val_size=data.val_size, seed=data.seed)
+    none = held.X
+    split = Split(none, held.y, 0, none, held.y, held.task, held.n_classes, held.classes, columns, key)
+    source = Sharded(
+        plan, decided.target, held.task, held.classes, columns, key, sample_rows=0,
+        min_class_rows=2 if config.n_trials > 0 else 1,
+    )  # fmt: skip
+    source = replace(source, sample_rows=config.single_rows or math.ceil(source.training_rows / plan.partitions))
+    log.info(
+        f"{plan.describe()}; the driver read {_size(read.bytes_read)} of {_size(read.file_bytes)} on disk (metadata); "
+        f"a worker read {_size(read.holdout_bytes_read)} for the {read.holdout_rows_kept:,} validation rows and "
+        "decided the columns and classes on them"
+    )
+    return held, split, source, shard_labels(source), read
+
+
+def _decided(data: DataConfig, plan: PartPlan) -> Decided:
+    """:func:`decide` in a Ray task; what it raised (an MlfleetError for bad input) is raised here."""
+    (done,) = tasks.gather([tasks.submit(decide, data, plan, name="holdout-rows")])
+    if done.error is not None:
+        raise done.error
+    return done.value
+
+
+def decide(data: DataConfig, plan: PartPlan) -> Decided:
+    """In a Ray task: the validation rows read (``read_holdout(plan, "val")``, one pass over the table in batches)
+    and the task, classes and column plan decided on them, once, for every model; returns no row of them.
 
     Raises MlfleetError for too few validation rows, a target of one class, no usable column and
     what :func:`~mlfleet.data.load_dataset` refuses of the rows.
     """
-    data = config.data
+    reader = _reader(plan)
     val = read_holdout(plan, "val", reader=reader)
     if len(val) < MIN_ROWS:
         raise MlfleetError(
@@ -209,31 +274,18 @@ def prepare(
         )
     target = data.target or plan.target
     held = dataset_of(val, replace(data, target=target), plan.target)
+    rows, cells = len(val), val.size
+    del val
     columns = plan_columns(held.X, drop=held.drop, y=held.y, classes=held.classes)
     if not columns.used:
         raise MlfleetError(
             f"data={redact(data.source)} has no usable feature columns: "
             + "; ".join(f"{c} is {r} ({columns.reasons.get(c, '')})" for c, r in columns.roles.items())
         )
-    read = DriverRead(
-        reader.bytes_read, reader.requests, reader.rows_read, len(val), table_bytes(plan, reader=reader),
-        sum(plan.file_bytes),
-    )  # fmt: skip
-    del val
-    key = split_key(test_size=data.test_size, val_size=data.val_size, seed=data.seed)
-    none = held.X.iloc[:0][columns.used]
-    dataset = replace(held, X=none, y=held.y[:0], digest=plan_digest(plan))
-    split = Split(none, held.y[:0], 0, none, held.y[:0], held.task, held.n_classes, held.classes, columns, key)
-    source = Sharded(
-        plan, target, held.task, held.classes, columns, key, sample_rows=0,
-        min_class_rows=2 if config.n_trials > 0 else 1,
-    )  # fmt: skip
-    source = replace(source, sample_rows=config.single_rows or math.ceil(source.training_rows / plan.partitions))
-    log.info(
-        f"{plan.describe()}; the driver read {_size(read.bytes_read)} of {_size(read.file_bytes)} on disk and kept "
-        f"{read.rows_kept:,} validation rows; columns and classes decided on them"
-    )
-    return dataset, split, source, shard_labels(source), read
+    dataset = replace(held, X=held.X.iloc[:0][columns.used], y=held.y[:0], digest=plan_digest(plan))
+    del held
+    tasks.give_back_memory(cells)  # the worker goes on to other tasks: the validation rows' heap goes back
+    return Decided(dataset, columns, target, rows, reader.bytes_read, reader.requests, reader.rows_read)
 
 
 def shard_labels(source: Sharded) -> tuple[Shard, ...]:
