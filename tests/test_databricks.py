@@ -33,7 +33,9 @@ def test_local_stores_are_made_absolute(tmp_path):
 
 
 def _without_workspace(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = child_env(HOME=str(tmp_path), **extra)  # no ~/.databrickscfg here
+    home = tmp_path.parent / f"{tmp_path.name}-home"  # no ~/.databrickscfg here; caches MLflow keeps there stay apart
+    home.mkdir(exist_ok=True)
+    env = child_env(HOME=str(home), **extra)
     for key in [k for k in env if k.startswith("DATABRICKS_")]:
         del env[key]
     return env

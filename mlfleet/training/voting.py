@@ -51,4 +51,9 @@ def build_vote(
         vote = VotingRegressor(frozen, weights=weights)
     else:
         vote = VotingClassifier(frozen, voting=voting or voting_kind(task, [m for _, m in members]), weights=weights)
-    return vote.fit(X, y)
+    vote.fit(X, y)
+    # The members by name again (predicting never reads it): skops saves every reference to a member
+    # as a copy of its own, so without it a logged vote is 2x its members instead of 3x, and saves in 2/3
+    # the time. They stay in ``estimators_``, and by name in ``estimators``.
+    del vote.named_estimators_
+    return vote

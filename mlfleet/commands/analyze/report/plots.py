@@ -7,13 +7,16 @@ long-lived process, and nothing needs a display.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from mlfleet.commands.analyze.report.summary import Summary, ranked
 from mlfleet.metrics import Metric
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 DPI = 110
 PLOTS = {
@@ -39,6 +42,13 @@ def plot_all(rows: pd.DataFrame, summary: Summary, metric: Metric, folder: Path)
     return {name: _save(fig, folder / f"{name}.png") for name, fig in drawn.items()}
 
 
+def _figure(**size) -> Figure:
+    """A new figure; matplotlib loads here, not when a command that may never draw imports this module."""
+    from matplotlib.figure import Figure
+
+    return Figure(**size)
+
+
 def _save(fig: Figure, path: Path) -> Path:
     fig.savefig(path, dpi=DPI, bbox_inches="tight")
     return path
@@ -58,7 +68,7 @@ def _direction(metric: Metric) -> str:
 
 def score_by_type(good: pd.DataFrame, metric: Metric) -> Figure:
     """Box plot of the test score per model type, best median validation score first."""
-    fig = Figure(figsize=(8, 4.5))
+    fig = _figure(figsize=(8, 4.5))
     ax = fig.add_subplot()
     if good.empty:
         return _empty(fig, ax, metric)
@@ -77,7 +87,7 @@ def score_by_type(good: pd.DataFrame, metric: Metric) -> Figure:
 
 def time_vs_score(good: pd.DataFrame, metric: Metric) -> Figure:
     """Training time (log axis) against score, one colour per model type."""
-    fig = Figure(figsize=(8, 5))
+    fig = _figure(figsize=(8, 5))
     ax = fig.add_subplot()
     timed = good[good["time_s"] > 0]
     if timed.empty:
@@ -106,7 +116,7 @@ def time_vs_score(good: pd.DataFrame, metric: Metric) -> Figure:
 
 def score_by_strategy(table: pd.DataFrame, metric: Metric) -> Figure:
     """Bar chart of the mean score per feature strategy, with the spread as error bars."""
-    fig = Figure(figsize=(8, 4.5))
+    fig = _figure(figsize=(8, 4.5))
     ax = fig.add_subplot()
     table = table.dropna(subset=["mean_score"])
     if table.empty:
@@ -129,7 +139,7 @@ def score_by_strategy(table: pd.DataFrame, metric: Metric) -> Figure:
 
 def cpu_vs_gpu(good: pd.DataFrame, table: pd.DataFrame, metric: Metric) -> Figure:
     """Score per fleet and device (box plot) beside the mean training time per model (bars)."""
-    fig = Figure(figsize=(10, 4.5))
+    fig = _figure(figsize=(10, 4.5))
     left, right = fig.subplots(1, 2)
     if good.empty:
         right.set_axis_off()
@@ -151,7 +161,7 @@ def cpu_vs_gpu(good: pd.DataFrame, table: pd.DataFrame, metric: Metric) -> Figur
 
 def plot_ensemble(comparison: pd.DataFrame, metric: Metric, path: Path) -> Path:
     """Horizontal bars of test ``metric`` for each member of the ensemble, the best single model and the ensemble."""
-    fig = Figure(figsize=(8, 0.45 * len(comparison) + 1.5))
+    fig = _figure(figsize=(8, 0.45 * len(comparison) + 1.5))
     ax = fig.add_subplot()
     colours = {"member": "tab:gray", "best single": "tab:blue", "ensemble": "tab:red"}
     ax.barh(
