@@ -41,14 +41,16 @@ class TunedModel:
 
 
 def build_pipeline(job: ModelJob, split: Split, params: dict[str, Any], n_jobs: int):
-    """The unfitted pipeline of ``job`` with the model's ``params``."""
+    """The unfitted pipeline of ``job`` with the model's ``params``: float32 features for a family that
+    trains on them as they are (:attr:`~mlfleet.zoo.Family.float32`)."""
     from sklearn.pipeline import Pipeline
 
     fam = family(job.family)
     sparse = fam.sparse and job.feature_strategy in SPARSE_STRATEGIES
+    float32 = split.task in fam.float32
     return Pipeline(
         [
-            ("prep", build_preprocessor(split.plan, sparse=sparse, seed=job.seed)),
+            ("prep", build_preprocessor(split.plan, sparse=sparse, seed=job.seed, float32=float32)),
             ("select", build_selector(job.feature_strategy, split.task, job.seed)),
             ("model", fam.build(split.task, params, job.seed, n_jobs)),
         ]
