@@ -220,6 +220,39 @@ def test_a_float32_pipeline_survives_skops_and_serves_what_was_scored():
     sweep.close(metrics={}, failed=False)
 
 
+@pytest.mark.parametrize("name", ["xgboost", "logistic"])
+def test_the_trials_features_are_freed_before_the_refit_which_reads_the_split_as_it_is(name, monkeypatch):
+    """A big table's peak memory: the refit neither holds the trials' features nor concatenates train and
+    validation rows (it fits on ``split.X_fit``, the one frame they are views of)."""
+    import weakref
+
+    from sklearn.pipeline import Pipeline
+
+    from mlfleet.training import tuning
+
+    split, made, fitted_on = split_for("classification"), [], []
+    front, fit, refit_of = tuning.fit_front, Pipeline.fit, tuning.refit
+
+    def kept_front(*args):
+        features = front(*args)
+        made.extend(weakref.ref(part) for part in features)
+        return features
+
+    def checked_refit(*args, **kwargs):
+        assert made and all(ref() is None for ref in made), "the trials' features outlive the study"
+        return refit_of(*args, **kwargs)
+
+    def recorded_fit(self, X, *rest, **kwargs):
+        fitted_on.append(X)
+        return fit(self, X, *rest, **kwargs)
+
+    monkeypatch.setattr(tuning, "fit_front", kept_front)
+    monkeypatch.setattr(tuning, "refit", checked_refit)
+    monkeypatch.setattr(Pipeline, "fit", recorded_fit)
+    tuning.tune_and_fit(job(name), split, metric_of(split), 2)
+    assert fitted_on and fitted_on[-1] is split.X_fit
+
+
 def test_a_lightgbm_model_logs_pinned_and_loads_back():
     split = split_for("classification")
     tuned = tune_and_fit(job("lightgbm"), split, metric_of(split), 1)

@@ -219,6 +219,11 @@ def tune(
     if n_trials > 0:
         timeout = None if deadline is None else max(0.0, deadline - time.time())
         study.optimize(objective, n_trials=n_trials, timeout=timeout, callbacks=[keep_best])
+    # The trials' features go now, not with this frame: the first study in a process imports optuna's
+    # optional parts, and the ImportError optuna keeps (no redis) holds this frame in its traceback
+    # for the process's life, a worker's first model's features with it.
+    Xt_train = Xt_val = None  # noqa: F841 (the closure's cells)
+    latest.clear()
     return Tuning(
         trials=tuple(t for t in study.trials if t.state != optuna.trial.TrialState.WAITING),  # ran, or failed
         direction=metric.direction,
