@@ -130,7 +130,7 @@ class FleetCommand(Command):
         )
         # The split holds the rows from here on: keeping the rows as read too would hold the table
         # twice in the driver for the whole sweep (a big table's memory, docs/performance.md).
-        dataset = replace(dataset, X=dataset.X.iloc[:0])
+        dataset = dataset.without_rows()
         return _Plan(config, dataset, split, metric, table, entity)
 
     def worker_tables(self, plan: _Plan) -> tuple:

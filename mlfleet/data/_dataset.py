@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +42,15 @@ class Dataset:
     @property
     def n_classes(self) -> int:
         return len(self.classes)
+
+    def without_rows(self) -> Dataset:
+        """This dataset with its columns and types but none of its feature rows, nor their memory.
+
+        What a driver keeps once the split holds the rows: a 0-row slice (``X.iloc[:0]``) would
+        keep every block of the table alive, as a view of it.
+        """
+        empty = pd.DataFrame({name: pd.array([], dtype=dtype) for name, dtype in self.X.dtypes.items()})
+        return replace(self, X=empty)
 
 
 def load_dataset(config: DataConfig) -> Dataset:
