@@ -53,16 +53,22 @@ class Dataset:
         return replace(self, X=empty)
 
 
-def load_dataset(config: DataConfig) -> Dataset:
+def load_dataset(config: DataConfig, *, sampled: bool = False) -> Dataset:
     """Load, pick the target, resolve the task and encode class labels.
 
+    ``sampled``: only a sample of the training rows will be kept (a file's memory check asks for less).
     Raises MlfleetError for a missing target column, a target with one class, a text
     target for regression, or a task name that is not known.
     """
     if config.task not in ("auto", "classification", "regression"):
         raise MlfleetError(f"task must be auto, classification or regression, but got task={config.task!r}")
     frame, default_target = read_source(
-        config.source, task=config.task, n_samples=config.n_samples, n_features=config.n_features, seed=config.seed
+        config.source,
+        task=config.task,
+        n_samples=config.n_samples,
+        n_features=config.n_features,
+        seed=config.seed,
+        sampled=sampled,
     )
     return dataset_of(frame, config, default_target)
 
