@@ -399,6 +399,13 @@ class FleetConfig:
         "trials, round after round; at the budget every model with a trial is refitted and logged, exit 0. "
         "0: every model its n_trials.",
     )
+    sample: int = param(
+        0,
+        low=0,
+        help="Train on this many of the training rows: a sample stratified by class, drawn with the seed, for a "
+        "table too big to train on whole (validation and test rows are all kept, so scores compare). 0: every "
+        "training row.",
+    )
     ensemble: int = param(
         0,
         low=0,

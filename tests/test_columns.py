@@ -219,7 +219,8 @@ def test_a_table_too_big_for_the_memory_is_refused_in_one_line_before_anything_i
     lines = result.stderr.strip().splitlines()
     assert lines == [
         "error: data=big.parquet takes about 54.7 KiB in memory and a sweep needs 3x that, 164.1 KiB, "
-        "but 19.5 KiB is available; train on a sample of its rows, or run the driver on a machine with more memory"
+        "but 19.5 KiB is available; train on a sample of its training rows (sample=ROWS: the table once, 2x with "
+        "the rows kept), or run the driver on a machine with more memory"
     ], result.stderr
     assert_nothing_written(tmp_path)
 

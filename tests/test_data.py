@@ -150,3 +150,35 @@ def test_a_class_too_rare_to_split(tmp_path):
     pd.DataFrame({"x": range(40), "y": ["a"] * 38 + ["b"] * 2}).to_csv(path, index=False)
     with pytest.raises(MlfleetError, match=r"class 'b' of target 'y' has 2 row\(s\)"):
         split_dataset(load_dataset(DataConfig(source=str(path))))
+
+
+def test_a_dataset_without_rows_keeps_its_columns_and_none_of_their_memory():
+    """What the sweep's driver keeps of the rows it read once the split holds them (issue 32): a 0-row
+    slice would be a view that keeps every block of the table alive."""
+    import gc
+    import tracemalloc
+
+    from mlfleet.data import Dataset
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(50_000, 8)), columns=[f"x{i}" for i in range(8)])
+    frame["city"] = rng.choice(["Lyon", "Oslo"], len(frame))
+    frame["n"] = rng.integers(0, 9, len(frame))
+    tracemalloc.start()
+    try:
+        dataset = Dataset("t", "t.parquet", frame.copy(), np.zeros(len(frame)), "regression", "y")
+        held = tracemalloc.get_traced_memory()[0]
+        empty = dataset.without_rows()
+        sliced = dataset.X.iloc[:0]
+        del dataset
+        gc.collect()
+        with_slice = tracemalloc.get_traced_memory()[0]
+        del sliced
+        gc.collect()
+        left = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert held > 3_000_000 and with_slice > held * 0.6  # the slice kept the numbers' block
+    assert left < 500_000, left  # the target (400 kB) stays: the sweep counts its rows
+    assert list(empty.X.columns) == list(frame.columns) and list(empty.X.dtypes) == list(frame.dtypes)
+    assert len(empty.X) == 0

@@ -139,6 +139,26 @@ def test_a_failing_model_is_recorded_and_the_others_go_on(project):
     assert (table.loc[[0, 2], "status"] == "FINISHED").all()
 
 
+def test_train_cpu_on_a_sample_of_its_training_rows(project, mixed_csv):
+    """``-P sample=ROWS``: the models train on that many training rows, said on the terminal and the parent run;
+    too many is one line and no table."""
+    proc = mlflow_run(project, "train_cpu", {"data": mixed_csv.name, "target": "churn", "models": "random_forest:1",
+                                             "n_trials": "1", "sample": "500"})  # fmt: skip
+    assert proc.returncode != 0 and not (project / "lakehouse").exists()
+    assert "error: sample must be between 0 (every training row) and the 144 training rows of data=" in proc.stderr
+    proc = mlflow_run(project, "train_cpu", {"data": mixed_csv.name, "target": "churn", "models": "random_forest:1",
+                                             "n_trials": "1", "sample": "60"})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "sample=60: the models train on 60 of the 144 training rows (stratified by class, seed 42)" in proc.stderr
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    parent = only_parent(client)
+    assert parent.data.params["sample"] == "60" and parent.data.tags["training_sample"] == "60 of 144 training rows"
+    (row,) = read_results(str(project / "lakehouse" / "model_training_results")).itertuples()
+    assert row.status == "FINISHED"
+    raw = pd.read_csv(mixed_csv)
+    assert_serves_what_was_scored(row.model_uri, raw.drop(columns=["churn"]), raw["churn"], min_accuracy=0.6)
+
+
 def test_bad_input_under_mlflow_run_leaves_no_running_run_and_no_table(project):
     proc = mlflow_run(project, "train_cpu", {"data": "nonsense"})
     assert proc.returncode != 0

@@ -1,6 +1,7 @@
 """One model's study: the defaults first, early stopping fixing the refit, the best trial's validation
 predictions, scores of what is served, and the new families logged and loaded back."""
 
+import dataclasses
 import functools
 from pathlib import Path
 
@@ -153,6 +154,103 @@ def test_a_new_familys_pipeline_survives_skops_with_its_trusted_types(name, task
     trusted = model_format.trusted_types(pipeline)
     again = skops.io.loads(skops.io.dumps(pipeline), trusted=trusted)
     assert np.array_equal(again.predict(split.X_test), pipeline.predict(split.X_test))
+
+
+def recording_fits(monkeypatch, name: str) -> list:
+    """The dtype of every feature matrix the family's estimators are fitted on, from here on."""
+    fam, seen = family(name), []
+
+    def build(*args):
+        model = fam.build(*args)
+        fit = model.fit
+
+        def recorded(X, *rest, **kwargs):
+            seen.append(X.dtype)
+            return fit(X, *rest, **kwargs)
+
+        model.fit = recorded
+        return model
+
+    monkeypatch.setitem(FAMILIES, name, dataclasses.replace(fam, build=build))
+    return seen
+
+
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_float32_features_reach_the_families_that_take_them_and_predictions_keep_their_kind(name, task, monkeypatch):
+    """Trees, boosters, the MLP, logistic regression and naive Bayes (classification) train on float32
+    features; the others on float64 as before; either way predictions are what they were in kind."""
+    fam, split = family(name), split_for(task)
+    seen = recording_fits(monkeypatch, name)
+    tuned = tune_and_fit(job(name), split, metric_of(split), 2)
+    expected = np.dtype(np.float32 if task in fam.float32 else np.float64)
+    assert seen and set(seen) == {expected}, seen  # every trial and the refit
+    assert tuned.pipeline[:-1].transform(split.X_test).dtype == expected
+    monkeypatch.setitem(FAMILIES, name, dataclasses.replace(fam, float32=()))
+    wide = tune_and_fit(job(name), split, metric_of(split), 2).pipeline
+    narrow, before = tuned.pipeline.predict(split.X_test), wide.predict(split.X_test)
+    assert narrow.dtype == before.dtype and narrow.shape == before.shape
+    if task == "classification":
+        assert set(narrow) <= set(range(split.n_classes))
+        assert np.mean(narrow == before) > 0.85  # the same model, up to float32's rounding
+    if name in ("random_forest", "extra_trees", "gradient_boosting", "xgboost"):
+        assert np.array_equal(narrow, before)  # they split on float32 anyway: the very same trees
+
+
+def test_a_float32_pipeline_survives_skops_and_serves_what_was_scored():
+    split = split_for("classification")
+    tuned = tune_and_fit(job("random_forest"), split, metric_of(split), 1)
+    assert tuned.pipeline[:-1].transform(split.X_test).dtype == np.float32
+    trusted = model_format.trusted_types(tuned.pipeline)
+    assert not [t for t in trusted if t.startswith("mlfleet.")]  # no code of ours to trust for the cast
+    sweep = open_parent(params={"models": "random_forest:1"})
+    child = sweep.model.start("000-random_forest-all", {})
+    uri = sweep.model.finish(
+        child,
+        params=tuned.best_params,
+        metrics=tuned.test_metrics,
+        history={"val_f1": tuned.trial_scores},
+        tags={},
+        model=tuned.pipeline,
+        input_example=split.X_test.head(2),
+    )
+    served = mlflow.pyfunc.load_model(uri).predict(split.X_test)
+    pred, _ = predict_with_proba(tuned.pipeline, split.X_test, "classification")
+    assert np.array_equal(np.asarray(served), pred)
+    sweep.close(metrics={}, failed=False)
+
+
+@pytest.mark.parametrize("name", ["xgboost", "logistic"])
+def test_the_trials_features_are_freed_before_the_refit_which_reads_the_split_as_it_is(name, monkeypatch):
+    """A big table's peak memory: the refit neither holds the trials' features nor concatenates train and
+    validation rows (it fits on ``split.X_fit``, the one frame they are views of)."""
+    import weakref
+
+    from sklearn.pipeline import Pipeline
+
+    from mlfleet.training import tuning
+
+    split, made, fitted_on = split_for("classification"), [], []
+    front, fit, refit_of = tuning.fit_front, Pipeline.fit, tuning.refit
+
+    def kept_front(*args):
+        features = front(*args)
+        made.extend(weakref.ref(part) for part in features)
+        return features
+
+    def checked_refit(*args, **kwargs):
+        assert made and all(ref() is None for ref in made), "the trials' features outlive the study"
+        return refit_of(*args, **kwargs)
+
+    def recorded_fit(self, X, *rest, **kwargs):
+        fitted_on.append(X)
+        return fit(self, X, *rest, **kwargs)
+
+    monkeypatch.setattr(tuning, "fit_front", kept_front)
+    monkeypatch.setattr(tuning, "refit", checked_refit)
+    monkeypatch.setattr(Pipeline, "fit", recorded_fit)
+    tuning.tune_and_fit(job(name), split, metric_of(split), 2)
+    assert fitted_on and fitted_on[-1] is split.X_fit
 
 
 def test_a_lightgbm_model_logs_pinned_and_loads_back():

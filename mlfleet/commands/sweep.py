@@ -116,10 +116,14 @@ class FleetCommand(Command):
     def plan(self, settings: Settings) -> _Plan:
         config = self.config
         check_installed(name for name, _ in config.models)
-        dataset = load_dataset(config.data)
+        dataset = load_dataset(config.data, sampled=config.sample > 0)
         metric = resolve_metric(config.metric, dataset.task)
         split = split_dataset(
-            dataset, test_size=config.data.test_size, val_size=config.data.val_size, seed=config.data.seed
+            dataset,
+            test_size=config.data.test_size,
+            val_size=config.data.val_size,
+            seed=config.data.seed,
+            train_rows=config.sample,
         )
         table = open_results(config.results)
         if config.resume:
@@ -130,7 +134,7 @@ class FleetCommand(Command):
         )
         # The split holds the rows from here on: keeping the rows as read too would hold the table
         # twice in the driver for the whole sweep (a big table's memory, docs/performance.md).
-        dataset = replace(dataset, X=dataset.X.iloc[:0])
+        dataset = dataset.without_rows()
         return _Plan(config, dataset, split, metric, table, entity)
 
     def worker_tables(self, plan: _Plan) -> tuple:
@@ -185,6 +189,8 @@ class FleetCommand(Command):
         )
         log.info(plan.split.plan.describe())
         log.info(_opening_line(plan, cluster, recorder, len(jobs)))
+        if plan.split.train_pool:
+            log.warning(sample_line(plan.split))
         if parent is None:
             return _Opened(plan, spec, jobs, split_ref=split_ref), recorder
         steps = resume.plan(recorder, spec, jobs, dataset.task)
@@ -206,7 +212,7 @@ class FleetCommand(Command):
             metric=plan.metric,
             split=plan.split,
             params={**params, "n_models": str(n_jobs)},
-            tags={runs.CONFIG_TAG: json.dumps(params, sort_keys=True)},
+            tags={runs.CONFIG_TAG: json.dumps(params, sort_keys=True), **_sample_tags(plan.split)},
             entity=entity,
         )
 
@@ -288,6 +294,31 @@ def _close_ensemble(recorder: SweepRecorder, plan: _Plan, outcomes: list[Outcome
         ensemble_members=float(len(result.members)),
     )
     return f"{note} It is logged as {logged.model_uri}.", logged.model_uri
+
+
+#: the parent run's tag saying that the models trained on a sample of the training rows (``sample=ROWS``)
+SAMPLE_TAG = "training_sample"
+
+
+def sample_line(split: Split) -> str:
+    """What ``sample=ROWS`` did, in a line: the models train on a sample, and the rows scored are all there."""
+    what = "stratified by class" if split.task == "classification" else "drawn at random"
+    return (
+        f"sample={split.n_train}: the models train on {split.n_train:,} of the {split.train_pool:,} training rows "
+        f"({what}, seed {_seed_of(split)}); the {len(split.y_val):,} validation and {len(split.y_test):,} test rows "
+        "are all kept, so scores compare with a sweep on every row"
+    )
+
+
+def _seed_of(split: Split) -> str:
+    return dict(part.split("=", 1) for part in split.key.split(",")).get("seed", "?")
+
+
+def _sample_tags(split: Split) -> dict[str, str]:
+    """The parent run's tag of a sweep on a sample of its training rows (none for one on every row)."""
+    if not split.train_pool:
+        return {}
+    return {SAMPLE_TAG: f"{split.n_train} of {split.train_pool} training rows"}
 
 
 def _opening_line(plan: _Plan, cluster: ray_cluster.Cluster, recorder: SweepRecorder, n_jobs: int) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -43,17 +43,32 @@ class Dataset:
     def n_classes(self) -> int:
         return len(self.classes)
 
+    def without_rows(self) -> Dataset:
+        """This dataset with its columns and types but none of its feature rows, nor their memory.
 
-def load_dataset(config: DataConfig) -> Dataset:
+        What a driver keeps once the split holds the rows: a 0-row slice (``X.iloc[:0]``) would
+        keep every block of the table alive, as a view of it.
+        """
+        empty = pd.DataFrame({name: pd.array([], dtype=dtype) for name, dtype in self.X.dtypes.items()})
+        return replace(self, X=empty)
+
+
+def load_dataset(config: DataConfig, *, sampled: bool = False) -> Dataset:
     """Load, pick the target, resolve the task and encode class labels.
 
+    ``sampled``: only a sample of the training rows will be kept (a file's memory check asks for less).
     Raises MlfleetError for a missing target column, a target with one class, a text
     target for regression, or a task name that is not known.
     """
     if config.task not in ("auto", "classification", "regression"):
         raise MlfleetError(f"task must be auto, classification or regression, but got task={config.task!r}")
     frame, default_target = read_source(
-        config.source, task=config.task, n_samples=config.n_samples, n_features=config.n_features, seed=config.seed
+        config.source,
+        task=config.task,
+        n_samples=config.n_samples,
+        n_features=config.n_features,
+        seed=config.seed,
+        sampled=sampled,
     )
     return dataset_of(frame, config, default_target)
 

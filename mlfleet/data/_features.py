@@ -7,6 +7,7 @@ Which columns get which treatment is the column plan's (:mod:`mlfleet.data._colu
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from mlfleet.data._columns import MAX_LEVELS, MIN_LEVEL_SHARE, ColumnPlan, plan_columns
@@ -24,28 +25,33 @@ SPARSE_STRATEGIES = ("all", "variance", "kbest", "l1", "tree")
 SPARSE_DENSITY = 0.3
 
 
-def build_preprocessor(plan: ColumnPlan | pd.DataFrame, *, sparse: bool = False, seed: int = 0):
+def build_preprocessor(plan: ColumnPlan | pd.DataFrame, *, sparse: bool = False, seed: int = 0, float32: bool = False):
     """The transformer that turns raw rows into features, one part per column role of ``plan``.
 
     ``plan`` is a :class:`ColumnPlan` (or a frame, planned here). With ``sparse`` the output
     is a sparse matrix when the one-hot parts make it mostly zeros; otherwise it is dense.
-    Columns the plan drops (identifiers, constants, ``drop=``) are not read.
+    Columns the plan drops (identifiers, constants, ``drop=``) are not read. With ``float32``
+    every part hands its features on as float32 (half the memory of float64): numbers are
+    imputed and scaled in float64 first, so a column far from zero keeps its precision.
     """
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.model_selection import KFold, StratifiedKFold
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler, TargetEncoder
 
     from mlfleet.data._dates import DateParts
 
     if isinstance(plan, pd.DataFrame):
         plan = plan_columns(plan)
+    dtype = np.float32 if float32 else np.float64
+    # np.float32 called on an array casts it; a numpy type, so skops loads it without trusting any code
+    narrowed = [("float32", FunctionTransformer(np.float32, feature_names_out="one-to-one"))] if float32 else []
 
     def scaled(*steps):
         # the imputer always returns a new array, so the scaler may scale it in place
         scale = StandardScaler(copy=False)
-        return Pipeline([*steps, ("impute", SimpleImputer(strategy="median")), ("scale", scale)])
+        return Pipeline([*steps, ("impute", SimpleImputer(strategy="median")), ("scale", scale), *narrowed])
 
     parts = []
     if numeric := plan.columns("numeric"):
@@ -55,7 +61,10 @@ def build_preprocessor(plan: ColumnPlan | pd.DataFrame, *, sparse: bool = False,
         two_levels = Pipeline(
             [
                 ("impute", SimpleImputer(strategy="most_frequent")),
-                ("onehot", OneHotEncoder(drop="if_binary", handle_unknown="ignore", sparse_output=False)),
+                (
+                    "onehot",
+                    OneHotEncoder(drop="if_binary", handle_unknown="ignore", sparse_output=False, dtype=dtype),
+                ),
             ]
         )
         parts.append(("bool", two_levels, boolean))
@@ -65,6 +74,7 @@ def build_preprocessor(plan: ColumnPlan | pd.DataFrame, *, sparse: bool = False,
             min_frequency=MIN_LEVEL_SHARE,
             max_categories=MAX_LEVELS,
             sparse_output=True,
+            dtype=dtype,
         )
         parts.append(
             ("cat", Pipeline([("impute", SimpleImputer(strategy="most_frequent")), ("onehot", onehot)]), categorical)
@@ -73,7 +83,7 @@ def build_preprocessor(plan: ColumnPlan | pd.DataFrame, *, sparse: bool = False,
         # cross-fitted in fit_transform: each training row is encoded by folds that did not see it
         folds = (StratifiedKFold if plan.class_shares else KFold)(n_splits=5, shuffle=True, random_state=seed)
         encoder = TargetEncoder(cv=folds)
-        parts.append(("target_enc", Pipeline([("encode", encoder), ("scale", StandardScaler())]), many))
+        parts.append(("target_enc", Pipeline([("encode", encoder), ("scale", StandardScaler()), *narrowed]), many))
     if dates := plan.columns("datetime"):
         parts.append(("dates", scaled(("parts", DateParts())), dates))
     if not parts:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import os
@@ -22,6 +23,10 @@ FILE_SUFFIXES = (".csv", ".parquet", ".pq")
 #: its own. A table that needs more than is available cannot train here, so it is refused
 #: before anything starts (what a model adds: docs/performance.md#a-big-table).
 MEMORY_MULTIPLE = 3
+#: With a sample of the training rows (``sample=ROWS``) the driver holds the table once while it
+#: splits it, then only the rows it keeps (validation, test and the sample), twice: a sample that
+#: keeps at most half the rows needs twice the table at most (and is checked again once split).
+SAMPLED_MULTIPLE = 2
 #: overrides the memory that counts as available (bytes): for tests, or to state a limit
 MEMORY_ENV = "MLFLEET_MEMORY_BYTES"
 #: rows read to measure a Parquet table's bytes per row in pandas (text columns vary in width)
@@ -174,8 +179,12 @@ BUILTINS: dict[str, tuple[Callable[[int, int, int], pd.DataFrame], str]] = {
 }
 
 
-def read_source(source: str, *, task: str, n_samples: int, n_features: int, seed: int) -> tuple[pd.DataFrame, str]:
+def read_source(
+    source: str, *, task: str, n_samples: int, n_features: int, seed: int, sampled: bool = False
+) -> tuple[pd.DataFrame, str]:
     """Load ``source`` as a DataFrame; return it with the name of its default target column.
+
+    ``sampled``: the caller keeps only a sample of the training rows (the memory check asks for less).
 
     ``synthetic`` follows ``task``: with ``task=regression`` it is the regression variant.
     Raises MlfleetError for an unknown name, a missing file or an unreadable format.
@@ -191,11 +200,11 @@ def read_source(source: str, *, task: str, n_samples: int, n_features: int, seed
                 )
         loader, _ = BUILTINS[source]
         return loader(n_samples, n_features, seed), "target"
-    frame = _read_file_or_table(source)
+    frame = _read_file_or_table(source, SAMPLED_MULTIPLE if sampled else MEMORY_MULTIPLE)
     return frame, ("target" if "target" in frame.columns else str(frame.columns[-1]))
 
 
-def _read_file_or_table(source: str) -> pd.DataFrame:
+def _read_file_or_table(source: str, multiple: float = MEMORY_MULTIPLE) -> pd.DataFrame:
     from mlfleet.stores import spark
 
     where = place(source)
@@ -219,14 +228,14 @@ def _read_file_or_table(source: str) -> pd.DataFrame:
             if (path / "_delta_log").is_dir():
                 return _read_delta(str(path))
             if any(path.glob("*.parquet")):
-                _check_fits(_parquet_bytes(str(path)), source)
+                _check_fits(_parquet_bytes(str(path)), source, multiple)
                 return _read(pd.read_parquet, str(path), source)
             raise MlfleetError(f"data={source} is a folder with neither a Delta log (_delta_log/) nor Parquet files")
     if lowered.endswith(".csv"):
-        return _read(_read_csv, local, source)
+        return _read(functools.partial(_read_csv, multiple=multiple), local, source)
     if lowered.endswith((".parquet", ".pq")):
         if not where.is_remote:
-            _check_fits(_parquet_bytes(local), source)
+            _check_fits(_parquet_bytes(local), source, multiple)
         return _read(pd.read_parquet, local, source)
     if where.is_remote:
         return _read_delta(source)
@@ -258,7 +267,7 @@ ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
 SNIFF_BYTES = 1 << 16
 
 
-def _read_csv(location: str) -> pd.DataFrame:
+def _read_csv(location: str, multiple: float = MEMORY_MULTIPLE) -> pd.DataFrame:
     """A CSV read as UTF-8 (with or without a byte-order mark), else Windows-1252, else Latin-1.
 
     Local files are looked at first, so that an empty file, binary bytes, JSON and duplicate
@@ -269,7 +278,7 @@ def _read_csv(location: str) -> pd.DataFrame:
     with open(location, "rb") as f:
         head = f.read(SNIFF_BYTES)
     _check_text_table(head, location)
-    _check_fits(_csv_bytes(head, os.path.getsize(location)), location)
+    _check_fits(_csv_bytes(head, os.path.getsize(location)), location, multiple)
     for encoding in ENCODINGS:
         try:
             frame = pd.read_csv(location, encoding=encoding)
@@ -390,15 +399,41 @@ def available_memory() -> int:
     return min(found, default=0)
 
 
-def _check_fits(table_bytes: int, source: str) -> None:
-    """Refuse a table whose :data:`MEMORY_MULTIPLE` times its size in memory is more than is available."""
+def _check_fits(table_bytes: int, source: str, multiple: float = MEMORY_MULTIPLE) -> None:
+    """Refuse a table whose ``multiple`` times its size in memory is more than is available."""
     available = available_memory()
-    needed = MEMORY_MULTIPLE * table_bytes
+    needed = int(multiple * table_bytes)
     if available and needed > available:
+        if multiple < MEMORY_MULTIPLE:
+            raise MlfleetError(
+                f"data={source} takes about {_size(table_bytes)} in memory and a sweep on a sample of it needs "
+                f"{multiple:g}x that while it reads and splits it, {_size(needed)}, but {_size(available)} is "
+                "available; train the ensemble entry point on it (its members read a Parquet or Delta table's "
+                "shards on the workers), or run the driver on a machine with more memory"
+            )
         raise MlfleetError(
-            f"data={source} takes about {_size(table_bytes)} in memory and a sweep needs {MEMORY_MULTIPLE}x that, "
-            f"{_size(needed)}, but {_size(available)} is available; train on a sample of its rows, "
-            "or run the driver on a machine with more memory"
+            f"data={source} takes about {_size(table_bytes)} in memory and a sweep needs {multiple:g}x that, "
+            f"{_size(needed)}, but {_size(available)} is available; train on a sample of its training rows "
+            f"(sample=ROWS: the table once, {SAMPLED_MULTIPLE}x with the rows kept), or run the driver on a machine "
+            "with more memory"
+        )
+
+
+def check_sample_fits(frame: pd.DataFrame, y: np.ndarray, kept_rows: int, source: str) -> None:
+    """Once a table (features ``frame``, target ``y``) is split with a sample of its training rows: refuse it
+    when the table once and the ``kept_rows`` (validation, test and the sample) twice are more than the
+    memory available."""
+    available = available_memory()
+    if not available or not len(frame):
+        return
+    table_bytes = int(frame.memory_usage(deep=True, index=False).sum()) + np.asarray(y).nbytes
+    needed = table_bytes + 2 * table_bytes * kept_rows // len(frame)
+    if needed > available:
+        spare = max(0, (available - table_bytes) // 2 * len(frame) // table_bytes)
+        raise MlfleetError(
+            f"data={source} takes about {_size(table_bytes)} in memory and the {kept_rows} rows a sweep keeps of it "
+            f"(validation, test and sample=ROWS training rows) need {_size(needed)} with it, but {_size(available)} "
+            f"is available; give a smaller sample (the rows kept must stay under about {spare})"
         )
 
 

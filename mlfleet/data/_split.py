@@ -9,6 +9,7 @@ import pandas as pd
 
 from mlfleet.data._columns import ColumnPlan, plan_columns
 from mlfleet.data._dataset import Dataset
+from mlfleet.data._sources import check_sample_fits
 from mlfleet.errors import MlfleetError
 
 MIN_ROWS = 10
@@ -47,6 +48,8 @@ class Split:
     classes: tuple = ()  # the original label of each code (classification)
     columns: ColumnPlan | None = None  # the roles, decided from the training rows
     key: str = ""  # :func:`split_key` of the parameters that made it
+    #: with a sample of the training rows (``train_rows``): how many training rows it was drawn from; else 0
+    train_pool: int = 0
 
     @classmethod
     def of(cls, X_train, y_train, X_val, y_val, X_test, y_test, task: str, n_classes: int = 0, **rest) -> Split:
@@ -113,11 +116,16 @@ class Split:
         return self.columns if self.columns is not None else plan_columns(self.X_train)
 
 
-def split_dataset(dataset: Dataset, *, test_size: float = 0.2, val_size: float = 0.2, seed: int = 42) -> Split:
+def split_dataset(
+    dataset: Dataset, *, test_size: float = 0.2, val_size: float = 0.2, seed: int = 42, train_rows: int = 0
+) -> Split:
     """Split into train, validation and test; ``test_size``/``val_size`` are shares of all rows.
 
-    Raises MlfleetError when the sizes are out of range or the rows are too few for every
-    part (and, for classification, every class in every part).
+    ``train_rows`` above 0 keeps a sample of that many training rows (stratified by class, drawn
+    with the seed; see :func:`sample_rows`); the validation and test rows are the ones the whole
+    table gives, so the scores compare with a sweep on every row (the split's key is the same).
+    Raises MlfleetError when the sizes are out of range, the rows are too few for every part
+    (and, for classification, every class in every part), or ``train_rows`` cannot be drawn.
     """
     from sklearn.model_selection import train_test_split
 
@@ -154,6 +162,10 @@ def split_dataset(dataset: Dataset, *, test_size: float = 0.2, val_size: float =
     except ValueError as exc:
         raise MlfleetError(f"too few rows to split data={dataset.source} ({n} rows): {exc}; use more data") from None
     X, y = dataset.X, dataset.y
+    pool = len(train)
+    if train_rows:
+        train = sample_rows(train, y if classification else None, train_rows, seed=seed, source=dataset.source)
+        check_sample_fits(X, y, len(train) + len(val) + len(test), dataset.source)
     plan = plan_columns(X.iloc[train], drop=dataset.drop, y=y[train], classes=dataset.classes)
     if not plan.used:
         raise MlfleetError(
@@ -173,4 +185,42 @@ def split_dataset(dataset: Dataset, *, test_size: float = 0.2, val_size: float =
         classes=dataset.classes,
         columns=plan,
         key=split_key(test_size=test_size, val_size=val_size, seed=seed),
+        train_pool=pool if train_rows else 0,
     )
+
+
+def sample_rows(index: np.ndarray, y: np.ndarray | None, rows: int, *, seed: int, source: str = "") -> np.ndarray:
+    """``rows`` of the positions ``index``, drawn with ``seed``, in their order in ``index``.
+
+    With ``y`` (class codes of every row) the sample is stratified: each class gets its share of
+    ``rows`` (largest remainders) and at least one row. Raises MlfleetError, naming ``sample``,
+    when ``rows`` is below 0, above ``len(index)``, or fewer than the classes.
+    """
+    if rows < 0 or rows > len(index):
+        raise MlfleetError(
+            f"sample must be between 0 (every training row) and the {len(index)} training rows of data={source}, "
+            f"but got sample={rows}; give a number of training rows up to {len(index)}, or 0 for all of them"
+        )
+    rng = np.random.default_rng(seed)
+    if y is None:
+        return index[np.sort(rng.choice(len(index), rows, replace=False))] if rows < len(index) else index
+    codes = y[index]
+    present, inverse = np.unique(codes, return_inverse=True)
+    if rows < len(present):
+        raise MlfleetError(
+            f"sample={rows} training rows cannot hold each of the {len(present)} classes of data={source}; "
+            f"give sample={len(present)} or more, or 0 for every training row"
+        )
+    if rows == len(index):
+        return index
+    counts = np.bincount(inverse)
+    exact = rows * counts / counts.sum()
+    quotas = np.maximum(np.floor(exact).astype(int), 1)
+    while quotas.sum() > rows:  # the classes raised to one row are paid for by the others
+        above = np.flatnonzero(quotas > 1)
+        quotas[above[np.argmax((quotas - exact)[above])]] -= 1
+    while quotas.sum() < rows:
+        spare = np.flatnonzero(quotas < counts)
+        quotas[spare[np.argmax((exact - quotas)[spare])]] += 1
+    chosen = [rng.choice(np.flatnonzero(inverse == k), q, replace=False) for k, q in enumerate(quotas)]
+    return index[np.sort(np.concatenate(chosen))]

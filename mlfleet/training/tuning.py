@@ -41,14 +41,16 @@ class TunedModel:
 
 
 def build_pipeline(job: ModelJob, split: Split, params: dict[str, Any], n_jobs: int):
-    """The unfitted pipeline of ``job`` with the model's ``params``."""
+    """The unfitted pipeline of ``job`` with the model's ``params``: float32 features for a family that
+    trains on them as they are (:attr:`~mlfleet.zoo.Family.float32`)."""
     from sklearn.pipeline import Pipeline
 
     fam = family(job.family)
     sparse = fam.sparse and job.feature_strategy in SPARSE_STRATEGIES
+    float32 = split.task in fam.float32
     return Pipeline(
         [
-            ("prep", build_preprocessor(split.plan, sparse=sparse, seed=job.seed)),
+            ("prep", build_preprocessor(split.plan, sparse=sparse, seed=job.seed, float32=float32)),
             ("select", build_selector(job.feature_strategy, split.task, job.seed)),
             ("model", fam.build(split.task, params, job.seed, n_jobs)),
         ]
@@ -217,6 +219,11 @@ def tune(
     if n_trials > 0:
         timeout = None if deadline is None else max(0.0, deadline - time.time())
         study.optimize(objective, n_trials=n_trials, timeout=timeout, callbacks=[keep_best])
+    # The trials' features go now, not with this frame: the first study in a process imports optuna's
+    # optional parts, and the ImportError optuna keeps (no redis) holds this frame in its traceback
+    # for the process's life, a worker's first model's features with it.
+    Xt_train = Xt_val = None  # noqa: F841 (the closure's cells)
+    latest.clear()
     return Tuning(
         trials=tuple(t for t in study.trials if t.state != optuna.trial.TrialState.WAITING),  # ran, or failed
         direction=metric.direction,

@@ -32,4 +32,15 @@ def defaults(task):
     return {"alpha_1": 1e-6, "lambda_1": 1e-6}
 
 
-NAIVE_BAYES = register(Family("naive_bayes", build, space, defaults, cpus=1, cost=0.2, regression_note="BayesianRidge"))
+NAIVE_BAYES = register(
+    Family(
+        "naive_bayes",
+        build,
+        space,
+        defaults,
+        cpus=1,
+        cost=0.2,
+        regression_note="BayesianRidge",
+        float32=("classification",),  # GaussianNB fits float32 as it is; BayesianRidge would fit y in float32
+    )
+)

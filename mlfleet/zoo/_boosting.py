@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from mlfleet.zoo._registry import PATIENCE, Family, register
+from mlfleet.zoo._registry import BOTH_TASKS, PATIENCE, Family, register
 
 #: the most rounds a trial grows: fewer than the multi-threaded boosters, as it runs on one core
 MAX_ROUNDS = 500
@@ -76,5 +76,6 @@ GRADIENT_BOOSTING = register(
         cost=4.0,
         regression_note="GradientBoostingRegressor",
         fit_early=fit_early,
+        float32=BOTH_TASKS,  # its trees read float32 whatever they are given
     )
 )

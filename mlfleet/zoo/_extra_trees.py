@@ -5,7 +5,7 @@ forest's and the trees differ more; deeper trees than the forest's suit it.
 """
 
 from mlfleet.zoo._forest import MAX_TREES, build_forest
-from mlfleet.zoo._registry import MULTI_CORE, Family, register
+from mlfleet.zoo._registry import BOTH_TASKS, MULTI_CORE, Family, register
 
 
 def build(task, params, seed, n_jobs):
@@ -46,6 +46,7 @@ EXTRA_TREES = register(
         cost=4.0,
         regression_note="ExtraTreesRegressor",
         sparse=True,
+        float32=BOTH_TASKS,  # trees split on float32 whatever they are given
         balance="class_weight",
     )
 )

@@ -1,6 +1,6 @@
 """``random_forest``: scikit-learn's random forest, on all the cores its task holds."""
 
-from mlfleet.zoo._registry import MULTI_CORE, Family, register
+from mlfleet.zoo._registry import BOTH_TASKS, MULTI_CORE, Family, register
 
 #: the most trees a forest's search draws: skops spends ~3 ms per tree to save a logged one
 MAX_TREES = 150
@@ -60,6 +60,7 @@ RANDOM_FOREST = register(
         cost=6.0,
         regression_note="RandomForestRegressor",
         sparse=True,
+        float32=BOTH_TASKS,  # trees split on float32 whatever they are given
         balance="class_weight",
     )
 )

@@ -6,7 +6,7 @@ when the validation rows stop improving, and the refit grows the rounds its best
 
 import inspect
 
-from mlfleet.zoo._registry import MAX_ROUNDS, MULTI_CORE, PATIENCE, Family, register
+from mlfleet.zoo._registry import BOTH_TASKS, MAX_ROUNDS, MULTI_CORE, PATIENCE, Family, register
 
 
 def build(task, params, seed, n_jobs):
@@ -83,6 +83,7 @@ LIGHTGBM = register(
         cost=3.0,
         regression_note="LGBMRegressor",
         sparse=True,
+        float32=BOTH_TASKS,  # LightGBM bins float32 as it is
         balance="class_weight",
         fit_early=fit_early,
     )

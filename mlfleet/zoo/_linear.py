@@ -41,6 +41,7 @@ LOGISTIC = register(
         cost=0.5,
         regression_note="ElasticNet (linear regression with L1/L2 penalties)",
         sparse=True,
+        float32=("classification",),  # every solver fits float32 as it is; ElasticNet would fit y in float32
         balance="class_weight",
     )
 )

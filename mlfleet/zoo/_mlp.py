@@ -16,7 +16,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from mlfleet.errors import MlfleetError
-from mlfleet.zoo._registry import Family, register
+from mlfleet.zoo._registry import BOTH_TASKS, Family, register
 
 #: (hidden widths, dropout, normalisation, activation) of the ten default architectures
 ARCHITECTURES: tuple[tuple[tuple[int, ...], float, str, str], ...] = (
@@ -286,6 +286,7 @@ MLP = register(
         regression_note="TorchMLPRegressor",
         variant=architecture,
         fit_early=fit_early,
+        float32=BOTH_TASKS,  # the network computes in float32
         check_installed=_torch,
     )
 )

@@ -46,6 +46,11 @@ class Family:
     fit_early: FitEarly | None = None
     #: whether the estimator reads a sparse matrix as it is (the features stay sparse for it)
     sparse: bool = False
+    #: the tasks whose estimator trains on float32 features as they are (no float64 copy of its own) and
+    #: predicts what it predicted from float64: its features are made float32, half the memory. Not
+    #: libsvm or scikit-learn's histogram boosting (they copy float32 into float64), nor a linear or
+    #: Bayesian regressor (it would fit the target in float32 and return float32 values)
+    float32: tuple[str, ...] = ()
     #: the most trees its search draws (an ensemble of trees; for boosting that stops early, a
     #: typical count rather than :data:`MAX_ROUNDS`): with the training rows, what sizes the
     #: cores a model is given (:func:`mlfleet.training.jobs.cores_for`)
@@ -63,6 +68,9 @@ class Family:
         """The estimator's class name for ``task``, e.g. ``RandomForestClassifier``."""
         return type(self.build(task, {}, 0, 1)).__name__
 
+
+#: both tasks (for :attr:`Family.float32`)
+BOTH_TASKS = ("classification", "regression")
 
 FAMILIES: dict[str, Family] = {}
 

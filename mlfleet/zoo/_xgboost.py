@@ -4,7 +4,7 @@ Tuning does not draw the number of rounds: each trial grows up to :data:`MAX_ROU
 when the validation rows stop improving, and the refit grows the rounds its best trial kept.
 """
 
-from mlfleet.zoo._registry import MAX_ROUNDS, MULTI_CORE, PATIENCE, Family, register
+from mlfleet.zoo._registry import BOTH_TASKS, MAX_ROUNDS, MULTI_CORE, PATIENCE, Family, register
 
 
 def build(task, params, seed, n_jobs):
@@ -63,6 +63,7 @@ XGBOOST = register(
         cost=4.0,
         regression_note="XGBRegressor",
         sparse=True,
+        float32=BOTH_TASKS,  # XGBoost keeps its matrix in float32
         balance="scale_pos_weight",
         fit_early=fit_early,
     )
