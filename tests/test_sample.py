@@ -3,6 +3,8 @@ all kept, said on the parent run and on the terminal; bad values stop the comman
 
 from __future__ import annotations
 
+import logging
+
 import mlflow
 import numpy as np
 import pandas as pd
@@ -89,7 +91,7 @@ def test_a_table_too_big_for_a_sweep_names_sample_and_a_sample_that_fits_is_take
 
 
 @pytest.mark.e2e
-def test_a_sweep_on_a_sample_trains_on_it_says_so_and_serves_what_it_scored(tmp_path, ray_local, capsys):
+def test_a_sweep_on_a_sample_trains_on_it_says_so_and_serves_what_it_scored(tmp_path, ray_local, caplog):
     rng = np.random.default_rng(1)
     n = 600
     frame = pd.DataFrame(
@@ -102,16 +104,17 @@ def test_a_sweep_on_a_sample_trains_on_it_says_so_and_serves_what_it_scored(tmp_
     signal = frame["income"] / 15 + (frame["segment"] == "online") * 1.5 - frame["visits"] / 3
     frame["churn"] = np.where(signal + rng.normal(0, 0.5, n) > signal.quantile(0.7), "yes", "no")
     frame.to_csv("customers.csv", index=False)
-    report = mlfleet.train_cpu(
-        data="customers.csv", target="churn", models="random_forest:1,logistic:1,svm:1", n_trials=2, sample=150
-    )
+    with caplog.at_level(logging.INFO, logger="mlfleet"):  # the terminal's lines, whichever stream they reach
+        report = mlfleet.train_cpu(
+            data="customers.csv", target="churn", models="random_forest:1,logistic:1,svm:1", n_trials=2, sample=150
+        )
     assert report.exit_code == 0
     whole = split_dataset(load_dataset(DataConfig(source="customers.csv", target="churn")))
     line = (
         f"sample=150: the models train on 150 of the {whole.n_train} training rows (stratified by class, seed 42); "
         f"the {len(whole.y_val)} validation and {len(whole.y_test)} test rows are all kept"
     )
-    assert line in capsys.readouterr().err
+    assert line in caplog.text
     parent = mlflow.MlflowClient().get_run(report.parent_run_id)
     assert parent.data.params["sample"] == "150"
     assert parent.data.tags[SAMPLE_TAG] == f"150 of {whole.n_train} training rows"
