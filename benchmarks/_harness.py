@@ -115,3 +115,34 @@ def sweeps(work: Path):
     children = client.search_runs(experiments, "tags.`mlfleet.role` = 'model'", max_results=5000)
     rows = open_results(str(work / TABLE)).read()
     return parents, children, rows
+
+
+def processes() -> tuple[dict[int, int], dict[int, str]]:
+    """Every process of this machine: ``({pid: parent pid}, {pid: command line})``, from ``/proc``."""
+    parents, cmdlines = {}, {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        parents[pid] = int(stat[stat.rindex(")") + 2 :].split()[1])  # the name may hold spaces and parentheses
+        cmdlines[pid] = cmdline.replace(b"\0", b" ").decode(errors="replace").strip()
+    return parents, cmdlines
+
+
+def descendants(root: int, parents: dict[int, int]) -> set[int]:
+    """``root`` and every process under it, in ``parents`` (from :func:`processes`)."""
+    children: dict[int, list[int]] = {}
+    for pid, ppid in parents.items():
+        children.setdefault(ppid, []).append(pid)
+    tree, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        if pid in parents and pid not in tree:
+            tree.add(pid)
+            todo += children.get(pid, [])
+    return tree

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pickle
 import shutil
 import subprocess
@@ -108,10 +107,10 @@ class Sampler:
             stop.wait(self.interval_s)
 
     def sample(self) -> None:
-        parents, cmdlines = _processes()
+        parents, cmdlines = _harness.processes()
         for name, root in self.roots.items():
             total = 0
-            for pid in _descendants(root, parents):
+            for pid in _harness.descendants(root, parents):
                 hwm, pss = _memory(pid)
                 if hwm is None:
                     continue
@@ -120,35 +119,6 @@ class Sampler:
                 mine.hwm, mine.pss = max(mine.hwm, hwm), max(mine.pss, pss)
                 mine.titles.add(_label(cmdlines.get(pid, "")))
             self.peaks[name] = max(self.peaks.get(name, 0), total)
-
-
-def _processes() -> tuple[dict[int, int], dict[int, str]]:
-    parents, cmdlines = {}, {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        pid = int(entry.name)
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        parents[pid] = int(stat[stat.rindex(")") + 2 :].split()[1])
-        cmdlines[pid] = cmdline.replace(b"\0", b" ").decode(errors="replace").strip()
-    return parents, cmdlines
-
-
-def _descendants(root: int, parents: dict[int, int]) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for pid, ppid in parents.items():
-        children.setdefault(ppid, []).append(pid)
-    tree, todo = set(), [root]
-    while todo:
-        pid = todo.pop()
-        if pid in parents and pid not in tree:
-            tree.add(pid)
-            todo += children.get(pid, [])
-    return tree
 
 
 def _memory(pid: int) -> tuple[int | None, int]:

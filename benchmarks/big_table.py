@@ -93,8 +93,8 @@ class Sampler:
             stop.wait(self.interval_s)
 
     def sample(self, at_s: float) -> None:
-        parents, cmdlines = _processes()
-        tree = _descendants(self.root, parents)
+        parents, cmdlines = _harness.processes()
+        tree = _harness.descendants(self.root, parents)
         if not self.session:
             found = (re.search(r"--session[-_]dir=(\S+?session_[\w\-.]+)", cmdlines[p]) for p in tree)
             self.session = next((m.group(1) for m in found if m), "")
@@ -118,35 +118,6 @@ class Sampler:
         self.samples += 1
         if total > self.peak:
             self.peak, self.peak_at_s, self.peak_parts = total, at_s, sorted(parts, reverse=True)
-
-
-def _processes() -> tuple[dict[int, int], dict[int, str]]:
-    parents, cmdlines = {}, {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        pid = int(entry.name)
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        parents[pid] = int(stat[stat.rindex(")") + 2 :].split()[1])  # the name may hold spaces and parentheses
-        cmdlines[pid] = cmdline.replace(b"\0", b" ").decode(errors="replace").strip()
-    return parents, cmdlines
-
-
-def _descendants(root: int, parents: dict[int, int]) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for pid, ppid in parents.items():
-        children.setdefault(ppid, []).append(pid)
-    tree, todo = set(), [root]
-    while todo:
-        pid = todo.pop()
-        if pid in parents and pid not in tree:
-            tree.add(pid)
-            todo += children.get(pid, [])
-    return tree
 
 
 def _memory(pid: int) -> tuple[int | None, int]:
