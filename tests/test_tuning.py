@@ -303,3 +303,26 @@ def test_a_study_goes_on_from_where_it_stopped_and_a_deadline_starts_no_trial():
     assert tune(job(name), split, metric_of(split), 5, deadline=now - 1).trials == ()
     tuned = refit(job(name), split, metric_of(split), more)
     assert tuned.best_val_score == more.best_value and len(tuned.trial_scores) == 4
+
+
+def test_skops_is_imported_without_torch_and_trusts_the_same_types():
+    """Every process that logs or loads a model imports skops; through ``skops_io`` it does not import
+    torch (0.2 GiB of every Ray worker), its list of trusted scikit-learn types is the same, and the
+    shim it skips imports again afterwards."""
+    import json
+    import subprocess
+    import sys
+
+    def trusted_list(imported: str) -> dict:
+        code = (
+            f"import json, sys; {imported}; import skops.io._trusted_types as t; torch = 'torch' in sys.modules; "
+            "import sklearn.externals.array_api_compat.torch; "
+            "print(json.dumps({'torch': torch, 'types': sorted(t.SKLEARN_ESTIMATOR_TYPE_NAMES)}))"
+        )
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        return json.loads(out.splitlines()[-1])
+
+    ours = trusted_list("from mlfleet.stores.model_format import skops_io; skops_io()")
+    plain = trusted_list("import skops.io")
+    assert not ours["torch"] and plain["torch"]
+    assert ours["types"] == plain["types"] and len(ours["types"]) > 100

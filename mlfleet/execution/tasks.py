@@ -41,7 +41,7 @@ def warm(cpus: float, *, tracking_uri: str = "", hold_s: float = 0.0, wait: bool
     """One task per CPU (at most :data:`MAX_WARM`) that imports the training code (and opens the tracking store).
 
     Ray reuses worker processes, so the tasks that follow start on workers that have done
-    the seconds of imports (scikit-learn, XGBoost; skops imports torch) and opened the
+    the seconds of imports (scikit-learn, XGBoost, MLflow, skops) and opened the
     store. ``hold_s`` keeps each task on its worker long enough that every one lands on a
     worker of its own; ``wait`` waits for them (otherwise their work overlaps the driver's).
     A warm-up that fails costs nothing: the first real task on that worker does the imports.

@@ -10,6 +10,7 @@ and only for what the model holds.
 from __future__ import annotations
 
 import json
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -37,6 +38,30 @@ OWN_CODE = str(Path(__file__).resolve().parents[1])
 #: the pip package a logged model needs when it holds a type of these modules (beyond BASE_REQUIREMENTS)
 PACKAGES_BY_MODULE = {"xgboost.": "xgboost", "lightgbm.": "lightgbm", "mlfleet.zoo._mlp.": "torch"}
 BASE_REQUIREMENTS = ("scikit-learn", "skops", "numpy", "pandas", "scipy")
+#: the package scikit-learn's estimator listing imports on its way through scikit-learn (skops lists the
+#: estimators when it is imported) that holds no estimator and imports torch where torch is installed
+TORCH_SHIM = "sklearn.externals.array_api_compat.torch"
+
+
+def skops_io():
+    """``skops.io``, imported without torch: 0.2 GiB and a second less in every process that saves or loads a model.
+
+    skops builds its list of trusted scikit-learn types with ``all_estimators()``, whose
+    ``pkgutil.walk_packages`` imports every package on its way, scikit-learn's array-API shim
+    for torch among them, and that imports torch. The walk ignores a package that cannot be
+    imported, so the shim is held unimportable for the time of the import (the list comes out
+    the same: the shim holds no estimator) and importable again after it.
+    """
+    if "skops.io" not in sys.modules and TORCH_SHIM not in sys.modules:
+        sys.modules[TORCH_SHIM] = None  # an import of it raises ImportError, which the walk skips
+        try:
+            import skops.io  # noqa: F401
+        finally:
+            if TORCH_SHIM in sys.modules and sys.modules[TORCH_SHIM] is None:
+                del sys.modules[TORCH_SHIM]
+    import skops.io
+
+    return skops.io
 
 
 @dataclass(frozen=True)
@@ -125,6 +150,7 @@ def compact_skops_schema():
     A process-wide swap of the ``json`` skops's saving sees, for the time of a save; loading
     reads either form the same.
     """
+    skops_io()
     import skops.io._persist as persist
 
     original = persist.json
@@ -174,13 +200,12 @@ def trusted_types(model: Any, *, cached: bool = False) -> list[str]:
     a process reuses what it found for pipelines of the same shape; every type in that list
     is one we trust anyway.
     """
-    import skops.io
-
+    skops = skops_io()
     shape = _shape(model)
     if cached and shape in _TRUSTED_BY_SHAPE:
         return sorted(_TRUSTED_BY_SHAPE[shape])
     with compact_skops_schema():
-        untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+        untrusted = skops.get_untrusted_types(data=skops.dumps(model))
     foreign = [t for t in untrusted if not t.startswith(TRUSTED_MODULES) and t not in TRUSTED_TYPES]
     if foreign:
         raise MlfleetError(f"the pipeline holds types outside the trusted libraries: {', '.join(foreign)}")
@@ -238,6 +263,7 @@ def load(model_uri: str, tracking_uri: str = "") -> Any:
     """
     import mlflow.sklearn
 
+    skops_io()  # before MLflow imports it
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
     return mlflow.sklearn.load_model(model_uri)

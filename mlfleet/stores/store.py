@@ -139,16 +139,17 @@ def store_error(uri: str, exc: BaseException) -> MlfleetError:
 def warm(uri: str) -> None:
     """Import the model-logging code and open the store, once per process and store, outside any model's timing.
 
-    Seconds of work: skops imports torch where it is installed (through scikit-learn's array
-    API support), and a sqlite store checks its schema.
+    Seconds of work: MLflow and skops import, and a sqlite store checks its schema.
     """
     if uri in _WARM:
         return
     import deltalake  # noqa: F401
     import mlflow.pyfunc  # noqa: F401
     import mlflow.sklearn  # noqa: F401
-    import skops.io  # noqa: F401
 
+    from mlfleet.stores.model_format import skops_io
+
+    skops_io()
     client(uri).search_experiments(max_results=1)
     _WARM.add(uri)
 
