@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.pipeline import make_pipeline
 
@@ -134,3 +135,35 @@ def test_scores():
     assert s["accuracy"] == 1.0 and s["roc_auc"] == 1.0 and 0 < s["log_loss"] < 1
     r = score_all("regression", np.array([1.0, 2.0]), np.array([1.0, 4.0]), None)
     assert r["mae"] == 1.0 and r["rmse"] == pytest.approx(np.sqrt(2))
+
+
+def frame_of_every_role(rows: int = 600, seed: int = 0) -> pd.DataFrame:
+    """12 numeric columns, 3 yes/no columns and 5 text columns, each with missing values."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({f"num_{i}": rng.normal(i, 1 + i, rows) for i in range(12)})
+    for i in range(3):
+        frame[f"flag_{i}"] = rng.choice(["yes", "no"], rows)
+    for i in range(5):
+        frame[f"text_{i}"] = rng.choice([f"level_{j}" for j in range(3 + i)], rows)
+    for column in frame.columns:
+        frame.loc[rng.random(rows) < 0.05, column] = np.nan
+    return frame
+
+
+@pytest.mark.parametrize("float32", [False, True])
+def test_columns_prepared_a_few_at_a_time_make_the_features_of_one_part_per_role(float32, monkeypatch):
+    """A big table's columns are prepared in parts of a few (its peak memory); the features are those of
+    one part per role, to the bit, with the same names."""
+    from mlfleet.data import _features
+
+    X = frame_of_every_role()
+    y = (X["num_0"].fillna(0) > 0).to_numpy(int)
+    parted = build_preprocessor(X, float32=float32).fit(X, y)
+    monkeypatch.setattr(_features, "PART_COLUMNS", dict.fromkeys(_features.PART_COLUMNS, 1_000))
+    whole = build_preprocessor(X, float32=float32).fit(X, y)
+    assert [name for name, *_ in whole.transformers] == ["num", "bool", "cat"]
+    assert [name for name, *_ in parted.transformers] == ["num", "num_1", "bool", "bool_1", "cat", "cat_1", "cat_2"]
+    rows = frame_of_every_role(200, seed=1)
+    assert np.array_equal(parted.transform(rows), whole.transform(rows), equal_nan=True)
+    assert parted.transform(rows).dtype == (np.float32 if float32 else np.float64)
+    assert list(parted.get_feature_names_out()) == list(whole.get_feature_names_out())

@@ -226,12 +226,10 @@ def test_the_trials_features_are_freed_before_the_refit_which_reads_the_split_as
     validation rows (it fits on ``split.X_fit``, the one frame they are views of)."""
     import weakref
 
-    from sklearn.pipeline import Pipeline
-
     from mlfleet.training import tuning
 
     split, made, fitted_on = split_for("classification"), [], []
-    front, fit, refit_of = tuning.fit_front, Pipeline.fit, tuning.refit
+    front, fit, refit_of = tuning.fit_front, tuning.fit_pipeline, tuning.refit
 
     def kept_front(*args):
         features = front(*args)
@@ -242,13 +240,13 @@ def test_the_trials_features_are_freed_before_the_refit_which_reads_the_split_as
         assert made and all(ref() is None for ref in made), "the trials' features outlive the study"
         return refit_of(*args, **kwargs)
 
-    def recorded_fit(self, X, *rest, **kwargs):
+    def recorded_fit(pipeline, X, y):
         fitted_on.append(X)
-        return fit(self, X, *rest, **kwargs)
+        return fit(pipeline, X, y)
 
     monkeypatch.setattr(tuning, "fit_front", kept_front)
     monkeypatch.setattr(tuning, "refit", checked_refit)
-    monkeypatch.setattr(Pipeline, "fit", recorded_fit)
+    monkeypatch.setattr(tuning, "fit_pipeline", recorded_fit)
     tuning.tune_and_fit(job(name), split, metric_of(split), 2)
     assert fitted_on and fitted_on[-1] is split.X_fit
 
@@ -303,6 +301,35 @@ def test_a_study_goes_on_from_where_it_stopped_and_a_deadline_starts_no_trial():
     assert tune(job(name), split, metric_of(split), 5, deadline=now - 1).trials == ()
     tuned = refit(job(name), split, metric_of(split), more)
     assert tuned.best_val_score == more.best_value and len(tuned.trial_scores) == 4
+
+
+def test_a_variance_threshold_fitted_a_column_at_a_time_is_the_one_scikit_learn_fits():
+    """The variance threshold is fitted from the float32 features as they are (a big table's peak memory):
+    the variances, the features kept and the predictions are those of scikit-learn's own fit."""
+    from sklearn.base import clone
+    from sklearn.feature_selection import VarianceThreshold
+
+    from mlfleet.data._dataset import dataset_of
+    from mlfleet.training.tuning import _fit_variance_threshold, build_pipeline, fit_pipeline
+
+    rng = np.random.default_rng(0)
+    kind = rng.choice(["a", "b", "rare"], 3000, p=[0.6, 0.37, 0.03])
+    frame = pd.DataFrame({"x": rng.normal(size=3000), "z": rng.normal(size=3000), "kind": kind})
+    frame["target"] = ((frame["x"] > 0) ^ (frame["kind"] == "b")).astype(int)
+    split = split_dataset(dataset_of(frame, DataConfig(source="frame"), "target"))
+    pipeline = build_pipeline(ModelJob(0, "naive_bayes", "variance", 1, 0.0, 0, 1.0), split, {}, 1)
+    ours = fit_pipeline(clone(pipeline), split.X_fit, split.y_fit)
+    theirs = clone(pipeline).fit(split.X_fit, split.y_fit)
+    kept, selected = ours.named_steps["select"], theirs.named_steps["select"]
+    assert ours.named_steps["prep"].transform(split.X_test).dtype == np.float32
+    np.testing.assert_allclose(kept.variances_, selected.variances_, rtol=1e-5)
+    assert list(kept.get_support()) == list(selected.get_support()) and not kept.get_support().all()  # "rare" goes
+    assert np.array_equal(ours.predict(split.X_test), theirs.predict(split.X_test))
+    flat = np.ones((50, 3), dtype=np.float32)
+    with pytest.raises(ValueError, match="No feature in X meets the variance threshold 0.05000"):
+        VarianceThreshold(0.05).fit(flat)
+    with pytest.raises(ValueError, match="No feature in X meets the variance threshold 0.05000"):
+        _fit_variance_threshold(VarianceThreshold(0.05), flat)
 
 
 def test_skops_is_imported_without_torch_and_trusts_the_same_types():

@@ -23,6 +23,12 @@ SELECTED_SHARE = 50  # percent of features the ranking strategies keep
 SPARSE_STRATEGIES = ("all", "variance", "kbest", "l1", "tree")
 #: the output stays sparse when under this share of its cells are non-zero (scikit-learn's default)
 SPARSE_DENSITY = 0.3
+#: columns per part of the preprocessor, by role: a part's transient memory is a few times its
+#: columns' (a median imputer sorts a copy of its numbers and their int64 order, four times their
+#: memory; a most-frequent imputer and the one-hot encoder make a Python string of every text cell,
+#: twice), so a big table's columns are prepared a few at a time. The features are the same as
+#: one part per role would make.
+PART_COLUMNS = {"numeric": 8, "boolean": 2, "categorical": 2}
 
 
 def build_preprocessor(plan: ColumnPlan | pd.DataFrame, *, sparse: bool = False, seed: int = 0, float32: bool = False):
@@ -53,22 +59,12 @@ def build_preprocessor(plan: ColumnPlan | pd.DataFrame, *, sparse: bool = False,
         scale = StandardScaler(copy=False)
         return Pipeline([*steps, ("impute", SimpleImputer(strategy="median")), ("scale", scale), *narrowed])
 
-    parts = []
-    if numeric := plan.columns("numeric"):
-        parts.append(("num", scaled(), numeric))
-    if boolean := plan.columns("boolean"):
+    def two_levels():
         # one 0/1 column per pair (the first level, sorted, is dropped); a level never seen reads 0
-        two_levels = Pipeline(
-            [
-                ("impute", SimpleImputer(strategy="most_frequent")),
-                (
-                    "onehot",
-                    OneHotEncoder(drop="if_binary", handle_unknown="ignore", sparse_output=False, dtype=dtype),
-                ),
-            ]
-        )
-        parts.append(("bool", two_levels, boolean))
-    if categorical := plan.columns("categorical"):
+        onehot = OneHotEncoder(drop="if_binary", handle_unknown="ignore", sparse_output=False, dtype=dtype)
+        return Pipeline([("impute", SimpleImputer(strategy="most_frequent")), ("onehot", onehot)])
+
+    def levels():
         onehot = OneHotEncoder(
             handle_unknown="infrequent_if_exist",
             min_frequency=MIN_LEVEL_SHARE,
@@ -76,9 +72,17 @@ def build_preprocessor(plan: ColumnPlan | pd.DataFrame, *, sparse: bool = False,
             sparse_output=True,
             dtype=dtype,
         )
-        parts.append(
-            ("cat", Pipeline([("impute", SimpleImputer(strategy="most_frequent")), ("onehot", onehot)]), categorical)
-        )
+        return Pipeline([("impute", SimpleImputer(strategy="most_frequent")), ("onehot", onehot)])
+
+    parts = []
+    for name, role, make in (
+        ("num", "numeric", scaled),
+        ("bool", "boolean", two_levels),
+        ("cat", "categorical", levels),
+    ):
+        columns, size = plan.columns(role), PART_COLUMNS[role]
+        for start in range(0, len(columns), size):
+            parts.append((name if start == 0 else f"{name}_{start // size}", make(), columns[start : start + size]))
     if many := plan.columns("high_cardinality"):
         # cross-fitted in fit_transform: each training row is encoded by folds that did not see it
         folds = (StratifiedKFold if plan.class_shares else KFold)(n_splits=5, shuffle=True, random_state=seed)

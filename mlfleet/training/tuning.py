@@ -64,7 +64,41 @@ def fit_front(job: ModelJob, split: Split, n_jobs: int):
     ``fit_transform``, so each training row is encoded by folds that did not see its target.
     """
     front = build_pipeline(job, split, {}, n_jobs)[:-1]
-    return front.fit_transform(split.X_train, split.y_train), front.transform(split.X_val)
+    return fit_transform_steps(front, split.X_train, split.y_train), front.transform(split.X_val)
+
+
+def fit_pipeline(pipeline, X, y):
+    """``pipeline`` fitted on ``X``, ``y`` step by step, as ``Pipeline.fit`` fits it (:func:`fit_transform_steps`)."""
+    pipeline.steps[-1][1].fit(fit_transform_steps(pipeline[:-1], X, y), y)
+    return pipeline
+
+
+def fit_transform_steps(front, X, y):
+    """``front.fit_transform(X, y)`` for a pipeline of transformers, but for a variance threshold on dense
+    features, which learns each feature's variance a column at a time from the features as they are:
+    ``VarianceThreshold.fit`` makes a float64 copy of float32 features and numpy's ``nanvar`` copies
+    of that, five times the features, a big table's largest moment. Its variances and the columns it
+    keeps are the same.
+    """
+    from scipy import sparse
+    from sklearn.feature_selection import VarianceThreshold
+
+    for _, step in front.steps:
+        if step is None or step == "passthrough":
+            continue
+        if isinstance(step, VarianceThreshold) and step.threshold > 0 and not sparse.issparse(X):
+            X = _fit_variance_threshold(step, X)
+        else:
+            X = step.fit_transform(X, y)
+    return X
+
+
+def _fit_variance_threshold(selector, X: np.ndarray) -> np.ndarray:
+    selector.n_features_in_ = X.shape[1]
+    selector.variances_ = np.array([np.nanvar(X[:, j], dtype=np.float64) for j in range(X.shape[1])])
+    if np.all(~np.isfinite(selector.variances_) | (selector.variances_ <= selector.threshold)):
+        raise ValueError(f"No feature in X meets the variance threshold {selector.threshold:.5f}")
+    return selector.transform(X)
 
 
 def balance_choice(fam, split: Split) -> bool:
@@ -257,7 +291,7 @@ def refit(
     best = {**fixed, **trial.params, **trial.user_attrs.get(REFIT_PARAMS, {})}
     np.random.seed(job.seed % 2**32)
     cpu0, t1 = time.process_time(), time.perf_counter()
-    pipeline = build_pipeline(job, split, balanced(fam, best, split), n_jobs).fit(split.X_fit, split.y_fit)
+    pipeline = fit_pipeline(build_pipeline(job, split, balanced(fam, best, split), n_jobs), split.X_fit, split.y_fit)
     t2 = time.perf_counter()
     pred, proba = predict_with_proba(pipeline, split.X_test, split.task)
     test_metrics = score_all(split.task, split.y_test, pred, proba, split.n_classes)
@@ -306,7 +340,7 @@ def fit_defaults(job: ModelJob, split: Split, metric: Metric, n_jobs: int = 1) -
     params = {**fam.fixed_params(job.variant), **fam.defaults(split.task)}
     np.random.seed(job.seed % 2**32)  # mutual-information jitter and the like draw from the global generator
     cpu0, t0 = time.process_time(), time.perf_counter()
-    pipeline = build_pipeline(job, split, params, n_jobs).fit(split.X_train, split.y_train)
+    pipeline = fit_pipeline(build_pipeline(job, split, params, n_jobs), split.X_train, split.y_train)
     train_s = time.perf_counter() - t0
     pred, proba = predict_with_proba(pipeline, split.X_test, split.task)
     test_metrics = score_all(split.task, split.y_test, pred, proba, split.n_classes)
