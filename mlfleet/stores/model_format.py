@@ -252,7 +252,32 @@ def dataset_entity(X, y, *, name: str, source: str, digest: str, target: str):
         dataset = mlflow.data.from_pandas(
             frame, source=redact(source) if "://" in source else None, name=name, targets=target, digest=digest
         )
+        # a cached property: MLflow's own inference reads every cell in Python (74 s on a million rows)
+        dataset.__dict__["schema"] = table_schema(frame)
         return dataset._to_mlflow_entity()
+
+
+#: the rows a dataset's column types are inferred from (and each column's first value that is there)
+SCHEMA_ROWS = 10_000
+
+
+def table_schema(frame):
+    """The MLflow schema of ``frame``, as ``mlflow.data.from_pandas`` infers it, in a second at any size.
+
+    The column types come from the first :data:`SCHEMA_ROWS` rows and the first present value of
+    each column; whether a column is required (has no missing value) from every row, vectorised.
+    """
+    import pandas as pd
+    from mlflow.models import infer_signature
+    from mlflow.types.schema import ColSpec, Schema
+
+    firsts = {frame[c].first_valid_index() for c in frame.columns} - {None}
+    rows = frame.iloc[:SCHEMA_ROWS]
+    if firsts - set(rows.index):
+        rows = pd.concat([rows, frame.loc[sorted(firsts - set(rows.index))]])
+    missing = frame.isna().any()
+    specs = infer_signature(rows).inputs.inputs
+    return Schema([ColSpec(spec.type, spec.name, required=not missing[spec.name]) for spec in specs])
 
 
 def load(model_uri: str, tracking_uri: str = "") -> Any:
