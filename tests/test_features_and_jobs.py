@@ -151,16 +151,13 @@ def frame_of_every_role(rows: int = 600, seed: int = 0) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("float32", [False, True])
-def test_columns_prepared_a_few_at_a_time_make_the_features_of_one_part_per_role(float32, monkeypatch):
+def test_columns_prepared_a_few_at_a_time_make_the_features_of_one_part_per_role(float32):
     """A big table's columns are prepared in parts of a few (its peak memory); the features are those of
-    one part per role, to the bit, with the same names."""
-    from mlfleet.data import _features
-
+    one part per role, to the bit, with the same names. A small table keeps one part per role."""
     X = frame_of_every_role()
     y = (X["num_0"].fillna(0) > 0).to_numpy(int)
-    parted = build_preprocessor(X, float32=float32).fit(X, y)
-    monkeypatch.setattr(_features, "PART_COLUMNS", dict.fromkeys(_features.PART_COLUMNS, 1_000))
-    whole = build_preprocessor(X, float32=float32).fit(X, y)
+    parted = build_preprocessor(X, float32=float32, rows=2_000_000).fit(X, y)
+    whole = build_preprocessor(X, float32=float32, rows=len(X)).fit(X, y)
     assert [name for name, *_ in whole.transformers] == ["num", "bool", "cat"]
     assert [name for name, *_ in parted.transformers] == ["num", "num_1", "bool", "bool_1", "cat", "cat_1", "cat_2"]
     rows = frame_of_every_role(200, seed=1)

@@ -23,22 +23,29 @@ SELECTED_SHARE = 50  # percent of features the ranking strategies keep
 SPARSE_STRATEGIES = ("all", "variance", "kbest", "l1", "tree")
 #: the output stays sparse when under this share of its cells are non-zero (scikit-learn's default)
 SPARSE_DENSITY = 0.3
-#: columns per part of the preprocessor, by role: a part's transient memory is a few times its
-#: columns' (a median imputer sorts a copy of its numbers and their int64 order, four times their
-#: memory; a most-frequent imputer and the one-hot encoder make a Python string of every text cell,
-#: twice), so a big table's columns are prepared a few at a time. The features are the same as
-#: one part per role would make.
+#: columns per part of the preprocessor, by role, for a big table: a part's transient memory is a
+#: few times its columns' (a median imputer sorts a copy of its numbers and their int64 order, four
+#: times their memory; a most-frequent imputer and the one-hot encoder make a Python string of every
+#: text cell, twice), so a big table's columns are prepared a few at a time. The features are the
+#: same as one part per role makes.
 PART_COLUMNS = {"numeric": 8, "boolean": 2, "categorical": 2}
+#: a role whose columns hold more cells than this in the rows a model is fitted on is prepared in
+#: parts (a part costs a few milliseconds a fit, so a small table keeps one part per role)
+PART_CELLS = 4_000_000
 
 
-def build_preprocessor(plan: ColumnPlan | pd.DataFrame, *, sparse: bool = False, seed: int = 0, float32: bool = False):
+def build_preprocessor(
+    plan: ColumnPlan | pd.DataFrame, *, sparse: bool = False, seed: int = 0, float32: bool = False, rows: int = 0
+):
     """The transformer that turns raw rows into features, one part per column role of ``plan``.
 
     ``plan`` is a :class:`ColumnPlan` (or a frame, planned here). With ``sparse`` the output
     is a sparse matrix when the one-hot parts make it mostly zeros; otherwise it is dense.
     Columns the plan drops (identifiers, constants, ``drop=``) are not read. With ``float32``
     every part hands its features on as float32 (half the memory of float64): numbers are
-    imputed and scaled in float64 first, so a column far from zero keeps its precision.
+    imputed and scaled in float64 first, so a column far from zero keeps its precision. ``rows``:
+    the most rows it will be fitted on; a role whose columns hold more than :data:`PART_CELLS`
+    cells in them is prepared in parts of :data:`PART_COLUMNS` columns (``num``, ``num_1``, ...).
     """
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
@@ -80,7 +87,8 @@ def build_preprocessor(plan: ColumnPlan | pd.DataFrame, *, sparse: bool = False,
         ("bool", "boolean", two_levels),
         ("cat", "categorical", levels),
     ):
-        columns, size = plan.columns(role), PART_COLUMNS[role]
+        columns = plan.columns(role)
+        size = PART_COLUMNS[role] if rows * len(columns) > PART_CELLS else max(1, len(columns))
         for start in range(0, len(columns), size):
             parts.append((name if start == 0 else f"{name}_{start // size}", make(), columns[start : start + size]))
     if many := plan.columns("high_cardinality"):

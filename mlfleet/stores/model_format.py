@@ -252,8 +252,10 @@ def dataset_entity(X, y, *, name: str, source: str, digest: str, target: str):
         dataset = mlflow.data.from_pandas(
             frame, source=redact(source) if "://" in source else None, name=name, targets=target, digest=digest
         )
-        # a cached property: MLflow's own inference reads every cell in Python (74 s on a million rows)
-        dataset.__dict__["schema"] = table_schema(frame)
+        try:  # a cached property: MLflow's own inference reads every cell in Python (74 s on a million rows)
+            dataset.__dict__["schema"] = table_schema(frame)
+        except Exception:  # noqa: BLE001 (MLflow's own gives no schema where it cannot infer one)
+            dataset.__dict__["schema"] = None
         return dataset._to_mlflow_entity()
 
 
@@ -275,9 +277,9 @@ def table_schema(frame):
     rows = frame.iloc[:SCHEMA_ROWS]
     if firsts - set(rows.index):
         rows = pd.concat([rows, frame.loc[sorted(firsts - set(rows.index))]])
-    missing = frame.isna().any()
-    specs = infer_signature(rows).inputs.inputs
-    return Schema([ColSpec(spec.type, spec.name, required=not missing[spec.name]) for spec in specs])
+    specs = infer_signature(rows).inputs.inputs  # a column each, in the frame's order
+    missing = frame.isna().any().to_numpy()
+    return Schema([ColSpec(spec.type, spec.name, required=not gap) for spec, gap in zip(specs, missing, strict=True)])
 
 
 def load(model_uri: str, tracking_uri: str = "") -> Any:

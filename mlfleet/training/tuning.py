@@ -48,9 +48,10 @@ def build_pipeline(job: ModelJob, split: Split, params: dict[str, Any], n_jobs: 
     fam = family(job.family)
     sparse = fam.sparse and job.feature_strategy in SPARSE_STRATEGIES
     float32 = split.task in fam.float32
+    rows = len(split.y_fit)  # the refit's rows: the trials' front is prepared as the refit is
     return Pipeline(
         [
-            ("prep", build_preprocessor(split.plan, sparse=sparse, seed=job.seed, float32=float32)),
+            ("prep", build_preprocessor(split.plan, sparse=sparse, seed=job.seed, float32=float32, rows=rows)),
             ("select", build_selector(job.feature_strategy, split.task, job.seed)),
             ("model", fam.build(split.task, params, job.seed, n_jobs)),
         ]
