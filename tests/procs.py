@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
 from pathlib import Path
+
+#: a progress line's count of finished models: ``[3/6 models] | failed 0 | ...``
+PROGRESS = re.compile(r"\[\s*(\d+)/\d+ models\]")
 
 
 def processes() -> dict[int, tuple[int, str]]:
@@ -32,19 +36,20 @@ def worker_of(task_name: str) -> int | None:
     return None
 
 
-def wait_for_finished_runs(client, count: int, proc: subprocess.Popen, timeout: float = 240) -> int:
-    """Wait until ``count`` model runs of experiment 0 are FINISHED (while ``proc`` runs); returns how many."""
+def wait_for_finished_models(log: Path, count: int, proc: subprocess.Popen, timeout: float = 240) -> int:
+    """Wait until the progress lines ``proc`` writes to ``log`` count ``count`` finished models; returns how many.
+
+    Read from its log, never from its store: a client opening the sqlite store that ``mlflow run``
+    is still creating races MLflow's own creation of its tables, which can fail the run.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert proc.poll() is None, "the sweep ended before it could be killed"
-        try:
-            runs = client.search_runs(["0"], "tags.`mlfleet.role` = 'model' and attributes.status = 'FINISHED'")
-        except Exception:  # the store is not created yet
-            runs = []
-        if len(runs) >= count:
-            return len(runs)
+        assert proc.poll() is None, f"the sweep ended (exit {proc.returncode}) before it could be killed: {log}"
+        done = [int(m) for m in PROGRESS.findall(log.read_text(errors="replace"))]
+        if done and max(done) >= count:
+            return max(done)
         time.sleep(0.1)
-    raise AssertionError(f"fewer than {count} finished runs after {timeout} s")
+    raise AssertionError(f"fewer than {count} finished models after {timeout} s")
 
 
 def kill_group(proc: subprocess.Popen) -> None:

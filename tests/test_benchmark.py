@@ -1,6 +1,9 @@
 """The benchmark: ladders and presets, the identical-scores check, bad inputs, and `mlflow run` end to end."""
 
+import json
 import os
+import statistics
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -72,7 +75,6 @@ def test_bad_input(tmp_path, args, message):
 
 
 @pytest.mark.e2e
-@pytest.mark.e2e
 def test_benchmark_end_to_end(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     project = project_copy(tmp_path)
@@ -88,9 +90,12 @@ def test_benchmark_end_to_end(tmp_path, monkeypatch):
     assert set(modes) == {"sequential", "ray", "joblib"}
     assert all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in modes.values())
     m = parent.data.metrics
-    # the sequential mode fits one model after another: its wall holds every model's seconds
+    # the sequential mode fits one model after another: the last repeat's wall holds its every model's
+    # seconds (the metric is the median over repeats, which a noisy machine can put below any one of them)
     sequential_s = [x.value for x in client.get_metric_history(modes["sequential"].info.run_id, "model_s")]
-    assert len(sequential_s) == 4 and m["wall_s_sequential"] >= 0.8 * sum(sequential_s)
+    walls = json.loads(Path(client.download_artifacts(parent.info.run_id, "figures.json", str(tmp_path))).read_text())
+    assert len(sequential_s) == 4 and walls["walls"]["sequential"][-1] >= 0.99 * sum(sequential_s)
+    assert m["wall_s_sequential"] == statistics.median(walls["walls"]["sequential"])
     # a measured ceiling: above no speedup, and no faster than the machine's cores allow
     assert (
         0.5 < m["work_ceiling_speedup"] <= os.cpu_count() * 1.1 and 0.5 < m["ceiling_speedup"] <= os.cpu_count() * 1.1

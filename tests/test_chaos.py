@@ -15,7 +15,7 @@ import mlflow
 import pytest
 from deltalake import DeltaTable
 from helpers import assert_sweep_complete, mlflow_run, mlflow_run_command, project_copy, read_results, sweep_counts
-from procs import kill_group, processes, wait_for_finished_runs, worker_of
+from procs import kill_group, processes, wait_for_finished_models, worker_of
 
 from mlfleet.commands.sweep import run_sweep
 from mlfleet.config import DataConfig, FleetConfig
@@ -133,16 +133,18 @@ def test_driver_killed_mid_sweep_then_resume_completes_the_sweep(tmp_path, monke
     params = {"models": "logistic:3,naive_bayes:3", "n_trials": "3", "n_samples": "400"}
     table = str(project / "lakehouse" / "model_training_results")
     cmd, env = mlflow_run_command(project, "train_cpu", params)
-    log = (tmp_path / "first.log").open("w")
-    proc = subprocess.Popen(cmd, cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    log = tmp_path / "first.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, cwd=project, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        wait_for_finished_runs(client, 1, proc)  # the driver writes rows in batches: some may not be written yet
+        wait_for_finished_models(log, 1, proc)  # the driver writes rows in batches: some may not be written yet
         driver = next(
             pid for pid, (ppid, args) in processes().items() if ppid == proc.pid and "-m mlfleet train-cpu" in args
         )
         os.kill(driver, signal.SIGKILL)
         assert proc.wait(60) != 0
+        # only now: a client creates the sqlite store's tables, and two creators at once race in MLflow
+        client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
         time.sleep(2)  # a worker that outlived its driver would log now
         finished = len(client.search_runs(["0"], "tags.`mlfleet.role` = 'model' and attributes.status = 'FINISHED'"))
         left = len(read_results(table)) if DeltaTable.is_deltatable(table) else 0

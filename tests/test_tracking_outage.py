@@ -11,13 +11,13 @@ import io
 import os
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import replace
 
 import mlflow
 import pytest
 from helpers import REPO, assert_sweep_complete, read_results, sweep_counts
+from procs import PROGRESS
 from servers import MlflowServer
 
 from mlfleet.commands.sweep import run_sweep
@@ -73,24 +73,24 @@ def test_a_server_that_drops_mid_sweep_costs_bounded_retries_and_resume_complete
     table = config.results
     dropped: dict[str, float] = {}
 
-    def drop_after_two_rows():
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            try:
-                if len(read_results(table)) >= 2:
-                    server.stop()
-                    dropped["at"] = time.monotonic()
-                    return
-            except Exception:  # no table yet
-                pass
-            time.sleep(0.1)
+    class DropAfterTwoModels(io.StringIO):
+        """The sweep's progress stream: the server stops when the driver has taken two models' results.
 
-    dropper = threading.Thread(target=drop_after_two_rows, daemon=True)
-    dropper.start()
-    out = io.StringIO()
+        At that point at most two more models are training (two CPUs) and the rest have not started,
+        however fast the machine: the drop falls mid-sweep by construction, not by a race.
+        """
+
+        def write(self, text: str) -> int:
+            done = PROGRESS.match(text)
+            if done and int(done.group(1)) >= 2 and "at" not in dropped:
+                server.stop()
+                dropped["at"] = time.monotonic()
+            return super().write(text)
+
+    out = DropAfterTwoModels()
     report = run_sweep(config, stream=out)
+    assert "at" in dropped, f"the sweep never reported two models: {out.getvalue()[-3000:]}"
     after_drop = time.monotonic() - dropped["at"]
-    dropper.join(5)
 
     rows = read_results(table)
     assert report.exit_code == 1, out.getvalue()[-3000:]
