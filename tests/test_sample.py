@@ -84,6 +84,12 @@ def test_a_table_too_big_for_a_sweep_names_sample_and_a_sample_that_fits_is_take
     config = DataConfig(source="t.parquet", target="y")
     with pytest.raises(MlfleetError, match=r"a sweep needs 3x that, .* \(sample=ROWS: the table once, 2x with the"):
         load_dataset(config)
+    # as a user meets it: one line, exit 2, nothing trained or written
+    result = CliRunner().invoke(load_entrypoint("train_cpu"), ["--data", "t.parquet", "--target", "y"])
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ") and "sample=ROWS" in lines[0], result.stderr
+    assert_nothing_written(tmp_path)
     data = load_dataset(config, sampled=True)
     assert split_dataset(data, train_rows=1000).n_train == 1000  # kept: 9,000 of 20,000 rows
     with pytest.raises(MlfleetError, match=r"give a smaller sample \(the rows kept must stay under about 15"):
