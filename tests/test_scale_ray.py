@@ -8,6 +8,7 @@ helps nobody). The guard's rule for it is in test_guard.py."""
 
 import subprocess
 import sys
+import time
 
 import mlflow
 import pytest
@@ -107,13 +108,26 @@ def test_a_token_cluster_is_joined_with_the_token_at_hand(token_head, how, tmp_p
     assert gcs.endswith(":" + token_head.address.rsplit(":", 1)[1])
 
 
-def test_a_token_cluster_without_a_token_here_is_one_line(token_head, tmp_path):
+@pytest.mark.parametrize(
+    ("auth", "said"),
+    [
+        ({}, "wants an authentication token and none is here; put the cluster's token in ~/.ray/auth_token"),
+        ({"RAY_AUTH_MODE": "disabled"}, "wants an authentication token and RAY_AUTH_MODE=disabled is set; put"),
+        ({"RAY_AUTH_TOKEN": "0" * 64}, "refused the token from RAY_AUTH_TOKEN (Unauthenticated: the token is not"),
+    ],
+    ids=["no token", "auth disabled", "wrong token"],
+)
+def test_a_token_cluster_that_cannot_be_joined_is_one_line_at_once(token_head, tmp_path, auth, said):
     env = {k: v for k, v in child_env(HOME=str(tmp_path)).items() if not k.startswith("RAY_AUTH")}
+    started = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "mlfleet", "train-cpu", "--address", token_head.address, "--models", "svm:1"],
-        env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        env={**env, **auth}, capture_output=True, text=True, timeout=120, cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 2, proc.stderr[-2000:]
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"error: Ray at address='{token_head.address}' wants an authentication token and none is")
-    assert "~/.ray/auth_token" in last and not (tmp_path / "mlflow.db").exists()
+    assert last.startswith(f"error: Ray at address='{token_head.address}' {said}"), last
+    assert not (tmp_path / "mlflow.db").exists()
+    # told by one call to the head, not by Ray's own join, which retries (and says so) each second for 20 s
+    assert "Failed to get cluster ID" not in proc.stderr, proc.stderr[-2000:]
+    print(f"{auth or 'no token'}: refused in {time.monotonic() - started:.1f} s")

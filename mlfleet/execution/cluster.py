@@ -47,8 +47,14 @@ def connect(address: str = "") -> Cluster:
     if address in ("", "auto") and settings.get("RAY_ADDRESS"):
         address = settings.get("RAY_ADDRESS")
     if not ray.is_initialized():
+        token_from = ""
         if address and address != "auto":
             _probe(address)
+            if settings.get(AUTH_MODE_ENV) != "token" and _refused(address):
+                # known from one call each, where Ray's own join retries for 20 s before it is refused
+                token_from = _token_mode(address)
+                if _refused(address, with_token=True):
+                    raise _token_refused(address, token_from, "Unauthenticated: the token is not the cluster's")
         try:
             _init(address)
         except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -57,7 +63,12 @@ def connect(address: str = "") -> Cluster:
                     f"cannot join Ray at address={address!r} ({_reason(exc)}); "
                     "start one with `ray start --head` or leave address empty for a local Ray"
                 ) from None
+            if token_from:
+                raise _token_refused(address, token_from, _reason(exc)) from None
             _join_with_token(address)
+        else:
+            if token_from:
+                log.info("joined Ray at %s with the token from %s", address, token_from)
         started_here = True
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     cpus = [n["Resources"].get("CPU", 0.0) for n in nodes]
@@ -100,6 +111,21 @@ def _join_with_token(address: str) -> None:
     ``~/.ray/auth_token``), the driver switches to token mode and joins again. Only without
     a token does the one-line error remain.
     """
+    ray.shutdown()
+    where = _token_mode(address)
+    try:
+        _init(address)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise _token_refused(address, where, _reason(exc)) from None
+    log.info("joined Ray at %s with the token from %s", address, where)
+
+
+def _token_mode(address: str) -> str:
+    """Switch this process to token mode for a cluster that wants a token; where the token is.
+
+    Raises MlfleetError (one line) when no token is at hand, or ``RAY_AUTH_MODE`` is set to
+    something else: the user's choice, not overridden.
+    """
     where = token_source()
     mode = settings.get(AUTH_MODE_ENV)
     if mode or not where:
@@ -109,16 +135,46 @@ def _join_with_token(address: str) -> None:
             + "; put the cluster's token in ~/.ray/auth_token (or RAY_AUTH_TOKEN, or a file named by "
             "RAY_AUTH_TOKEN_PATH), as `ray get-auth-token` prints it on the head node"
         ) from None
-    ray.shutdown()
+    settings.ray_token_mode()
+    return where
+
+
+def _token_refused(address: str, where: str, reason: str) -> MlfleetError:
+    return MlfleetError(
+        f"Ray at address={address!r} refused the token from {where} ({reason}); "
+        "put the cluster's token there, as `ray get-auth-token` prints it on the head node"
+    )
+
+
+def _refused(address: str, *, with_token: bool = False) -> bool:
+    """Whether the Ray cluster at ``address`` (``host:port``, its GCS) refuses a call for want of a token.
+
+    Without ``with_token`` the call carries none; with it, the token this process's token mode
+    sends. One call, answered at once: Ray's own join retries for 20 s before it says it was
+    refused. Any other answer (none in time, TLS, another Ray) says no, and the join goes on
+    as Ray's own, which then says why.
+    """
+    if "://" in address:  # Ray Client (ray://) is another protocol; its refusal is quick anyway
+        return False
     try:
-        settings.ray_token_mode()
-        _init(address)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise MlfleetError(
-            f"Ray at address={address!r} refused the token from {where} ({_reason(exc)}); "
-            "put the cluster's token there, as `ray get-auth-token` prints it on the head node"
-        ) from None
-    log.info("joined Ray at %s with the token from %s", address, where)
+        import grpc
+        from ray._private.authentication.grpc_authentication_client_interceptor import (
+            _get_authentication_metadata_tuple,
+        )
+        from ray.core.generated import gcs_service_pb2, gcs_service_pb2_grpc
+
+        metadata = _get_authentication_metadata_tuple() if with_token else ()
+    except Exception:  # another Ray: its own join decides
+        return False
+    if with_token and not metadata:  # Ray did not find the token: its own join says so
+        return False
+    with grpc.insecure_channel(address) as channel:
+        stub = gcs_service_pb2_grpc.NodeInfoGcsServiceStub(channel)
+        try:
+            stub.GetClusterId(gcs_service_pb2.GetClusterIdRequest(), timeout=CONNECT_TIMEOUT_S, metadata=metadata)
+        except grpc.RpcError as exc:
+            return exc.code() == grpc.StatusCode.UNAUTHENTICATED
+    return False
 
 
 AUTH_MODE_ENV = settings.RAY_AUTH_MODE
