@@ -47,28 +47,21 @@ def connect(address: str = "") -> Cluster:
     if address in ("", "auto") and settings.get("RAY_ADDRESS"):
         address = settings.get("RAY_ADDRESS")
     if not ray.is_initialized():
-        token_from = ""
-        if address and address != "auto":
+        explicit = address and address != "auto"
+        if explicit:
             _probe(address)
-            if settings.get(AUTH_MODE_ENV) != "token" and _refused(address):
-                # known from one call each, where Ray's own join retries for 20 s before it is refused
-                token_from = _token_mode(address)
-                if _refused(address, with_token=True):
-                    raise _token_refused(address, token_from, "Unauthenticated: the token is not the cluster's")
-        try:
-            _init(address)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            if not _auth_refused(exc):
-                raise MlfleetError(
-                    f"cannot join Ray at address={address!r} ({_reason(exc)}); "
-                    "start one with `ray start --head` or leave address empty for a local Ray"
-                ) from None
-            if token_from:
-                raise _token_refused(address, token_from, _reason(exc)) from None
-            _join_with_token(address)
+        if explicit and settings.get(AUTH_MODE_ENV) != "token" and _refused(address):
+            _join_with_token(address)  # told by one call, where Ray's own join retries for 20 s before it is refused
         else:
-            if token_from:
-                log.info("joined Ray at %s with the token from %s", address, token_from)
+            try:
+                _init(address)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                if not _auth_refused(exc):
+                    raise MlfleetError(
+                        f"cannot join Ray at address={address!r} ({_reason(exc)}); "
+                        "start one with `ray start --head` or leave address empty for a local Ray"
+                    ) from None
+                _join_with_token(address)
         started_here = True
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     cpus = [n["Resources"].get("CPU", 0.0) for n in nodes]
@@ -108,42 +101,33 @@ def _join_with_token(address: str) -> None:
 
     Ray's driver sends a token only in token mode (``RAY_AUTH_MODE=token``); when the mode is
     not set and a token is at hand (``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH``,
-    ``~/.ray/auth_token``), the driver switches to token mode and joins again. Only without
-    a token does the one-line error remain.
-    """
-    ray.shutdown()
-    where = _token_mode(address)
-    try:
-        _init(address)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise _token_refused(address, where, _reason(exc)) from None
-    log.info("joined Ray at %s with the token from %s", address, where)
-
-
-def _token_mode(address: str) -> str:
-    """Switch this process to token mode for a cluster that wants a token; where the token is.
-
-    Raises MlfleetError (one line) when no token is at hand, or ``RAY_AUTH_MODE`` is set to
-    something else: the user's choice, not overridden.
+    ``~/.ray/auth_token``), the driver switches to token mode and joins again, after one call
+    that tells a token the head refuses at once. Only without a token does the one-line error
+    remain.
     """
     where = token_source()
     mode = settings.get(AUTH_MODE_ENV)
-    if mode or not where:
+    if mode or not where:  # RAY_AUTH_MODE set otherwise is the user's choice, not overridden
         raise MlfleetError(
             f"Ray at address={address!r} wants an authentication token and "
             + (f"RAY_AUTH_MODE={mode} is set" if mode else "none is here")
             + "; put the cluster's token in ~/.ray/auth_token (or RAY_AUTH_TOKEN, or a file named by "
             "RAY_AUTH_TOKEN_PATH), as `ray get-auth-token` prints it on the head node"
         ) from None
+    ray.shutdown()
     settings.ray_token_mode()
-    return where
-
-
-def _token_refused(address: str, where: str, reason: str) -> MlfleetError:
-    return MlfleetError(
-        f"Ray at address={address!r} refused the token from {where} ({reason}); "
-        "put the cluster's token there, as `ray get-auth-token` prints it on the head node"
-    )
+    reason = "Unauthenticated: the token is not the cluster's" if _refused(address, with_token=True) else ""
+    if not reason:
+        try:
+            _init(address)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            reason = _reason(exc)
+    if reason:
+        raise MlfleetError(
+            f"Ray at address={address!r} refused the token from {where} ({reason}); "
+            "put the cluster's token there, as `ray get-auth-token` prints it on the head node"
+        )
+    log.info("joined Ray at %s with the token from %s", address, where)
 
 
 def _refused(address: str, *, with_token: bool = False) -> bool:

@@ -273,10 +273,10 @@ def table_schema(frame):
     from mlflow.models import infer_signature
     from mlflow.types.schema import ColSpec, Schema
 
-    firsts = {frame[c].first_valid_index() for c in frame.columns} - {None}
     rows = frame.iloc[:SCHEMA_ROWS]
-    if firsts - set(rows.index):
-        rows = pd.concat([rows, frame.loc[sorted(firsts - set(rows.index))]])
+    later = {frame[c].first_valid_index() for c in frame.columns} - {None} - set(rows.index)
+    if later:
+        rows = pd.concat([rows, frame.loc[sorted(later)]])
     specs = infer_signature(rows).inputs.inputs  # a column each, in the frame's order
     missing = frame.isna().any().to_numpy()
     return Schema([ColSpec(spec.type, spec.name, required=not gap) for spec, gap in zip(specs, missing, strict=True)])
